@@ -1,0 +1,300 @@
+//! OTLP attributes as Arrow `map<string, string>` columns.
+//!
+//! Values are turned into strings the way the Collector's `pcommon.Value.AsString`
+//! does (and so the ClickHouse exporter): strings as they are, integers in
+//! decimal, doubles in their shortest exact form, booleans as `true`/`false`,
+//! bytes in standard base64, arrays and key-value lists as JSON.
+
+use std::collections::HashSet;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, MapBuilder, MapFieldNames, StringBuilder};
+use arrow::datatypes::{DataType, Field};
+use base64::Engine;
+
+use crate::otlp::common::v1::{AnyValue, KeyValue, any_value::Value};
+
+/// The field names Parquet's `MAP` logical type documents.
+fn map_field_names() -> MapFieldNames {
+    MapFieldNames {
+        entry: "key_value".into(),
+        key: "key".into(),
+        value: "value".into(),
+    }
+}
+
+/// The Arrow type of every attribute column.
+pub fn map_type() -> DataType {
+    DataType::Map(
+        Arc::new(Field::new(
+            "key_value",
+            DataType::Struct(
+                vec![
+                    Field::new("key", DataType::Utf8, false),
+                    Field::new("value", DataType::Utf8, false),
+                ]
+                .into(),
+            ),
+            false,
+        )),
+        false,
+    )
+}
+
+/// Writes the string form of `value` to `out`.
+pub fn write_value<W: Write>(value: Option<&AnyValue>, out: &mut W) {
+    let Some(value) = value.and_then(|v| v.value.as_ref()) else {
+        return;
+    };
+    // Writing to a String or an Arrow builder cannot fail.
+    let _ = match value {
+        Value::StringValue(s) => out.write_str(s),
+        Value::BoolValue(b) => out.write_str(if *b { "true" } else { "false" }),
+        Value::IntValue(i) => write!(out, "{i}"),
+        Value::DoubleValue(d) => write_double(*d, out),
+        Value::BytesValue(b) => out.write_str(&base64::engine::general_purpose::STANDARD.encode(b)),
+        Value::ArrayValue(_) | Value::KvlistValue(_) => {
+            let mut json = String::new();
+            write_json(value, &mut json);
+            out.write_str(&json)
+        }
+        Value::StringValueStrindex(_) => Ok(()),
+    };
+}
+
+/// The string form of `value`.
+pub fn value_to_string(value: Option<&AnyValue>) -> String {
+    let mut s = String::new();
+    write_value(value, &mut s);
+    s
+}
+
+fn write_double<W: Write>(d: f64, out: &mut W) -> std::fmt::Result {
+    if d.is_nan() {
+        out.write_str("NaN")
+    } else if d.is_infinite() {
+        out.write_str(if d > 0.0 { "+Inf" } else { "-Inf" })
+    } else {
+        write!(out, "{d}")
+    }
+}
+
+fn write_json(value: &Value, out: &mut String) {
+    match value {
+        Value::StringValue(s) => write_json_string(s, out),
+        Value::BoolValue(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::IntValue(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::DoubleValue(d) if d.is_finite() => {
+            let _ = write!(out, "{d}");
+        }
+        Value::DoubleValue(d) => {
+            let mut s = String::new();
+            let _ = write_double(*d, &mut s);
+            write_json_string(&s, out);
+        }
+        Value::BytesValue(b) => {
+            write_json_string(&base64::engine::general_purpose::STANDARD.encode(b), out)
+        }
+        Value::ArrayValue(array) => {
+            out.push('[');
+            for (i, item) in array.values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                match &item.value {
+                    Some(v) => write_json(v, out),
+                    None => out.push_str("null"),
+                }
+            }
+            out.push(']');
+        }
+        Value::KvlistValue(list) => {
+            out.push('{');
+            for (i, kv) in list.values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(&kv.key, out);
+                out.push(':');
+                match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(v) => write_json(v, out),
+                    None => out.push_str("null"),
+                }
+            }
+            out.push('}');
+        }
+        Value::StringValueStrindex(_) => out.push_str("null"),
+    }
+}
+
+fn write_json_string(s: &str, out: &mut String) {
+    // serde_json escapes exactly as JSON requires; a str always serializes.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+}
+
+/// Attributes already turned into strings, for values repeated on many rows
+/// (a resource's or scope's attributes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StringPairs(pub Vec<(String, String)>);
+
+impl StringPairs {
+    pub fn from_key_values(attributes: &[KeyValue]) -> Self {
+        let mut pairs: Vec<(String, String)> = Vec::with_capacity(attributes.len());
+        for kv in unique(attributes) {
+            pairs.push((kv.key.clone(), value_to_string(kv.value.as_ref())));
+        }
+        Self(pairs)
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The attributes with duplicate keys removed, first occurrence kept. OTLP
+/// forbids duplicates, but a sender may still send them, and engines reading a
+/// Parquet map (DuckDB among them) reject one with duplicate keys.
+fn unique(attributes: &[KeyValue]) -> impl Iterator<Item = &KeyValue> {
+    let mut seen: Option<HashSet<&str>> = None;
+    attributes
+        .iter()
+        .enumerate()
+        .filter(move |(i, kv)| {
+            if attributes.len() <= 16 {
+                !attributes[..*i].iter().any(|prev| prev.key == kv.key)
+            } else {
+                seen.get_or_insert_with(HashSet::new)
+                    .insert(kv.key.as_str())
+            }
+        })
+        .map(|(_, kv)| kv)
+}
+
+/// The builder of one attribute column (or of the maps inside a list column).
+pub type AttributesBuilder = MapBuilder<StringBuilder, StringBuilder>;
+
+/// A builder whose output has the type of [`map_type`].
+pub fn attributes_builder() -> AttributesBuilder {
+    MapBuilder::new(
+        Some(map_field_names()),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    )
+    .with_values_field(Field::new("value", DataType::Utf8, false))
+}
+
+/// Appends one map holding `attributes`.
+pub fn append_attributes(builder: &mut AttributesBuilder, attributes: &[KeyValue]) {
+    for kv in unique(attributes) {
+        builder.keys().append_value(&kv.key);
+        let values = builder.values();
+        write_value(kv.value.as_ref(), values);
+        values.append_value("");
+    }
+    finish_map(builder);
+}
+
+/// Appends one map holding `pairs`.
+pub fn append_pairs(builder: &mut AttributesBuilder, pairs: &StringPairs) {
+    for (k, v) in &pairs.0 {
+        builder.keys().append_value(k);
+        builder.values().append_value(v);
+    }
+    finish_map(builder);
+}
+
+fn finish_map(builder: &mut AttributesBuilder) {
+    // Keys and values are appended in pairs above, so the map is consistent.
+    builder
+        .append(true)
+        .expect("keys and values are appended in pairs");
+}
+
+/// Finishes an attribute column.
+pub fn finish_attributes(builder: &mut AttributesBuilder) -> ArrayRef {
+    Arc::new(builder.finish())
+}
+
+/// Looks up `service.name` among resource attributes, as a string.
+pub fn service_name(resource_attributes: &StringPairs) -> &str {
+    resource_attributes.get("service.name").unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otlp::common::v1::{ArrayValue, KeyValueList};
+
+    fn any(v: Value) -> AnyValue {
+        AnyValue { value: Some(v) }
+    }
+
+    #[test]
+    fn values_print_like_the_collector() {
+        let cases = [
+            (Value::StringValue("a\"b".into()), "a\"b"),
+            (Value::BoolValue(true), "true"),
+            (Value::IntValue(-42), "-42"),
+            (Value::DoubleValue(0.1), "0.1"),
+            (Value::DoubleValue(1e21), "1000000000000000000000"),
+            (Value::DoubleValue(f64::INFINITY), "+Inf"),
+            (Value::BytesValue(vec![1, 2, 3]), "AQID"),
+            (
+                Value::ArrayValue(ArrayValue {
+                    values: vec![
+                        any(Value::IntValue(1)),
+                        any(Value::StringValue("x".into())),
+                        AnyValue { value: None },
+                    ],
+                }),
+                r#"[1,"x",null]"#,
+            ),
+            (
+                Value::KvlistValue(KeyValueList {
+                    values: vec![KeyValue {
+                        key: "k".into(),
+                        value: Some(any(Value::BoolValue(false))),
+                        ..Default::default()
+                    }],
+                }),
+                r#"{"k":false}"#,
+            ),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(
+                value_to_string(Some(&any(value.clone()))),
+                expected,
+                "{value:?}"
+            );
+        }
+        assert_eq!(value_to_string(None), "");
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_first() {
+        let kv = |k: &str, v: &str| KeyValue {
+            key: k.into(),
+            value: Some(any(Value::StringValue(v.into()))),
+            ..Default::default()
+        };
+        let attrs = vec![kv("a", "1"), kv("b", "2"), kv("a", "3")];
+        let pairs = StringPairs::from_key_values(&attrs);
+        assert_eq!(
+            pairs.0,
+            vec![("a".into(), "1".into()), ("b".into(), "2".into())]
+        );
+        let many: Vec<KeyValue> = (0..40)
+            .map(|i| kv(&format!("k{}", i % 20), &i.to_string()))
+            .collect();
+        let pairs = StringPairs::from_key_values(&many);
+        assert_eq!(pairs.0.len(), 20);
+        assert_eq!(pairs.get("k3"), Some("3"));
+    }
+}

@@ -1,0 +1,80 @@
+//! One builder type for every table, so a shard can keep a map of open batches.
+
+use arrow::array::RecordBatch;
+
+use crate::Table;
+use crate::logs::LogBatchBuilder;
+use crate::metrics::{
+    ExponentialHistogramBatchBuilder, GaugeBatchBuilder, HistogramBatchBuilder, SumBatchBuilder,
+    SummaryBatchBuilder,
+};
+use crate::traces::TraceBatchBuilder;
+
+/// The builder of one table's rows.
+#[derive(Debug)]
+pub enum BatchBuilder {
+    Traces(TraceBatchBuilder),
+    Logs(LogBatchBuilder),
+    Gauge(GaugeBatchBuilder),
+    Sum(SumBatchBuilder),
+    Histogram(HistogramBatchBuilder),
+    ExponentialHistogram(ExponentialHistogramBatchBuilder),
+    Summary(SummaryBatchBuilder),
+}
+
+impl BatchBuilder {
+    pub fn new(table: Table) -> Self {
+        match table {
+            Table::Traces => Self::Traces(TraceBatchBuilder::new()),
+            Table::Logs => Self::Logs(LogBatchBuilder::new()),
+            Table::MetricsGauge => Self::Gauge(GaugeBatchBuilder::new()),
+            Table::MetricsSum => Self::Sum(SumBatchBuilder::new()),
+            Table::MetricsHistogram => Self::Histogram(HistogramBatchBuilder::new()),
+            Table::MetricsExponentialHistogram => {
+                Self::ExponentialHistogram(ExponentialHistogramBatchBuilder::new())
+            }
+            Table::MetricsSummary => Self::Summary(SummaryBatchBuilder::new()),
+        }
+    }
+
+    pub fn table(&self) -> Table {
+        match self {
+            Self::Traces(_) => Table::Traces,
+            Self::Logs(_) => Table::Logs,
+            Self::Gauge(_) => Table::MetricsGauge,
+            Self::Sum(_) => Table::MetricsSum,
+            Self::Histogram(_) => Table::MetricsHistogram,
+            Self::ExponentialHistogram(_) => Table::MetricsExponentialHistogram,
+            Self::Summary(_) => Table::MetricsSummary,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Traces(b) => b.len(),
+            Self::Logs(b) => b.len(),
+            Self::Gauge(b) => b.len(),
+            Self::Sum(b) => b.len(),
+            Self::Histogram(b) => b.len(),
+            Self::ExponentialHistogram(b) => b.len(),
+            Self::Summary(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the rows appended so far as one batch, leaving the builder empty.
+    pub fn finish(&mut self) -> RecordBatch {
+        match self {
+            Self::Traces(b) => b.finish(),
+            Self::Logs(b) => b.finish(),
+            Self::Gauge(b) => b.finish(),
+            Self::Sum(b) => b.finish(),
+            Self::Histogram(b) => b.finish(),
+            Self::ExponentialHistogram(b) => b.finish(),
+            Self::Summary(b) => b.finish(),
+        }
+    }
+}

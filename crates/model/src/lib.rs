@@ -1,0 +1,32 @@
+//! The data model of Sluice: what an OTLP record becomes on its way to Parquet.
+//!
+//! Receivers (`sluice-otlp`) decode OTLP requests into the prost types of
+//! `opentelemetry-proto`; [`validate`] drops the records that are individually
+//! invalid and says why (the `partial_success` of the response). The shard workers
+//! (`sluice-pipeline`) then append each record to one of the batch builders of
+//! [`traces`], [`logs`] and [`metrics`], which produce Arrow `RecordBatch`es whose
+//! schemas ([`schema`]) follow the OpenTelemetry Collector ClickHouse exporter, so
+//! SQL written for that exporter carries over. Storage (`sluice-storage`) writes
+//! those batches as Parquet under the table names of [`Table`].
+//!
+//! This crate is pure: no IO, no clock, no threads.
+
+pub mod attributes;
+pub mod batch;
+pub mod context;
+pub mod hex;
+pub mod logs;
+pub mod metrics;
+pub mod schema;
+mod table;
+mod tenant;
+pub mod time;
+pub mod traces;
+pub mod units;
+pub mod validate;
+
+pub use table::{Signal, Table};
+pub use tenant::{Tenant, TenantError};
+
+/// The OTLP prost types, re-exported so that every crate uses the same copy.
+pub use opentelemetry_proto::tonic as otlp;

@@ -1,0 +1,152 @@
+//! Log records to `otel_logs` rows.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, RecordBatch, StringBuilder, TimestampNanosecondBuilder, UInt8Builder, UInt32Builder,
+};
+
+use crate::Table;
+use crate::attributes::{
+    AttributesBuilder, append_attributes, append_pairs, attributes_builder, finish_attributes,
+    write_value,
+};
+use crate::context::{ResourceContext, ScopeContext};
+use crate::otlp::logs::v1::LogRecord;
+use crate::schema::schema;
+use crate::time::to_arrow_nanos;
+use crate::traces::{append_hex, utc_timestamps};
+
+/// The event time of a log record: its `time_unix_nano`, or when that is unset,
+/// the time the SDK observed it (as the ClickHouse exporter does).
+pub fn event_time(record: &LogRecord) -> u64 {
+    if record.time_unix_nano != 0 {
+        record.time_unix_nano
+    } else {
+        record.observed_time_unix_nano
+    }
+}
+
+/// Accumulates log records as `otel_logs` rows.
+#[derive(Debug)]
+pub struct LogBatchBuilder {
+    timestamp: TimestampNanosecondBuilder,
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    trace_flags: UInt8Builder,
+    severity_text: StringBuilder,
+    severity_number: UInt8Builder,
+    service_name: StringBuilder,
+    body: StringBuilder,
+    resource_schema_url: StringBuilder,
+    resource_attributes: AttributesBuilder,
+    scope_schema_url: StringBuilder,
+    scope_name: StringBuilder,
+    scope_version: StringBuilder,
+    scope_attributes: AttributesBuilder,
+    log_attributes: AttributesBuilder,
+    event_name: StringBuilder,
+    observed_timestamp: TimestampNanosecondBuilder,
+    flags: UInt32Builder,
+    dropped_attributes: UInt32Builder,
+    rows: usize,
+}
+
+impl Default for LogBatchBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LogBatchBuilder {
+    pub fn new() -> Self {
+        Self {
+            timestamp: utc_timestamps(),
+            trace_id: StringBuilder::new(),
+            span_id: StringBuilder::new(),
+            trace_flags: UInt8Builder::new(),
+            severity_text: StringBuilder::new(),
+            severity_number: UInt8Builder::new(),
+            service_name: StringBuilder::new(),
+            body: StringBuilder::new(),
+            resource_schema_url: StringBuilder::new(),
+            resource_attributes: attributes_builder(),
+            scope_schema_url: StringBuilder::new(),
+            scope_name: StringBuilder::new(),
+            scope_version: StringBuilder::new(),
+            scope_attributes: attributes_builder(),
+            log_attributes: attributes_builder(),
+            event_name: StringBuilder::new(),
+            observed_timestamp: utc_timestamps(),
+            flags: UInt32Builder::new(),
+            dropped_attributes: UInt32Builder::new(),
+            rows: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends one log record sent under `resource` and `scope`.
+    pub fn append(&mut self, resource: &ResourceContext, scope: &ScopeContext, record: &LogRecord) {
+        self.timestamp
+            .append_value(to_arrow_nanos(event_time(record)));
+        append_hex(&mut self.trace_id, &record.trace_id);
+        append_hex(&mut self.span_id, &record.span_id);
+        // The low byte of `flags` holds the W3C trace flags.
+        self.trace_flags.append_value((record.flags & 0xff) as u8);
+        self.severity_text.append_value(&record.severity_text);
+        self.severity_number
+            .append_value(u8::try_from(record.severity_number.clamp(0, 255)).unwrap_or(0));
+        self.service_name.append_value(&resource.service_name);
+        write_value(record.body.as_ref(), &mut self.body);
+        self.body.append_value("");
+        self.resource_schema_url.append_value(&resource.schema_url);
+        append_pairs(&mut self.resource_attributes, &resource.attributes);
+        self.scope_schema_url.append_value(&scope.schema_url);
+        self.scope_name.append_value(&scope.name);
+        self.scope_version.append_value(&scope.version);
+        append_pairs(&mut self.scope_attributes, &scope.attributes);
+        append_attributes(&mut self.log_attributes, &record.attributes);
+        self.event_name.append_value(&record.event_name);
+        self.observed_timestamp
+            .append_value(to_arrow_nanos(record.observed_time_unix_nano));
+        self.flags.append_value(record.flags);
+        self.dropped_attributes
+            .append_value(record.dropped_attributes_count);
+        self.rows += 1;
+    }
+
+    /// Takes the rows appended so far as one batch, leaving the builder empty.
+    pub fn finish(&mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.timestamp.finish()),
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.trace_flags.finish()),
+            Arc::new(self.severity_text.finish()),
+            Arc::new(self.severity_number.finish()),
+            Arc::new(self.service_name.finish()),
+            Arc::new(self.body.finish()),
+            Arc::new(self.resource_schema_url.finish()),
+            finish_attributes(&mut self.resource_attributes),
+            Arc::new(self.scope_schema_url.finish()),
+            Arc::new(self.scope_name.finish()),
+            Arc::new(self.scope_version.finish()),
+            finish_attributes(&mut self.scope_attributes),
+            finish_attributes(&mut self.log_attributes),
+            Arc::new(self.event_name.finish()),
+            Arc::new(self.observed_timestamp.finish()),
+            Arc::new(self.flags.finish()),
+            Arc::new(self.dropped_attributes.finish()),
+        ];
+        self.rows = 0;
+        RecordBatch::try_new(schema(Table::Logs), columns)
+            .expect("the builders produce exactly the otel_logs schema")
+    }
+}

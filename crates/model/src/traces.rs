@@ -1,0 +1,287 @@
+//! Spans to `otel_traces` rows.
+//!
+//! A shard worker owns one [`TraceBatchBuilder`] per open partition and appends
+//! each span of its share of a request; [`TraceBatchBuilder::finish`] hands the
+//! rows to storage as one `RecordBatch`.
+
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, ListBuilder, RecordBatch, StringBuilder, StructArray, TimestampNanosecondBuilder,
+    UInt32Builder, UInt64Builder,
+};
+use arrow::datatypes::Fields;
+
+use crate::attributes::{
+    AttributesBuilder, append_attributes, append_pairs, attributes_builder, finish_attributes,
+};
+use crate::context::{ResourceContext, ScopeContext};
+use crate::otlp::trace::v1::{Span, span::Event, span::Link, status::StatusCode};
+use crate::schema::{event_fields, link_fields, schema};
+use crate::time::to_arrow_nanos;
+use crate::{Table, hex};
+
+/// The `SpanKind` strings of the Collector (`ptrace.SpanKind.String()`).
+pub fn span_kind_name(kind: i32) -> &'static str {
+    match kind {
+        1 => "Internal",
+        2 => "Server",
+        3 => "Client",
+        4 => "Producer",
+        5 => "Consumer",
+        _ => "Unspecified",
+    }
+}
+
+/// The `StatusCode` strings of the Collector (`ptrace.StatusCode.String()`).
+pub fn status_code_name(code: i32) -> &'static str {
+    match StatusCode::try_from(code) {
+        Ok(StatusCode::Ok) => "Ok",
+        Ok(StatusCode::Error) => "Error",
+        _ => "Unset",
+    }
+}
+
+pub(crate) fn utc_timestamps() -> TimestampNanosecondBuilder {
+    TimestampNanosecondBuilder::new().with_timezone("UTC")
+}
+
+/// Builds the `Events` column: a struct of three equally long lists.
+#[derive(Debug)]
+struct EventsBuilder {
+    timestamp: ListBuilder<TimestampNanosecondBuilder>,
+    name: ListBuilder<StringBuilder>,
+    attributes: ListBuilder<AttributesBuilder>,
+}
+
+impl EventsBuilder {
+    fn new() -> Self {
+        Self {
+            timestamp: ListBuilder::new(utc_timestamps()),
+            name: ListBuilder::new(StringBuilder::new()),
+            attributes: ListBuilder::new(attributes_builder()),
+        }
+    }
+
+    fn append(&mut self, events: &[Event]) {
+        for event in events {
+            self.timestamp
+                .values()
+                .append_value(to_arrow_nanos(event.time_unix_nano));
+            self.name.values().append_value(&event.name);
+            append_attributes(self.attributes.values(), &event.attributes);
+        }
+        self.timestamp.append(true);
+        self.name.append(true);
+        self.attributes.append(true);
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.timestamp.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.attributes.finish()),
+        ];
+        Arc::new(StructArray::new(
+            Fields::from(event_fields()),
+            columns,
+            None,
+        ))
+    }
+}
+
+/// Builds the `Links` column: a struct of four equally long lists.
+#[derive(Debug)]
+struct LinksBuilder {
+    trace_id: ListBuilder<StringBuilder>,
+    span_id: ListBuilder<StringBuilder>,
+    trace_state: ListBuilder<StringBuilder>,
+    attributes: ListBuilder<AttributesBuilder>,
+}
+
+impl LinksBuilder {
+    fn new() -> Self {
+        Self {
+            trace_id: ListBuilder::new(StringBuilder::new()),
+            span_id: ListBuilder::new(StringBuilder::new()),
+            trace_state: ListBuilder::new(StringBuilder::new()),
+            attributes: ListBuilder::new(attributes_builder()),
+        }
+    }
+
+    fn append(&mut self, links: &[Link]) {
+        for link in links {
+            append_hex(self.trace_id.values(), &link.trace_id);
+            append_hex(self.span_id.values(), &link.span_id);
+            self.trace_state.values().append_value(&link.trace_state);
+            append_attributes(self.attributes.values(), &link.attributes);
+        }
+        self.trace_id.append(true);
+        self.span_id.append(true);
+        self.trace_state.append(true);
+        self.attributes.append(true);
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.trace_state.finish()),
+            Arc::new(self.attributes.finish()),
+        ];
+        Arc::new(StructArray::new(Fields::from(link_fields()), columns, None))
+    }
+}
+
+/// Appends the lowercase hex form of an id (empty for an empty id).
+pub(crate) fn append_hex(builder: &mut StringBuilder, id: &[u8]) {
+    hex::encode_into(id, builder);
+    builder.append_value("");
+}
+
+/// Accumulates spans as `otel_traces` rows.
+#[derive(Debug)]
+pub struct TraceBatchBuilder {
+    timestamp: TimestampNanosecondBuilder,
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    parent_span_id: StringBuilder,
+    trace_state: StringBuilder,
+    span_name: StringBuilder,
+    span_kind: StringBuilder,
+    service_name: StringBuilder,
+    resource_attributes: AttributesBuilder,
+    scope_name: StringBuilder,
+    scope_version: StringBuilder,
+    span_attributes: AttributesBuilder,
+    duration: UInt64Builder,
+    status_code: StringBuilder,
+    status_message: StringBuilder,
+    events: EventsBuilder,
+    links: LinksBuilder,
+    resource_schema_url: StringBuilder,
+    scope_schema_url: StringBuilder,
+    scope_attributes: AttributesBuilder,
+    flags: UInt32Builder,
+    dropped_attributes: UInt32Builder,
+    dropped_events: UInt32Builder,
+    dropped_links: UInt32Builder,
+    rows: usize,
+}
+
+impl Default for TraceBatchBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TraceBatchBuilder {
+    pub fn new() -> Self {
+        Self {
+            timestamp: utc_timestamps(),
+            trace_id: StringBuilder::new(),
+            span_id: StringBuilder::new(),
+            parent_span_id: StringBuilder::new(),
+            trace_state: StringBuilder::new(),
+            span_name: StringBuilder::new(),
+            span_kind: StringBuilder::new(),
+            service_name: StringBuilder::new(),
+            resource_attributes: attributes_builder(),
+            scope_name: StringBuilder::new(),
+            scope_version: StringBuilder::new(),
+            span_attributes: attributes_builder(),
+            duration: UInt64Builder::new(),
+            status_code: StringBuilder::new(),
+            status_message: StringBuilder::new(),
+            events: EventsBuilder::new(),
+            links: LinksBuilder::new(),
+            resource_schema_url: StringBuilder::new(),
+            scope_schema_url: StringBuilder::new(),
+            scope_attributes: attributes_builder(),
+            flags: UInt32Builder::new(),
+            dropped_attributes: UInt32Builder::new(),
+            dropped_events: UInt32Builder::new(),
+            dropped_links: UInt32Builder::new(),
+            rows: 0,
+        }
+    }
+
+    /// Rows appended since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends one span sent under `resource` and `scope`.
+    pub fn append(&mut self, resource: &ResourceContext, scope: &ScopeContext, span: &Span) {
+        self.timestamp
+            .append_value(to_arrow_nanos(span.start_time_unix_nano));
+        append_hex(&mut self.trace_id, &span.trace_id);
+        append_hex(&mut self.span_id, &span.span_id);
+        append_hex(&mut self.parent_span_id, &span.parent_span_id);
+        self.trace_state.append_value(&span.trace_state);
+        self.span_name.append_value(&span.name);
+        self.span_kind.append_value(span_kind_name(span.kind));
+        self.service_name.append_value(&resource.service_name);
+        append_pairs(&mut self.resource_attributes, &resource.attributes);
+        self.scope_name.append_value(&scope.name);
+        self.scope_version.append_value(&scope.version);
+        append_attributes(&mut self.span_attributes, &span.attributes);
+        self.duration.append_value(
+            span.end_time_unix_nano
+                .saturating_sub(span.start_time_unix_nano),
+        );
+        let status = span.status.as_ref();
+        self.status_code
+            .append_value(status_code_name(status.map_or(0, |s| s.code)));
+        self.status_message
+            .append_value(status.map_or("", |s| s.message.as_str()));
+        self.events.append(&span.events);
+        self.links.append(&span.links);
+        self.resource_schema_url.append_value(&resource.schema_url);
+        self.scope_schema_url.append_value(&scope.schema_url);
+        append_pairs(&mut self.scope_attributes, &scope.attributes);
+        self.flags.append_value(span.flags);
+        self.dropped_attributes
+            .append_value(span.dropped_attributes_count);
+        self.dropped_events.append_value(span.dropped_events_count);
+        self.dropped_links.append_value(span.dropped_links_count);
+        self.rows += 1;
+    }
+
+    /// Takes the rows appended so far as one batch, leaving the builder empty.
+    pub fn finish(&mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.timestamp.finish()),
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.parent_span_id.finish()),
+            Arc::new(self.trace_state.finish()),
+            Arc::new(self.span_name.finish()),
+            Arc::new(self.span_kind.finish()),
+            Arc::new(self.service_name.finish()),
+            finish_attributes(&mut self.resource_attributes),
+            Arc::new(self.scope_name.finish()),
+            Arc::new(self.scope_version.finish()),
+            finish_attributes(&mut self.span_attributes),
+            Arc::new(self.duration.finish()),
+            Arc::new(self.status_code.finish()),
+            Arc::new(self.status_message.finish()),
+            self.events.finish(),
+            self.links.finish(),
+            Arc::new(self.resource_schema_url.finish()),
+            Arc::new(self.scope_schema_url.finish()),
+            finish_attributes(&mut self.scope_attributes),
+            Arc::new(self.flags.finish()),
+            Arc::new(self.dropped_attributes.finish()),
+            Arc::new(self.dropped_events.finish()),
+            Arc::new(self.dropped_links.finish()),
+        ];
+        self.rows = 0;
+        RecordBatch::try_new(schema(Table::Traces), columns)
+            .expect("the builders produce exactly the otel_traces schema")
+    }
+}

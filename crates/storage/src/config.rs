@@ -1,0 +1,57 @@
+//! The `[storage]` section of the config file.
+
+use serde::{Deserialize, Serialize};
+use sluice_model::units::Duration;
+
+/// Where and how Parquet files are written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Root of the layout: a local directory (created if missing).
+    pub root: String,
+    /// A batch is written once it holds this many rows.
+    pub flush_rows: usize,
+    /// A batch is written once its first row is this old (arrival time).
+    pub flush_interval: Duration,
+    /// Rows per Parquet row group (each with its own statistics and bloom filter).
+    pub row_group_rows: usize,
+    /// zstd level for Parquet pages, 1 (fast) to 22 (small).
+    pub zstd_level: i32,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            root: "./data".to_owned(),
+            flush_rows: 100_000,
+            flush_interval: Duration::from_secs(10),
+            row_group_rows: 100_000,
+            zstd_level: 3,
+        }
+    }
+}
+
+impl StorageConfig {
+    /// Checks the values a type cannot; the error names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.root.trim().is_empty() {
+            return Err("storage.root: must not be empty".into());
+        }
+        if self.flush_rows == 0 {
+            return Err("storage.flush_rows: must be at least 1".into());
+        }
+        if self.flush_interval.get().is_zero() {
+            return Err("storage.flush_interval: must be longer than 0s".into());
+        }
+        if self.row_group_rows == 0 {
+            return Err("storage.row_group_rows: must be at least 1".into());
+        }
+        if !(1..=22).contains(&self.zstd_level) {
+            return Err(format!(
+                "storage.zstd_level: {} is outside 1..=22",
+                self.zstd_level
+            ));
+        }
+        Ok(())
+    }
+}

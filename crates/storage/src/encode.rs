@@ -1,0 +1,102 @@
+//! Batches to Parquet bytes: sorted by service then time, zstd, dictionaries for
+//! repetitive strings, a bloom filter on trace ids.
+
+use arrow::array::RecordBatch;
+use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take_record_batch};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
+use sluice_model::Table;
+
+use crate::StorageError;
+
+/// Columns whose values are (nearly) all distinct: a dictionary only costs there.
+const HIGH_CARDINALITY: [&str; 3] = ["TraceId", "SpanId", "ParentSpanId"];
+
+/// The writer settings for `table`.
+pub fn writer_properties(
+    table: Table,
+    row_group_rows: usize,
+    zstd_level: i32,
+    metadata: Vec<(String, String)>,
+) -> WriterProperties {
+    let schema = sluice_model::schema::schema(table);
+    let level = ZstdLevel::try_new(zstd_level).unwrap_or_default();
+    let mut builder = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(row_group_rows.max(1)))
+        .set_created_by(format!("sluice {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(
+            metadata
+                .into_iter()
+                .map(|(k, v)| KeyValue::new(k, v))
+                .collect(),
+        ));
+    for column in HIGH_CARDINALITY {
+        if schema.field_with_name(column).is_ok() {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+        }
+    }
+    if table == Table::Traces {
+        builder = builder
+            .set_column_bloom_filter_enabled(ColumnPath::from("TraceId"), true)
+            .set_column_bloom_filter_fpp(ColumnPath::from("TraceId"), 0.01);
+    }
+    let sorting: Option<Vec<SortingColumn>> = sort_columns(table)
+        .iter()
+        .map(|name| {
+            schema.index_of(name).ok().map(|i| SortingColumn {
+                column_idx: i32::try_from(i).unwrap_or(i32::MAX),
+                descending: false,
+                nulls_first: false,
+            })
+        })
+        .collect();
+    builder.set_sorting_columns(sorting).build()
+}
+
+/// The order of rows within a file: service, then event time.
+fn sort_columns(table: Table) -> [&'static str; 2] {
+    ["ServiceName", table.time_column()]
+}
+
+/// Sorts `batch` by service name, then event time.
+pub fn sort_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
+    let sort_err = |source| StorageError::Sort {
+        table: table.name(),
+        source,
+    };
+    let columns: Vec<SortColumn> = sort_columns(table)
+        .iter()
+        .map(|name| {
+            let index = batch.schema().index_of(name).map_err(sort_err)?;
+            Ok(SortColumn {
+                values: batch.column(index).clone(),
+                options: Some(SortOptions::default()),
+            })
+        })
+        .collect::<Result<_, StorageError>>()?;
+    let indices = lexsort_to_indices(&columns, None).map_err(sort_err)?;
+    take_record_batch(batch, &indices).map_err(sort_err)
+}
+
+/// Encodes `batch` (already sorted) as one Parquet file.
+pub fn encode_parquet(
+    table: Table,
+    batch: &RecordBatch,
+    properties: WriterProperties,
+) -> Result<Vec<u8>, StorageError> {
+    let encode_err = |source| StorageError::Encode {
+        table: table.name(),
+        source,
+    };
+    let mut writer =
+        ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).map_err(encode_err)?;
+    writer.write(batch).map_err(encode_err)?;
+    writer.into_inner().map_err(encode_err)
+}

@@ -1,0 +1,12 @@
+//! Metric names of the storage layer.
+
+/// Files written, by table.
+pub const FILES_WRITTEN: &str = "sluice_storage_files_written_total";
+/// Bytes of Parquet written, by table.
+pub const BYTES_WRITTEN: &str = "sluice_storage_bytes_written_total";
+/// Rows written, by table.
+pub const ROWS_WRITTEN: &str = "sluice_records_written_total";
+/// Failed writes (retried), by table.
+pub const WRITE_ERRORS: &str = "sluice_storage_write_errors_total";
+/// Seconds spent sorting, encoding and putting one file.
+pub const WRITE_SECONDS: &str = "sluice_storage_write_seconds";
