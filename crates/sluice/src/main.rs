@@ -1,1 +1,71 @@
-fn main() {}
+//! The `sluice` binary: command line, config, logging, and the daemon's wiring
+//! (`run`).
+
+mod config;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Sluice: an OpenTelemetry ingestion daemon. Receives OTLP traces, metrics and
+/// logs over gRPC (:4317) and HTTP (:4318) and stores them as Parquet under
+/// ./data; serves health, readiness and Prometheus metrics on :4319.
+///
+/// With no arguments it runs on embedded defaults. Every config key can be set
+/// in a TOML file (see config/sluice.example.toml) or by an environment
+/// variable SLUICE_<SECTION>_<KEY>, e.g. SLUICE_STORAGE_ROOT=/var/lib/sluice.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version)]
+struct Cli {
+    /// Config file (TOML). Without one, the embedded defaults are used.
+    #[arg(long, short, global = true, env = "SLUICE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon (the default).
+    Run,
+    /// Check the config and print it in full, defaults included, as TOML.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Run) {
+        Command::CheckConfig => match toml::to_string(&config) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("cannot print config: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run => match run::run(config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sluice: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}

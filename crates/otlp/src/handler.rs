@@ -1,0 +1,154 @@
+//! What both transports do with a request once its body is read: decode,
+//! validate, hand to the sink, count.
+
+use std::sync::Arc;
+
+use sluice_model::validate::Rejected;
+use sluice_model::{Signal, Tenant};
+
+use crate::decode::{BodyEncoding, decode_export};
+use crate::metrics::{RECORDS_RECEIVED, RECORDS_REFUSED, REQUESTS};
+use crate::{Export, ExportSink, ReceiverConfig, ReceiverError, SinkError};
+
+/// What an accepted request came to.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Records dropped as invalid, for the response's `partial_success`.
+    pub rejected: Rejected,
+}
+
+/// Shared by the gRPC and HTTP receivers.
+#[derive(Clone)]
+pub struct ExportHandler {
+    sink: Arc<dyn ExportSink>,
+    config: Arc<ReceiverConfig>,
+}
+
+impl std::fmt::Debug for ExportHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportHandler")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The tenant named by an `X-Scope-OrgID` header value, `default` without one.
+pub fn tenant_from_header(value: Option<&[u8]>) -> Result<Tenant, ReceiverError> {
+    match value {
+        None => Ok(Tenant::default_tenant()),
+        Some(raw) => {
+            let text = std::str::from_utf8(raw).map_err(|_| {
+                ReceiverError::InvalidTenant(sluice_model::TenantError::InvalidCharacter {
+                    id: String::from_utf8_lossy(raw).into_owned(),
+                })
+            })?;
+            Ok(text.trim().parse()?)
+        }
+    }
+}
+
+impl ExportHandler {
+    pub fn new(sink: Arc<dyn ExportSink>, config: ReceiverConfig) -> Self {
+        Self {
+            sink,
+            config: Arc::new(config),
+        }
+    }
+
+    pub fn config(&self) -> &ReceiverConfig {
+        &self.config
+    }
+
+    /// Counts a request refused before it reached [`export`](Self::export).
+    pub fn count_refusal(&self, signal: Signal, transport: &'static str, error: &ReceiverError) {
+        let labels = [
+            ("signal", signal.as_str()),
+            ("transport", transport),
+            ("outcome", error.reason()),
+        ];
+        ::metrics::counter!(REQUESTS, &labels).increment(1);
+        tracing::debug!(signal = signal.as_str(), transport, reason = error.reason(), %error, "request refused");
+    }
+
+    /// Decodes `body` (already decompressed), drops invalid records, and hands
+    /// the rest to the sink. Counts the outcome either way.
+    pub async fn export(
+        &self,
+        signal: Signal,
+        transport: &'static str,
+        tenant: Tenant,
+        body: &[u8],
+        encoding: BodyEncoding,
+        wire_bytes: usize,
+    ) -> Result<Outcome, ReceiverError> {
+        let result = self
+            .decode_and_export(signal, tenant, body, encoding, wire_bytes)
+            .await;
+        let labels = |outcome: &'static str| {
+            [
+                ("signal", signal.as_str()),
+                ("transport", transport),
+                ("outcome", outcome),
+            ]
+        };
+        match &result {
+            Ok(outcome) => {
+                let partial = !outcome.rejected.is_empty();
+                ::metrics::counter!(REQUESTS, &labels(if partial { "partial" } else { "ok" }))
+                    .increment(1);
+                ::metrics::counter!(RECORDS_RECEIVED, "signal" => signal.as_str(), "transport" => transport)
+                    .increment(u64::try_from(outcome.rejected.accepted).unwrap_or(0));
+                if outcome.rejected.count > 0 {
+                    ::metrics::counter!(RECORDS_REFUSED, "signal" => signal.as_str(), "reason" => "invalid")
+                        .increment(u64::try_from(outcome.rejected.count).unwrap_or(0));
+                }
+            }
+            Err((error, records)) => {
+                ::metrics::counter!(REQUESTS, &labels(error.reason())).increment(1);
+                if *records > 0 {
+                    ::metrics::counter!(RECORDS_REFUSED, "signal" => signal.as_str(), "reason" => error.reason())
+                        .increment(*records as u64);
+                }
+                tracing::debug!(signal = signal.as_str(), transport, reason = error.reason(), %error, "request refused");
+            }
+        }
+        result.map_err(|(error, _)| error)
+    }
+
+    /// On error, also returns how many records the refused request held (0 when
+    /// it could not be decoded).
+    async fn decode_and_export(
+        &self,
+        signal: Signal,
+        tenant: Tenant,
+        body: &[u8],
+        encoding: BodyEncoding,
+        wire_bytes: usize,
+    ) -> Result<Outcome, (ReceiverError, usize)> {
+        let mut request = decode_export(signal, body, encoding).map_err(|e| (e, 0))?;
+        let rejected = request.retain_valid();
+        let records = usize::try_from(rejected.accepted).unwrap_or(0);
+        if records > 0 {
+            let export = Export {
+                tenant,
+                request,
+                records,
+                wire_bytes,
+            };
+            self.sink.export(export).await.map_err(|e| {
+                let error = match e {
+                    SinkError::Busy {
+                        reason,
+                        retry_after,
+                    } => ReceiverError::Busy {
+                        reason,
+                        retry_after,
+                    },
+                    SinkError::ShuttingDown => ReceiverError::ShuttingDown,
+                };
+                (error, records)
+            })?;
+        }
+        Ok(Outcome { rejected })
+    }
+}

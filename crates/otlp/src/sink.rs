@@ -1,0 +1,71 @@
+//! The seam between receivers and the rest of the data path.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use sluice_model::validate::{self, Rejected};
+use sluice_model::{Signal, Tenant};
+
+/// A decoded OTLP export request of any signal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportRequest {
+    Traces(ExportTraceServiceRequest),
+    Metrics(ExportMetricsServiceRequest),
+    Logs(ExportLogsServiceRequest),
+}
+
+impl ExportRequest {
+    pub fn signal(&self) -> Signal {
+        match self {
+            Self::Traces(_) => Signal::Traces,
+            Self::Metrics(_) => Signal::Metrics,
+            Self::Logs(_) => Signal::Logs,
+        }
+    }
+
+    /// Drops the records that are individually invalid; see [`validate`].
+    pub fn retain_valid(&mut self) -> Rejected {
+        match self {
+            Self::Traces(r) => validate::retain_valid_spans(r),
+            Self::Metrics(r) => validate::retain_valid_metrics(r),
+            Self::Logs(r) => validate::retain_valid_logs(r),
+        }
+    }
+}
+
+/// A validated request on its way into the pipeline.
+#[derive(Debug, Clone)]
+pub struct Export {
+    pub tenant: Tenant,
+    pub request: ExportRequest,
+    /// Records (spans, data points, log records) in `request`.
+    pub records: usize,
+    /// Size of the request body as received, before decompression.
+    pub wire_bytes: usize,
+}
+
+/// Why the sink did not take a request. Both are transient.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkError {
+    #[error("busy: {reason}")]
+    Busy {
+        /// Metric label, e.g. `queue_full`.
+        reason: &'static str,
+        retry_after: Duration,
+    },
+    #[error("shutting down")]
+    ShuttingDown,
+}
+
+/// The future an [`ExportSink`] returns.
+pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send + 'a>>;
+
+/// Takes validated requests. Resolving to `Ok` means the request is accepted
+/// and the receiver may acknowledge it.
+pub trait ExportSink: Send + Sync + 'static {
+    fn export(&self, export: Export) -> SinkFuture<'_>;
+}

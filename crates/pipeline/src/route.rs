@@ -1,0 +1,198 @@
+//! Splitting a request into per-shard shares.
+//!
+//! Spans go by trace id, so every span of a trace lands on the same shard (its
+//! rollups and trace lookups stay local). Metrics and logs go by resource, so a
+//! series is always on the same shard. Routing is deterministic: the same
+//! request always splits the same way.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use sluice_model::otlp::common::v1::{AnyValue, KeyValue, any_value::Value};
+use sluice_model::otlp::logs::v1::ResourceLogs;
+use sluice_model::otlp::metrics::v1::ResourceMetrics;
+use sluice_model::otlp::resource::v1::Resource;
+use sluice_model::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+/// The shard of a trace id (a 16-byte id; shorter ones still route).
+pub fn shard_of_trace(trace_id: &[u8], shards: usize) -> usize {
+    // W3C trace ids are random in their low 8 bytes; mixing keeps sequential
+    // test ids spread too.
+    let mut low = [0u8; 8];
+    let tail = &trace_id[trace_id.len().saturating_sub(8)..];
+    low[8 - tail.len()..].copy_from_slice(tail);
+    let mixed = u64::from_be_bytes(low).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    bucket(mixed, shards)
+}
+
+fn bucket(hash: u64, shards: usize) -> usize {
+    // Multiply-shift maps the high bits evenly onto 0..shards.
+    ((u128::from(hash) * shards as u128) >> 64) as usize
+}
+
+fn hash_value(value: &Value, h: &mut DefaultHasher) {
+    match value {
+        Value::StringValue(s) => s.hash(h),
+        Value::BoolValue(b) => b.hash(h),
+        Value::IntValue(i) => i.hash(h),
+        Value::DoubleValue(d) => d.to_bits().hash(h),
+        Value::BytesValue(b) => b.hash(h),
+        Value::ArrayValue(a) => a.values.iter().for_each(|v| hash_any(v, h)),
+        Value::KvlistValue(l) => hash_attributes(&l.values, h),
+        Value::StringValueStrindex(i) => i.hash(h),
+    }
+}
+
+fn hash_any(value: &AnyValue, h: &mut DefaultHasher) {
+    if let Some(v) = &value.value {
+        hash_value(v, h);
+    }
+}
+
+fn hash_attributes(attributes: &[KeyValue], h: &mut DefaultHasher) {
+    for kv in attributes {
+        kv.key.hash(h);
+        if let Some(v) = &kv.value {
+            hash_any(v, h);
+        }
+    }
+}
+
+/// The shard of a resource: a hash of its attributes.
+pub fn shard_of_resource(resource: Option<&Resource>, shards: usize) -> usize {
+    if shards == 1 {
+        return 0;
+    }
+    let mut h = DefaultHasher::new();
+    if let Some(r) = resource {
+        hash_attributes(&r.attributes, &mut h);
+    }
+    bucket(h.finish(), shards)
+}
+
+/// Splits spans by trace id. Returns one entry per shard (empty for shards
+/// that get nothing).
+pub fn split_traces(request: ExportTraceServiceRequest, shards: usize) -> Vec<Vec<ResourceSpans>> {
+    let mut out: Vec<Vec<ResourceSpans>> = (0..shards).map(|_| Vec::new()).collect();
+    if shards == 1 {
+        out[0] = request.resource_spans;
+        return out;
+    }
+    for mut resource_spans in request.resource_spans {
+        let scopes = std::mem::take(&mut resource_spans.scope_spans);
+        let mut per_shard: Vec<Option<ResourceSpans>> = (0..shards).map(|_| None).collect();
+        for mut scope_spans in scopes {
+            let spans = std::mem::take(&mut scope_spans.spans);
+            let mut buckets: Vec<Vec<Span>> = (0..shards).map(|_| Vec::new()).collect();
+            for span in spans {
+                buckets[shard_of_trace(&span.trace_id, shards)].push(span);
+            }
+            for (shard, spans) in buckets.into_iter().enumerate() {
+                if spans.is_empty() {
+                    continue;
+                }
+                let target = per_shard[shard].get_or_insert_with(|| ResourceSpans {
+                    resource: resource_spans.resource.clone(),
+                    scope_spans: Vec::new(),
+                    schema_url: resource_spans.schema_url.clone(),
+                });
+                target.scope_spans.push(ScopeSpans {
+                    scope: scope_spans.scope.clone(),
+                    spans,
+                    schema_url: scope_spans.schema_url.clone(),
+                });
+            }
+        }
+        for (shard, share) in per_shard.into_iter().enumerate() {
+            if let Some(share) = share {
+                out[shard].push(share);
+            }
+        }
+    }
+    out
+}
+
+/// Splits metrics by resource.
+pub fn split_metrics(
+    request: ExportMetricsServiceRequest,
+    shards: usize,
+) -> Vec<Vec<ResourceMetrics>> {
+    let mut out: Vec<Vec<ResourceMetrics>> = (0..shards).map(|_| Vec::new()).collect();
+    for rm in request.resource_metrics {
+        out[shard_of_resource(rm.resource.as_ref(), shards)].push(rm);
+    }
+    out
+}
+
+/// Splits logs by resource.
+pub fn split_logs(request: ExportLogsServiceRequest, shards: usize) -> Vec<Vec<ResourceLogs>> {
+    let mut out: Vec<Vec<ResourceLogs>> = (0..shards).map(|_| Vec::new()).collect();
+    for rl in request.resource_logs {
+        out[shard_of_resource(rl.resource.as_ref(), shards)].push(rl);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(trace: u8, id: u8) -> Span {
+        let mut trace_id = vec![0u8; 16];
+        trace_id[15] = trace;
+        trace_id[0] = 1;
+        Span {
+            trace_id,
+            span_id: vec![id; 8],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_trace_lands_on_one_shard_and_nothing_is_lost() {
+        let spans: Vec<Span> = (0..200u8).map(|i| span(i % 50, i)).collect();
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let shares = split_traces(request, 4);
+        let mut seen = std::collections::HashMap::new();
+        let mut total = 0;
+        for (shard, share) in shares.iter().enumerate() {
+            for rs in share {
+                for ss in &rs.scope_spans {
+                    for s in &ss.spans {
+                        total += 1;
+                        let previous = seen.insert(s.trace_id.clone(), shard);
+                        assert!(
+                            previous.is_none_or(|p| p == shard),
+                            "trace split across shards"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(total, 200);
+        let used = shares.iter().filter(|s| !s.is_empty()).count();
+        assert!(
+            used >= 3,
+            "50 traces should spread over the shards, used {used}"
+        );
+    }
+
+    #[test]
+    fn buckets_are_in_range() {
+        for shards in 1..10 {
+            for h in [0, 1, u64::MAX, u64::MAX / 2, 12345] {
+                assert!(bucket(h, shards) < shards);
+            }
+        }
+    }
+}

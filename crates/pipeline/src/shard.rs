@@ -1,0 +1,380 @@
+//! Shard workers: each a thread that alone owns its builders.
+//!
+//! A worker drains its queue, appends every record to the builder of its
+//! tenant, table and hour of event time, and writes a builder's rows as one
+//! Parquet file when it holds `flush_rows` rows, when it is `flush_interval`
+//! old, when more than `max_open_batches` are open (oldest first), and at
+//! shutdown.
+//!
+//! # Durability
+//!
+//! A batch that storage fails to write is kept and retried with backoff; the
+//! worker takes nothing new meanwhile, so its queue fills and receivers refuse
+//! new requests with a retryable status. Accepted records are never dropped.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use sluice_model::batch::BatchBuilder;
+use sluice_model::context::{ResourceContext, ScopeContext};
+use sluice_model::logs::event_time;
+use sluice_model::otlp::logs::v1::ResourceLogs;
+use sluice_model::otlp::metrics::v1::{ResourceMetrics, metric::Data};
+use sluice_model::otlp::trace::v1::ResourceSpans;
+use sluice_model::time::{PartitionHour, to_arrow_nanos};
+use sluice_model::{Table, Tenant};
+use sluice_storage::ParquetFileWriter;
+
+use crate::metrics::{FLUSHES, QUEUE_DEPTH, ROWS_OPEN};
+
+/// One share of a request, or a control message.
+#[derive(Debug)]
+pub enum ShardMessage {
+    Traces {
+        tenant: Tenant,
+        resource_spans: Vec<ResourceSpans>,
+    },
+    Metrics {
+        tenant: Tenant,
+        resource_metrics: Vec<ResourceMetrics>,
+    },
+    Logs {
+        tenant: Tenant,
+        resource_logs: Vec<ResourceLogs>,
+    },
+    /// Write everything held and end the thread.
+    Shutdown,
+}
+
+/// Identifies one open batch.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct BatchKey {
+    tenant: Tenant,
+    table: Table,
+    hour: PartitionHour,
+}
+
+#[derive(Debug)]
+struct OpenBatch {
+    builder: BatchBuilder,
+    opened: Instant,
+}
+
+/// What ended a batch.
+#[derive(Debug, Clone, Copy)]
+enum FlushReason {
+    Rows,
+    Age,
+    OpenBatches,
+    Shutdown,
+}
+
+impl FlushReason {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Rows => "rows",
+            Self::Age => "age",
+            Self::OpenBatches => "open_batches",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Settings of a shard worker.
+#[derive(Debug, Clone)]
+pub struct ShardSettings {
+    pub flush_rows: usize,
+    pub flush_interval: Duration,
+    pub max_open_batches: usize,
+}
+
+/// What a shard did over its life.
+#[derive(Debug, Clone, Default)]
+pub struct ShardStats {
+    pub rows_written: u64,
+    pub files_written: u64,
+}
+
+/// A shard worker; [`ShardWorker::run`] is its thread's body.
+#[derive(Debug)]
+pub struct ShardWorker {
+    index: usize,
+    queue: Receiver<ShardMessage>,
+    writer: ParquetFileWriter,
+    settings: ShardSettings,
+    open: HashMap<BatchKey, OpenBatch>,
+    open_rows: usize,
+    stats: ShardStats,
+}
+
+/// Longest wait for a message before checking batch ages.
+const TICK: Duration = Duration::from_millis(200);
+/// Longest pause between attempts to write a batch storage refused.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+impl ShardWorker {
+    pub fn new(
+        index: usize,
+        queue: Receiver<ShardMessage>,
+        writer: ParquetFileWriter,
+        settings: ShardSettings,
+    ) -> Self {
+        Self {
+            index,
+            queue,
+            writer,
+            settings,
+            open: HashMap::new(),
+            open_rows: 0,
+            stats: ShardStats::default(),
+        }
+    }
+
+    /// Runs until told to shut down (or every sender is gone), then writes
+    /// everything it holds.
+    pub fn run(mut self) -> ShardStats {
+        let shard = self.index.to_string();
+        let depth = ::metrics::gauge!(QUEUE_DEPTH, "shard" => shard.clone());
+        let rows_open = ::metrics::gauge!(ROWS_OPEN, "shard" => shard);
+        let tick = TICK.min(self.settings.flush_interval);
+        loop {
+            match self.queue.recv_timeout(tick) {
+                Ok(ShardMessage::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(message) => self.apply(message),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            self.flush_due();
+            depth.set(self.queue.len() as f64);
+            rows_open.set(self.open_rows as f64);
+        }
+        let keys: Vec<BatchKey> = self.open.keys().cloned().collect();
+        for key in keys {
+            self.flush(&key, FlushReason::Shutdown);
+        }
+        depth.set(0.0);
+        rows_open.set(0.0);
+        tracing::debug!(
+            shard = self.index,
+            rows = self.stats.rows_written,
+            files = self.stats.files_written,
+            "shard stopped"
+        );
+        self.stats
+    }
+
+    /// The builder for `key`, opened if needed.
+    fn builder(&mut self, key: BatchKey) -> &mut BatchBuilder {
+        let table = key.table;
+        &mut self
+            .open
+            .entry(key)
+            .or_insert_with(|| OpenBatch {
+                builder: BatchBuilder::new(table),
+                opened: Instant::now(),
+            })
+            .builder
+    }
+
+    fn apply(&mut self, message: ShardMessage) {
+        let before: usize = self.open.values().map(|b| b.builder.len()).sum();
+        match message {
+            ShardMessage::Traces {
+                tenant,
+                resource_spans,
+            } => self.append_traces(&tenant, &resource_spans),
+            ShardMessage::Metrics {
+                tenant,
+                resource_metrics,
+            } => self.append_metrics(&tenant, &resource_metrics),
+            ShardMessage::Logs {
+                tenant,
+                resource_logs,
+            } => self.append_logs(&tenant, &resource_logs),
+            ShardMessage::Shutdown => {}
+        }
+        let after: usize = self.open.values().map(|b| b.builder.len()).sum();
+        self.open_rows = self.open_rows + after - before;
+    }
+
+    fn append_traces(&mut self, tenant: &Tenant, resource_spans: &[ResourceSpans]) {
+        for rs in resource_spans {
+            let resource = ResourceContext::new(rs.resource.as_ref(), &rs.schema_url);
+            for ss in &rs.scope_spans {
+                let scope = ScopeContext::new(ss.scope.as_ref(), &ss.schema_url);
+                for span in &ss.spans {
+                    let hour = PartitionHour::of_nanos(to_arrow_nanos(span.start_time_unix_nano));
+                    let key = BatchKey {
+                        tenant: tenant.clone(),
+                        table: Table::Traces,
+                        hour,
+                    };
+                    if let BatchBuilder::Traces(b) = self.builder(key) {
+                        b.append(&resource, &scope, span);
+                    }
+                }
+            }
+        }
+    }
+
+    fn append_logs(&mut self, tenant: &Tenant, resource_logs: &[ResourceLogs]) {
+        for rl in resource_logs {
+            let resource = ResourceContext::new(rl.resource.as_ref(), &rl.schema_url);
+            for sl in &rl.scope_logs {
+                let scope = ScopeContext::new(sl.scope.as_ref(), &sl.schema_url);
+                for record in &sl.log_records {
+                    let hour = PartitionHour::of_nanos(to_arrow_nanos(event_time(record)));
+                    let key = BatchKey {
+                        tenant: tenant.clone(),
+                        table: Table::Logs,
+                        hour,
+                    };
+                    if let BatchBuilder::Logs(b) = self.builder(key) {
+                        b.append(&resource, &scope, record);
+                    }
+                }
+            }
+        }
+    }
+
+    fn append_metrics(&mut self, tenant: &Tenant, resource_metrics: &[ResourceMetrics]) {
+        for rm in resource_metrics {
+            let resource = ResourceContext::new(rm.resource.as_ref(), &rm.schema_url);
+            for sm in &rm.scope_metrics {
+                let scope = ScopeContext::new(sm.scope.as_ref(), &sm.schema_url);
+                for metric in &sm.metrics {
+                    let key = |table, time: u64| BatchKey {
+                        tenant: tenant.clone(),
+                        table,
+                        hour: PartitionHour::of_nanos(to_arrow_nanos(time)),
+                    };
+                    match &metric.data {
+                        Some(Data::Gauge(g)) => {
+                            for p in &g.data_points {
+                                if let BatchBuilder::Gauge(b) =
+                                    self.builder(key(Table::MetricsGauge, p.time_unix_nano))
+                                {
+                                    b.append(&resource, &scope, metric, p);
+                                }
+                            }
+                        }
+                        Some(Data::Sum(s)) => {
+                            for p in &s.data_points {
+                                if let BatchBuilder::Sum(b) =
+                                    self.builder(key(Table::MetricsSum, p.time_unix_nano))
+                                {
+                                    b.append(&resource, &scope, metric, s, p);
+                                }
+                            }
+                        }
+                        Some(Data::Histogram(h)) => {
+                            for p in &h.data_points {
+                                if let BatchBuilder::Histogram(b) =
+                                    self.builder(key(Table::MetricsHistogram, p.time_unix_nano))
+                                {
+                                    b.append(
+                                        &resource,
+                                        &scope,
+                                        metric,
+                                        h.aggregation_temporality,
+                                        p,
+                                    );
+                                }
+                            }
+                        }
+                        Some(Data::ExponentialHistogram(h)) => {
+                            for p in &h.data_points {
+                                let k = key(Table::MetricsExponentialHistogram, p.time_unix_nano);
+                                if let BatchBuilder::ExponentialHistogram(b) = self.builder(k) {
+                                    b.append(
+                                        &resource,
+                                        &scope,
+                                        metric,
+                                        h.aggregation_temporality,
+                                        p,
+                                    );
+                                }
+                            }
+                        }
+                        Some(Data::Summary(s)) => {
+                            for p in &s.data_points {
+                                if let BatchBuilder::Summary(b) =
+                                    self.builder(key(Table::MetricsSummary, p.time_unix_nano))
+                                {
+                                    b.append(&resource, &scope, metric, p);
+                                }
+                            }
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the batches that are full or old, and the oldest ones while too
+    /// many are open.
+    fn flush_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(BatchKey, FlushReason)> = self
+            .open
+            .iter()
+            .filter_map(|(key, batch)| {
+                if batch.builder.len() >= self.settings.flush_rows {
+                    Some((key.clone(), FlushReason::Rows))
+                } else if now.duration_since(batch.opened) >= self.settings.flush_interval {
+                    Some((key.clone(), FlushReason::Age))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (key, reason) in due {
+            self.flush(&key, reason);
+        }
+        while self.open.len() > self.settings.max_open_batches {
+            let oldest = self
+                .open
+                .iter()
+                .min_by_key(|(_, batch)| batch.opened)
+                .map(|(key, _)| key.clone());
+            match oldest {
+                Some(key) => self.flush(&key, FlushReason::OpenBatches),
+                None => break,
+            }
+        }
+    }
+
+    /// Writes the batch of `key`, retrying until storage takes it.
+    fn flush(&mut self, key: &BatchKey, reason: FlushReason) {
+        let Some(mut batch) = self.open.remove(key) else {
+            return;
+        };
+        if batch.builder.is_empty() {
+            return;
+        }
+        let rows = batch.builder.len();
+        let record_batch = batch.builder.finish();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self
+                .writer
+                .write(&key.tenant, key.table, key.hour, &record_batch)
+            {
+                Ok(file) => {
+                    tracing::debug!(shard = self.index, path = %file.path, rows = file.rows, bytes = file.bytes, reason = reason.label(), "file written");
+                    break;
+                }
+                Err(error) => {
+                    tracing::error!(shard = self.index, table = key.table.name(), rows, %error, retry_in = ?backoff, "cannot write batch, will retry");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        ::metrics::counter!(FLUSHES, "reason" => reason.label()).increment(1);
+        self.open_rows -= rows;
+        self.stats.rows_written += rows as u64;
+        self.stats.files_written += 1;
+    }
+}

@@ -1,0 +1,199 @@
+//! Wiring and lifecycle: bind, start the shards, serve, and on SIGINT/SIGTERM
+//! shut down in order.
+//!
+//! # Shutdown
+//!
+//! 1. `/readyz` turns 503 so load balancers move away.
+//! 2. The receivers stop accepting and finish the requests in flight.
+//! 3. The pipeline refuses anything later and tells every shard to stop; each
+//!    writes everything it holds.
+//! 4. The process exits 0. If this takes longer than `node.shutdown_timeout`,
+//!    or a second signal arrives, it exits non-zero at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use sluice_otlp::ExportHandler;
+use sluice_pipeline::Pipeline;
+use sluice_query::{ApiState, Readiness};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::Config;
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => EnvFilter::try_new(spec),
+        _ => EnvFilter::try_new(&config.log.level),
+    }
+    .with_context(|| format!("log.level: {:?} is not a valid filter", config.log.level))?;
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    let result = if config.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+    result.map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))
+}
+
+async fn bind(addr: &str, key: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} ({key})"))
+}
+
+/// Resolves when the process gets SIGINT or SIGTERM.
+async fn termination() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot watch SIGTERM");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// A future that resolves once `stop` turns true.
+fn stopped(
+    mut stop: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }
+}
+
+/// Runs the daemon until a termination signal, then shuts down in order.
+pub fn run(config: Config) -> anyhow::Result<()> {
+    init_logging(&config)?;
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("sluice-io")
+        .build()
+        .context("cannot start the async runtime")?;
+    let result = runtime.block_on(serve(config, metrics));
+    // Requests still in flight after a failed shutdown are abandoned here.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+async fn serve(
+    config: Config,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+) -> anyhow::Result<()> {
+    let grpc_listener = bind(&config.receivers.grpc_listen, "receivers.grpc_listen").await?;
+    let http_listener = bind(&config.receivers.http_listen, "receivers.http_listen").await?;
+    let api_listener = bind(&config.api.listen, "api.listen").await?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+    let api_addr = api_listener.local_addr()?;
+
+    let node = config.node_id();
+    let store = sluice_storage::open_store(&config.storage.root).context("storage.root")?;
+    let (pipeline, shards) = Pipeline::start(
+        &config.pipeline,
+        &config.storage,
+        store,
+        tokio::runtime::Handle::current(),
+        &node,
+    )
+    .context("cannot start the shard threads")?;
+    let handler = ExportHandler::new(Arc::clone(&pipeline) as _, config.receivers.clone());
+
+    let (stop_receivers, receivers_stopped) = watch::channel(false);
+    let (stop_api, api_stopped) = watch::channel(false);
+    let readiness = Readiness::default();
+    let grpc = tokio::spawn(sluice_otlp::grpc::serve(
+        grpc_listener,
+        handler.clone(),
+        stopped(receivers_stopped.clone()),
+    ));
+    let http = tokio::spawn(sluice_otlp::http::serve(
+        http_listener,
+        handler,
+        stopped(receivers_stopped),
+    ));
+    let api_state = ApiState {
+        readiness: readiness.clone(),
+        metrics,
+    };
+    let api = tokio::spawn(sluice_query::serve(
+        api_listener,
+        api_state,
+        stopped(api_stopped),
+    ));
+
+    readiness.set(true);
+    tracing::info!(
+        grpc = %grpc_addr,
+        http = %http_addr,
+        api = %api_addr,
+        shards = pipeline.shards(),
+        root = %config.storage.root,
+        node = %node,
+        "sluice ready"
+    );
+
+    termination().await;
+    tracing::info!("shutting down: draining receivers and writing buffered data");
+    readiness.set(false);
+    tokio::spawn(async {
+        termination().await;
+        tracing::error!("second signal: exiting without writing buffered data");
+        std::process::exit(130);
+    });
+
+    let timeout = config.node.shutdown_timeout.get();
+    let drain = async {
+        let _ = stop_receivers.send(true);
+        match grpc.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "grpc receiver failed"),
+            Err(e) => tracing::error!(error = %e, "grpc receiver panicked"),
+            Ok(Ok(())) => {}
+        }
+        match http.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "http receiver failed"),
+            Err(e) => tracing::error!(error = %e, "http receiver panicked"),
+            Ok(Ok(())) => {}
+        }
+        pipeline.close();
+        tokio::task::spawn_blocking(move || shards.join()).await
+    };
+    let stats = match tokio::time::timeout(timeout, drain).await {
+        Ok(Ok(stats)) => stats,
+        Ok(Err(e)) => anyhow::bail!("shard threads failed during shutdown: {e}"),
+        Err(_) => anyhow::bail!(
+            "shutdown did not finish within node.shutdown_timeout ({})",
+            config.node.shutdown_timeout
+        ),
+    };
+    let _ = stop_api.send(true);
+    let _ = api.await;
+    tracing::info!(
+        rows = stats.rows_written,
+        files = stats.files_written,
+        "sluice stopped"
+    );
+    Ok(())
+}
