@@ -1,1 +1,516 @@
-//! placeholder
+//! Starts the real `sluice` binary on loopback ports with a fresh data root, and
+//! reads back what it wrote, for the end-to-end tests in this folder.
+//!
+//! The binary is `E2E_SLUICE_BIN`, or `sluice` next to the test executable's
+//! target directory (`cargo build -p sluice` first; `scripts/test` does).
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use arrow::array::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+/// The sluice binary under test.
+pub fn sluice_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("E2E_SLUICE_BIN") {
+        return PathBuf::from(bin);
+    }
+    // target/debug/deps/<test> -> target/debug/sluice
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    dir.join("sluice")
+}
+
+/// A running sluice.
+#[derive(Debug)]
+pub struct Sluice {
+    child: Option<Child>,
+    pub grpc: SocketAddr,
+    pub http: SocketAddr,
+    pub api: SocketAddr,
+    pub root: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+/// Settings for [`Sluice::start_with`]: extra `SLUICE_*` variables.
+pub type Env<'a> = &'a [(&'a str, &'a str)];
+
+impl Sluice {
+    /// Starts sluice with a fresh data root, port-0 listeners, 1 s flushes.
+    pub fn start() -> Result<Self> {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(env: Env<'_>) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("data");
+        let mut sluice = Self::start_in(&root, env)?;
+        sluice._dir = Some(dir);
+        Ok(sluice)
+    }
+
+    /// Starts sluice on `root` (kept after the process ends).
+    pub fn start_in(root: &Path, env: Env<'_>) -> Result<Self> {
+        let bin = sluice_bin();
+        if !bin.exists() {
+            bail!(
+                "{} does not exist: run `cargo build -p sluice` first",
+                bin.display()
+            );
+        }
+        let mut command = Command::new(&bin);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("SLUICE_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .env("SLUICE_RECEIVERS_GRPC_LISTEN", "127.0.0.1:0")
+            .env("SLUICE_RECEIVERS_HTTP_LISTEN", "127.0.0.1:0")
+            .env("SLUICE_API_LISTEN", "127.0.0.1:0")
+            .env("SLUICE_STORAGE_ROOT", root)
+            .env("SLUICE_STORAGE_FLUSH_INTERVAL", "1s")
+            .env("SLUICE_NODE_ID", "e2e")
+            .env("SLUICE_LOG_FORMAT", "json")
+            .env("SLUICE_LOG_LEVEL", "info")
+            .env_remove("RUST_LOG");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let lines = Arc::clone(&stderr);
+        let pipe = child.stderr.take().context("stderr is piped")?;
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|v| v["fields"]["message"] == "sluice ready");
+            if let Some(ready) = ready {
+                let addr = |name: &str| -> Result<SocketAddr> {
+                    let text = ready["fields"][name].as_str().context("address field")?;
+                    Ok(text.parse()?)
+                };
+                return Ok(Self {
+                    grpc: addr("grpc")?,
+                    http: addr("http")?,
+                    api: addr("api")?,
+                    root: root.to_path_buf(),
+                    child: Some(child),
+                    _dir: None,
+                    stderr,
+                });
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "sluice exited with {status} before it was ready:\n{}",
+                    stderr.lock().unwrap().join("\n")
+                );
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!(
+                    "sluice was not ready after 20 s:\n{}",
+                    stderr.lock().unwrap().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    pub fn api_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.api)
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc)
+    }
+
+    /// Everything sluice logged so far.
+    pub fn logs(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// Sends SIGTERM and waits for the process to end.
+    pub fn stop(&mut self) -> Result<ExitStatus> {
+        let mut child = self.child.take().context("already stopped")?;
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -TERM failed");
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                // Let the reader thread catch the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!(
+                    "sluice did not stop within 30 s of SIGTERM:\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops sluice and checks it exited 0 without a panic.
+    pub fn stop_cleanly(&mut self) -> Result<()> {
+        let status = self.stop()?;
+        let logs = self.logs();
+        if !status.success() {
+            bail!("sluice exited with {status}:\n{logs}");
+        }
+        if logs.contains("panicked") {
+            bail!("sluice panicked:\n{logs}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Every Parquet file under `dir`, sorted.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Reads every row of `table` for `tenant` under `root`.
+pub fn read_table(root: &Path, tenant: &str, table: &str) -> Result<Vec<RecordBatch>> {
+    let mut batches = Vec::new();
+    for file in parquet_files(&root.join(tenant).join(table)) {
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file)?)?.build()?;
+        for batch in reader {
+            batches.push(batch?);
+        }
+    }
+    Ok(batches)
+}
+
+/// Rows of `table` for `tenant` under `root`.
+pub fn count_rows(root: &Path, tenant: &str, table: &str) -> Result<usize> {
+    Ok(read_table(root, tenant, table)?
+        .iter()
+        .map(RecordBatch::num_rows)
+        .sum())
+}
+
+/// The string values of `column` across `batches`.
+pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let array = batch
+            .column_by_name(column)
+            .unwrap_or_else(|| panic!("no column {column}"));
+        let formatter =
+            arrow::util::display::ArrayFormatter::try_new(array.as_ref(), &Default::default())
+                .unwrap();
+        for i in 0..batch.num_rows() {
+            out.push(formatter.value(i).to_string());
+        }
+    }
+    out
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    check()
+}
+
+/// OTLP requests with known contents.
+pub mod fixtures {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{
+        AnyValue, InstrumentationScope, KeyValue, any_value::Value,
+    };
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::metrics::v1::{
+        ExponentialHistogram, ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint,
+        Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, Summary, SummaryDataPoint,
+        exponential_histogram_data_point, metric::Data, number_data_point,
+        summary_data_point::ValueAtQuantile,
+    };
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{
+        ResourceSpans, ScopeSpans, Span, Status, status::StatusCode,
+    };
+
+    /// 2024-05-06T07:08:09Z in nanoseconds.
+    pub const T0: u64 = 1_714_979_289_000_000_000;
+
+    pub fn kv(key: &str, value: Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
+    }
+
+    pub fn resource(service: &str) -> Option<Resource> {
+        Some(Resource {
+            attributes: vec![kv("service.name", Value::StringValue(service.into()))],
+            ..Default::default()
+        })
+    }
+
+    fn scope() -> Option<InstrumentationScope> {
+        Some(InstrumentationScope {
+            name: "e2e".into(),
+            version: "1.0".into(),
+            ..Default::default()
+        })
+    }
+
+    /// A trace id whose every byte is derived from `n` (never all zero).
+    pub fn trace_id(n: u64) -> Vec<u8> {
+        let mut id = vec![0u8; 16];
+        id[..8].copy_from_slice(&(n + 1).to_be_bytes());
+        id[8..].copy_from_slice(&(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1).to_be_bytes());
+        id
+    }
+
+    pub fn span_id(n: u64) -> Vec<u8> {
+        (n + 1).to_be_bytes().to_vec()
+    }
+
+    /// `traces` traces of `spans_per_trace` spans each, for `service`; span
+    /// `i` of trace `t` is named `op-{i}`, starts at `T0 + t ms` and lasts `i+1` ms.
+    pub fn traces(service: &str, traces: u64, spans_per_trace: u64) -> ExportTraceServiceRequest {
+        let mut spans = Vec::new();
+        for t in 0..traces {
+            for i in 0..spans_per_trace {
+                let start = T0 + t * 1_000_000;
+                spans.push(Span {
+                    trace_id: trace_id(t),
+                    span_id: span_id(t * 1000 + i),
+                    parent_span_id: if i == 0 { vec![] } else { span_id(t * 1000) },
+                    name: format!("op-{i}"),
+                    kind: if i == 0 { 2 } else { 3 },
+                    start_time_unix_nano: start,
+                    end_time_unix_nano: start + (i + 1) * 1_000_000,
+                    attributes: vec![
+                        kv("http.status_code", Value::IntValue(200)),
+                        kv("ok", Value::BoolValue(i % 2 == 0)),
+                    ],
+                    status: Some(Status {
+                        code: if i == 1 {
+                            StatusCode::Error as i32
+                        } else {
+                            StatusCode::Unset as i32
+                        },
+                        message: if i == 1 { "boom".into() } else { String::new() },
+                    }),
+                    ..Default::default()
+                });
+            }
+        }
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: resource(service),
+                scope_spans: vec![ScopeSpans {
+                    scope: scope(),
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    /// `n` log records for `service`.
+    pub fn logs(service: &str, n: u64) -> ExportLogsServiceRequest {
+        let log_records = (0..n)
+            .map(|i| LogRecord {
+                time_unix_nano: T0 + i,
+                observed_time_unix_nano: T0 + i + 5,
+                severity_number: 17,
+                severity_text: "ERROR".into(),
+                body: Some(AnyValue {
+                    value: Some(Value::StringValue(format!("message {i}"))),
+                }),
+                attributes: vec![kv("i", Value::IntValue(i as i64))],
+                trace_id: trace_id(i),
+                span_id: span_id(i),
+                ..Default::default()
+            })
+            .collect();
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: resource(service),
+                scope_logs: vec![ScopeLogs {
+                    scope: scope(),
+                    log_records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    /// One metric of every type, `points` data points each.
+    pub fn metrics(service: &str, points: u64) -> ExportMetricsServiceRequest {
+        let number = |i: u64| NumberDataPoint {
+            attributes: vec![kv("i", Value::IntValue(i as i64))],
+            start_time_unix_nano: T0,
+            time_unix_nano: T0 + i * 1_000_000_000,
+            value: Some(number_data_point::Value::AsDouble(i as f64 + 0.5)),
+            ..Default::default()
+        };
+        let metric = |name: &str, data: Data| Metric {
+            name: name.into(),
+            description: format!("{name} description"),
+            unit: "1".into(),
+            data: Some(data),
+            ..Default::default()
+        };
+        let metrics = vec![
+            metric(
+                "e2e.gauge",
+                Data::Gauge(Gauge {
+                    data_points: (0..points).map(number).collect(),
+                }),
+            ),
+            metric(
+                "e2e.sum",
+                Data::Sum(Sum {
+                    data_points: (0..points).map(number).collect(),
+                    aggregation_temporality: 2,
+                    is_monotonic: true,
+                }),
+            ),
+            metric(
+                "e2e.histogram",
+                Data::Histogram(Histogram {
+                    data_points: (0..points)
+                        .map(|i| HistogramDataPoint {
+                            time_unix_nano: T0 + i,
+                            count: 6,
+                            sum: Some(21.0),
+                            bucket_counts: vec![1, 2, 3],
+                            explicit_bounds: vec![1.0, 5.0],
+                            min: Some(0.5),
+                            max: Some(9.0),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    aggregation_temporality: 1,
+                }),
+            ),
+            metric(
+                "e2e.exponential",
+                Data::ExponentialHistogram(ExponentialHistogram {
+                    data_points: (0..points)
+                        .map(|i| ExponentialHistogramDataPoint {
+                            time_unix_nano: T0 + i,
+                            count: 3,
+                            scale: 2,
+                            zero_count: 1,
+                            positive: Some(exponential_histogram_data_point::Buckets {
+                                offset: -1,
+                                bucket_counts: vec![1, 1],
+                            }),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    aggregation_temporality: 2,
+                }),
+            ),
+            metric(
+                "e2e.summary",
+                Data::Summary(Summary {
+                    data_points: (0..points)
+                        .map(|i| SummaryDataPoint {
+                            time_unix_nano: T0 + i,
+                            count: 10,
+                            sum: 55.0,
+                            quantile_values: vec![
+                                ValueAtQuantile {
+                                    quantile: 0.5,
+                                    value: 5.0,
+                                },
+                                ValueAtQuantile {
+                                    quantile: 0.99,
+                                    value: 9.9,
+                                },
+                            ],
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            ),
+        ];
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: resource(service),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: scope(),
+                    metrics,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+}

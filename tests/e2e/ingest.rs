@@ -1,0 +1,288 @@
+//! Data sent over every transport, encoding and compression lands in the
+//! Parquet files with every record and field, and SIGTERM drains everything.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use prost::Message;
+use sluice_e2e::{Sluice, count_rows, fixtures, parquet_files, read_table, strings};
+use tonic::codec::CompressionEncoding;
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_stores_all_three_signals_with_every_field() {
+    let mut sluice = Sluice::start().unwrap();
+    let url = sluice.grpc_url();
+
+    let mut traces = TraceServiceClient::connect(url.clone())
+        .await
+        .unwrap()
+        .send_compressed(CompressionEncoding::Gzip);
+    let response = traces
+        .export(fixtures::traces("checkout", 20, 5))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(response.partial_success, None, "nothing was invalid");
+    let mut metrics = MetricsServiceClient::connect(url.clone())
+        .await
+        .unwrap()
+        .send_compressed(CompressionEncoding::Zstd);
+    metrics
+        .export(fixtures::metrics("checkout", 4))
+        .await
+        .unwrap();
+    let mut logs = LogsServiceClient::connect(url).await.unwrap();
+    let mut request = tonic::Request::new(fixtures::logs("checkout", 7));
+    request
+        .metadata_mut()
+        .insert("x-scope-orgid", "team-a".parse().unwrap());
+    logs.export(request).await.unwrap();
+
+    sluice.stop_cleanly().unwrap();
+    let root = &sluice.root;
+    assert_eq!(count_rows(root, "default", "otel_traces").unwrap(), 100);
+    for table in [
+        "otel_metrics_gauge",
+        "otel_metrics_sum",
+        "otel_metrics_histogram",
+        "otel_metrics_exponential_histogram",
+        "otel_metrics_summary",
+    ] {
+        assert_eq!(count_rows(root, "default", table).unwrap(), 4, "{table}");
+    }
+    assert_eq!(
+        count_rows(root, "team-a", "otel_logs").unwrap(),
+        7,
+        "the tenant header picks the directory"
+    );
+    assert_eq!(count_rows(root, "default", "otel_logs").unwrap(), 0);
+
+    let spans = read_table(root, "default", "otel_traces").unwrap();
+    let trace_ids = strings(&spans, "TraceId");
+    let expected = sluice_e2e_hex(&fixtures::trace_id(3));
+    assert_eq!(
+        trace_ids.iter().filter(|t| **t == expected).count(),
+        5,
+        "a trace's 5 spans"
+    );
+    assert!(trace_ids.iter().all(|t| {
+        t.len() == 32
+            && t.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    }));
+    let kinds = strings(&spans, "SpanKind");
+    assert_eq!(kinds.iter().filter(|k| *k == "Server").count(), 20);
+    assert_eq!(kinds.iter().filter(|k| *k == "Client").count(), 80);
+    let statuses = strings(&spans, "StatusCode");
+    assert_eq!(statuses.iter().filter(|s| *s == "Error").count(), 20);
+    assert!(
+        strings(&spans, "ServiceName")
+            .iter()
+            .all(|s| s == "checkout")
+    );
+    let durations = strings(&spans, "Duration");
+    assert!(
+        durations.contains(&"5000000".to_string()),
+        "op-4 lasts 5 ms"
+    );
+    let attributes = strings(&spans, "SpanAttributes");
+    assert!(
+        attributes[0].contains("http.status_code: 200"),
+        "{}",
+        attributes[0]
+    );
+
+    let logs = read_table(root, "team-a", "otel_logs").unwrap();
+    let bodies = strings(&logs, "Body");
+    assert!(bodies.contains(&"message 6".to_string()), "{bodies:?}");
+    assert!(strings(&logs, "SeverityText").iter().all(|s| s == "ERROR"));
+
+    let summary = read_table(root, "default", "otel_metrics_summary").unwrap();
+    let quantiles = strings(&summary, "ValueAtQuantiles");
+    assert!(
+        quantiles[0].contains("0.99") && quantiles[0].contains("9.9"),
+        "{}",
+        quantiles[0]
+    );
+    let histogram = read_table(root, "default", "otel_metrics_histogram").unwrap();
+    assert_eq!(strings(&histogram, "BucketCounts")[0], "[1, 2, 3]");
+    assert_eq!(strings(&histogram, "Min")[0], "0.5");
+    let sums = read_table(root, "default", "otel_metrics_sum").unwrap();
+    assert!(strings(&sums, "IsMonotonic").iter().all(|m| m == "true"));
+    assert_eq!(strings(&sums, "MetricName")[0], "e2e.sum");
+}
+
+fn sluice_e2e_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn http_accepts_protobuf_and_json_plain_gzip_and_zstd() {
+    let mut sluice = Sluice::start().unwrap();
+    let client = reqwest::Client::new();
+    let body = fixtures::traces("web", 3, 2).encode_to_vec();
+    let bodies: [(&str, Vec<u8>); 3] = [
+        ("identity", body.clone()),
+        ("gzip", gzip(&body)),
+        ("zstd", zstd::encode_all(&body[..], 3).unwrap()),
+    ];
+    for (encoding, payload) in bodies {
+        let response = client
+            .post(sluice.http_url("/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .header("content-encoding", encoding)
+            .body(payload)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{encoding}");
+        assert_eq!(response.headers()["content-type"], "application/x-protobuf");
+    }
+    let json = r#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"web"}}]},
+        "scopeLogs":[{"logRecords":[{"timeUnixNano":"1714979289000000000","severityNumber":9,"severityText":"INFO",
+        "body":{"stringValue":"hello"},"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174"}]}]}]}"#;
+    for encoding in ["identity", "gzip", "zstd"] {
+        let payload = match encoding {
+            "gzip" => gzip(json.as_bytes()),
+            "zstd" => zstd::encode_all(json.as_bytes(), 3).unwrap(),
+            _ => json.as_bytes().to_vec(),
+        };
+        let response = client
+            .post(sluice.http_url("/v1/logs"))
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(payload)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{encoding}");
+        assert_eq!(response.headers()["content-type"], "application/json");
+        assert_eq!(response.text().await.unwrap(), "{}");
+    }
+    sluice.stop_cleanly().unwrap();
+    assert_eq!(
+        count_rows(&sluice.root, "default", "otel_traces").unwrap(),
+        18
+    );
+    let logs = read_table(&sluice.root, "default", "otel_logs").unwrap();
+    assert_eq!(logs.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+    assert!(
+        strings(&logs, "TraceId")
+            .iter()
+            .all(|t| t == "5b8efff798038103d269b633813fc60c")
+    );
+    assert!(strings(&logs, "Body").iter().all(|b| b == "hello"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_writes_what_is_buffered_and_files_are_partitioned_by_event_time() {
+    // Nothing would be written for an hour: only the shutdown drain writes.
+    let mut sluice = Sluice::start_with(&[
+        ("SLUICE_STORAGE_FLUSH_INTERVAL", "1h"),
+        ("SLUICE_PIPELINE_SHARDS", "3"),
+    ])
+    .unwrap();
+    let mut traces = TraceServiceClient::connect(sluice.grpc_url())
+        .await
+        .unwrap();
+    traces
+        .export(fixtures::traces("drain", 50, 4))
+        .await
+        .unwrap();
+    assert!(
+        parquet_files(&sluice.root).is_empty(),
+        "nothing is written before the flush interval"
+    );
+    sluice.stop_cleanly().unwrap();
+    assert_eq!(
+        count_rows(&sluice.root, "default", "otel_traces").unwrap(),
+        200
+    );
+    let files = parquet_files(&sluice.root);
+    for file in &files {
+        let relative = file
+            .strip_prefix(&sluice.root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            relative.starts_with("default/otel_traces/date=2024-05-06/hour=07/e2e-"),
+            "{relative}"
+        );
+    }
+    assert!(files.len() >= 2, "spans spread over the shards: {files:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_reports_health_readiness_and_metrics() {
+    let mut sluice = Sluice::start().unwrap();
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(sluice.api_url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(sluice.api_url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let mut traces = TraceServiceClient::connect(sluice.grpc_url())
+        .await
+        .unwrap();
+    traces.export(fixtures::traces("m", 2, 3)).await.unwrap();
+    let metrics = client
+        .get(sluice.api_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"sluice_records_received_total{signal="traces",transport="grpc"} 6"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sluice_shard_queue_depth{shard="),
+        "{metrics}"
+    );
+    sluice_e2e::wait_until(std::time::Duration::from_secs(10), || {
+        !parquet_files(&sluice.root).is_empty()
+    });
+    let metrics = client
+        .get(sluice.api_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"sluice_records_written_total{table="otel_traces"} 6"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"sluice_storage_files_written_total{table="otel_traces"}"#),
+        "{metrics}"
+    );
+    sluice.stop_cleanly().unwrap();
+}
