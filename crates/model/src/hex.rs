@@ -31,7 +31,7 @@ pub fn encode(bytes: &[u8]) -> String {
 
 /// Decodes a hex string (either case) into bytes, or `None` if it is not hex.
 pub fn decode(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let nibble = |c: u8| match c {

@@ -106,7 +106,7 @@ impl fmt::Display for ByteSize {
             ("KiB", 1 << 10),
         ];
         for (unit, size) in UNITS {
-            if self.0 >= size && self.0 % size == 0 {
+            if self.0 >= size && self.0.is_multiple_of(size) {
                 return write!(f, "{}{unit}", self.0 / size);
             }
         }
@@ -177,7 +177,7 @@ impl fmt::Display for Duration {
             ("us", 1_000),
         ];
         for (unit, size) in UNITS {
-            if nanos >= size && nanos % size == 0 {
+            if nanos >= size && nanos.is_multiple_of(size) {
                 return write!(f, "{}{unit}", nanos / size);
             }
         }

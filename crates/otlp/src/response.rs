@@ -33,21 +33,21 @@ fn export_response_proto(signal: Signal, rejected: &Rejected) -> Vec<u8> {
     let message = rejected.message.clone();
     match signal {
         Signal::Traces => ExportTraceServiceResponse {
-            partial_success: partial.then(|| ExportTracePartialSuccess {
+            partial_success: partial.then_some(ExportTracePartialSuccess {
                 rejected_spans: rejected.count,
                 error_message: message,
             }),
         }
         .encode_to_vec(),
         Signal::Metrics => ExportMetricsServiceResponse {
-            partial_success: partial.then(|| ExportMetricsPartialSuccess {
+            partial_success: partial.then_some(ExportMetricsPartialSuccess {
                 rejected_data_points: rejected.count,
                 error_message: message,
             }),
         }
         .encode_to_vec(),
         Signal::Logs => ExportLogsServiceResponse {
-            partial_success: partial.then(|| ExportLogsPartialSuccess {
+            partial_success: partial.then_some(ExportLogsPartialSuccess {
                 rejected_log_records: rejected.count,
                 error_message: message,
             }),

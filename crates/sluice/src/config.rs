@@ -285,7 +285,8 @@ mod tests {
 
     #[test]
     fn errors_are_one_line_and_name_the_key() {
-        let cases: [(&str, &[(&str, &str)], &str); 8] = [
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: [Case<'_>; 8] = [
             (
                 "[storage]\nflush_rows = \"many\"\n",
                 &[],

@@ -72,13 +72,9 @@ async fn termination() {
     let _ = ctrl_c.await;
 }
 
-/// A future that resolves once `stop` turns true.
-fn stopped(
-    mut stop: watch::Receiver<bool>,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = stop.wait_for(|s| *s).await;
-    }
+/// Resolves once `stop` turns true.
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// Runs the daemon until a termination signal, then shuts down in order.

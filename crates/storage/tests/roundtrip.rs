@@ -83,6 +83,9 @@ fn string(batch: &RecordBatch, name: &str, row: usize) -> String {
     col(batch, name).as_string::<i32>().value(row).to_owned()
 }
 
+/// Time, buckets, bounds, sum and min of one histogram row.
+type HistogramRow = (i64, Vec<u64>, Vec<f64>, Option<f64>, Option<f64>);
+
 const YEAR_2262: u64 = i64::MAX as u64;
 
 prop_compose! {
@@ -268,7 +271,7 @@ proptest! {
             builder.append(&resource, &scope, &metric, 2, point);
         }
         let batch = through_parquet(Table::MetricsHistogram, &builder.finish());
-        let mut read: Vec<(i64, Vec<u64>, Vec<f64>, Option<f64>, Option<f64>)> = (0..batch.num_rows())
+        let mut read: Vec<HistogramRow> = (0..batch.num_rows())
             .map(|r| {
                 let buckets = col(&batch, "BucketCounts").as_list::<i32>().value(r);
                 let bounds = col(&batch, "ExplicitBounds").as_list::<i32>().value(r);
@@ -285,11 +288,11 @@ proptest! {
                 )
             })
             .collect();
-        let mut expected: Vec<(i64, Vec<u64>, Vec<f64>, Option<f64>, Option<f64>)> = sent
+        let mut expected: Vec<HistogramRow> = sent
             .iter()
             .map(|p| (p.time_unix_nano as i64, p.bucket_counts.clone(), p.explicit_bounds.clone(), p.sum, p.min))
             .collect();
-        let order = |a: &(i64, Vec<u64>, Vec<f64>, Option<f64>, Option<f64>), b: &(i64, Vec<u64>, Vec<f64>, Option<f64>, Option<f64>)| {
+        let order = |a: &HistogramRow, b: &HistogramRow| {
             format!("{a:?}").cmp(&format!("{b:?}"))
         };
         read.sort_by(order);
