@@ -138,7 +138,6 @@ class Sluice:
         sluice = cls(root=root, process=process)
         sluice._reader = threading.Thread(target=sluice._read_stderr, daemon=True)
         sluice._reader.start()
-        deadline = time.monotonic() + READY_TIMEOUT_S
         if not sluice._ready.wait(READY_TIMEOUT_S) or not sluice.grpc:
             code = process.poll()
             sluice.kill()
@@ -150,36 +149,7 @@ class Sluice:
                 else f"did not log 'sluice ready' within {READY_TIMEOUT_S}s"
             )
             raise AssertionError(f"sluice ({binary}) {what}; stderr:\n{sluice.stderr}")
-        sluice._wait_for_sigterm_handler(deadline)
         return sluice
-
-    def _wait_for_sigterm_handler(self, deadline: float) -> None:
-        """Waits until the process catches SIGTERM (Linux: bit 15 of SigCgt).
-
-        Sluice logs "sluice ready" a moment before it installs its SIGTERM
-        handler, so a SIGTERM sent right after the ready line can kill it without
-        draining (exit -15, buffered rows lost); see
-        test_lifecycle.py::test_sigterm_right_after_ready_drains. Until that is
-        fixed, the fixture waits here so that every other test is deterministic.
-        """
-        status = Path(f"/proc/{self.process.pid}/status")
-        if not status.exists():
-            return
-        bit = 1 << (signal.SIGTERM - 1)
-        while time.monotonic() < deadline and self.running():
-            try:
-                lines = status.read_text().splitlines()
-            except OSError:  # the process has just exited
-                break
-            for line in lines:
-                if line.startswith("SigCgt:") and int(line.split()[1], 16) & bit:
-                    return
-            time.sleep(0.001)
-        self.kill()
-        raise AssertionError(
-            f"sluice did not install a SIGTERM handler within {READY_TIMEOUT_S}s "
-            f"of starting; stderr:\n{self.stderr}"
-        )
 
     def _read_stderr(self) -> None:
         assert self.process.stderr is not None

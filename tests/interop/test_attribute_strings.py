@@ -13,12 +13,6 @@ import pytest
 
 from support import Sluice, any_value
 
-# Known differences from AsString, kept as strict xfails so that a fix shows up.
-KEYS_UNSORTED = "Collector: encoding/json sorts map keys; Sluice keeps the order received"
-DOUBLE_NO_EXPONENT = (
-    "Collector: ES6 number form (exponent below 1e-6 and from 1e21); Sluice never uses one"
-)
-
 # (attribute key, value sent, string the Collector stores)
 CASES = [
     ("str", "plain", "plain"),
@@ -38,20 +32,14 @@ CASES = [
     ("map", {"a": "x", "b": 1}, '{"a":"x","b":1}'),
     ("string.quotes", 'say "hi"\n', 'say "hi"\n'),
     ("array.escapes", ['say "hi"\n'], '["say \\"hi\\"\\n"]'),
-    # encoding/json sorts map keys.
-    pytest.param(
-        "map.unsorted", {"b": 1, "a": "x"}, '{"a":"x","b":1}',
-        marks=pytest.mark.xfail(strict=True, reason=KEYS_UNSORTED),
-    ),
+    # encoding/json sorts map keys and escapes HTML-sensitive characters.
+    ("map.unsorted", {"b": 1, "a": "x"}, '{"a":"x","b":1}'),
+    ("array.html", ["<a&b>"], '["\\u003ca\\u0026b\\u003e"]'),
     # Doubles use ES6 number formatting: exponent below 1e-6 and from 1e21.
-    pytest.param(
-        "double.tiny", 1e-7, "1e-7",
-        marks=pytest.mark.xfail(strict=True, reason=DOUBLE_NO_EXPONENT),
-    ),
-    pytest.param(
-        "double.huge", 1e21, "1e+21",
-        marks=pytest.mark.xfail(strict=True, reason=DOUBLE_NO_EXPONENT),
-    ),
+    ("double.tiny", 1e-7, "1e-7"),
+    ("double.small", 1.5e-10, "1.5e-10"),
+    ("double.huge", 1e21, "1e+21"),
+    ("double.below.huge", 1e20, "100000000000000000000"),
 ]
 
 

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import time
 
-import pytest
 
 from support import arrow_rows, kv, sluice_binary, sluice_env
 
@@ -71,11 +70,6 @@ def test_api_port_and_files_written_while_running(sluice):
     assert sluice.files("otel_traces") == files
 
 
-@pytest.mark.xfail(
-    reason="sluice logs 'sluice ready' before installing its SIGTERM handler: a SIGTERM "
-    "right after the ready line kills it without draining (exit -15)",
-    strict=False,
-)
 def test_sigterm_right_after_ready_drains(tmp_path_factory):
     """A supervisor may stop Sluice as soon as it says it is ready; it must
     still drain and exit 0. The window is short, so this reads the ready line

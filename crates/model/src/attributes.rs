@@ -70,11 +70,25 @@ pub fn value_to_string(value: Option<&AnyValue>) -> String {
     s
 }
 
+/// Doubles as the Collector prints them (ES6 number form): shortest exact
+/// digits, with an exponent only below 1e-6 and from 1e21 (`1e-7`, `1e+21`).
+/// NaN and infinities, which JSON cannot hold, print as `NaN`, `+Inf`, `-Inf`.
 fn write_double<W: Write>(d: f64, out: &mut W) -> std::fmt::Result {
     if d.is_nan() {
-        out.write_str("NaN")
-    } else if d.is_infinite() {
-        out.write_str(if d > 0.0 { "+Inf" } else { "-Inf" })
+        return out.write_str("NaN");
+    }
+    if d.is_infinite() {
+        return out.write_str(if d > 0.0 { "+Inf" } else { "-Inf" });
+    }
+    let abs = d.abs();
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
+        let text = format!("{d:e}");
+        match text.split_once('e') {
+            Some((mantissa, exponent)) if !exponent.starts_with('-') => {
+                write!(out, "{mantissa}e+{exponent}")
+            }
+            _ => out.write_str(&text),
+        }
     } else {
         write!(out, "{d}")
     }
@@ -88,7 +102,7 @@ fn write_json(value: &Value, out: &mut String) {
             let _ = write!(out, "{i}");
         }
         Value::DoubleValue(d) if d.is_finite() => {
-            let _ = write!(out, "{d}");
+            let _ = write_double(*d, out);
         }
         Value::DoubleValue(d) => {
             let mut s = String::new();
@@ -112,8 +126,11 @@ fn write_json(value: &Value, out: &mut String) {
             out.push(']');
         }
         Value::KvlistValue(list) => {
+            // Go's encoding/json, and so the Collector, sorts object keys.
+            let mut entries: Vec<&KeyValue> = list.values.iter().collect();
+            entries.sort_by(|a, b| a.key.cmp(&b.key));
             out.push('{');
-            for (i, kv) in list.values.iter().enumerate() {
+            for (i, kv) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
@@ -132,7 +149,18 @@ fn write_json(value: &Value, out: &mut String) {
 
 fn write_json_string(s: &str, out: &mut String) {
     // serde_json escapes exactly as JSON requires; a str always serializes.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    let json = serde_json::to_string(s).unwrap_or_default();
+    // Go's encoding/json also escapes HTML-sensitive characters.
+    if json.contains(['<', '>', '&']) {
+        out.push_str(
+            &json
+                .replace('<', "\\u003c")
+                .replace('>', "\\u003e")
+                .replace('&', "\\u0026"),
+        );
+    } else {
+        out.push_str(&json);
+    }
 }
 
 /// Attributes already turned into strings, for values repeated on many rows
@@ -243,7 +271,11 @@ mod tests {
             (Value::BoolValue(true), "true"),
             (Value::IntValue(-42), "-42"),
             (Value::DoubleValue(0.1), "0.1"),
-            (Value::DoubleValue(1e21), "1000000000000000000000"),
+            (Value::DoubleValue(1e21), "1e+21"),
+            (Value::DoubleValue(1e20), "100000000000000000000"),
+            (Value::DoubleValue(1.5e-7), "1.5e-7"),
+            (Value::DoubleValue(0.000001), "0.000001"),
+            (Value::DoubleValue(-2.5e300), "-2.5e+300"),
             (Value::DoubleValue(f64::INFINITY), "+Inf"),
             (Value::BytesValue(vec![1, 2, 3]), "AQID"),
             (
@@ -258,13 +290,20 @@ mod tests {
             ),
             (
                 Value::KvlistValue(KeyValueList {
-                    values: vec![KeyValue {
-                        key: "k".into(),
-                        value: Some(any(Value::BoolValue(false))),
-                        ..Default::default()
-                    }],
+                    values: vec![
+                        KeyValue {
+                            key: "k".into(),
+                            value: Some(any(Value::BoolValue(false))),
+                            ..Default::default()
+                        },
+                        KeyValue {
+                            key: "b".into(),
+                            value: Some(any(Value::StringValue("<&>".into()))),
+                            ..Default::default()
+                        },
+                    ],
                 }),
-                r#"{"k":false}"#,
+                r#"{"b":"\u003c\u0026\u003e","k":false}"#,
             ),
         ];
         for (value, expected) in cases {

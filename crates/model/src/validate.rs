@@ -64,17 +64,23 @@ fn is_zero(id: &[u8]) -> bool {
 
 fn check_span(span: &Span) -> Result<(), String> {
     let name = &span.name;
-    if span.trace_id.len() != 16 || is_zero(&span.trace_id) {
+    if span.trace_id.len() != 16 {
         return Err(format!(
-            "span {name:?}: trace_id must be 16 bytes and not all zero, got {} bytes",
+            "span {name:?}: trace_id must be 16 bytes, got {} bytes",
             span.trace_id.len()
         ));
     }
-    if span.span_id.len() != 8 || is_zero(&span.span_id) {
+    if is_zero(&span.trace_id) {
+        return Err(format!("span {name:?}: trace_id is all zero"));
+    }
+    if span.span_id.len() != 8 {
         return Err(format!(
-            "span {name:?}: span_id must be 8 bytes and not all zero, got {} bytes",
+            "span {name:?}: span_id must be 8 bytes, got {} bytes",
             span.span_id.len()
         ));
+    }
+    if is_zero(&span.span_id) {
+        return Err(format!("span {name:?}: span_id is all zero"));
     }
     if !(span.parent_span_id.is_empty() || span.parent_span_id.len() == 8) {
         return Err(format!(

@@ -49,27 +49,39 @@ async fn bind(addr: &str, key: &str) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr} ({key})"))
 }
 
-/// Resolves when the process gets SIGINT or SIGTERM.
-async fn termination() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT and SIGTERM, listened for from before the first port is bound, so a
+/// signal that arrives right after startup is still a graceful shutdown.
+struct Termination {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot watch SIGTERM");
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Termination {
+    fn listen() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+                int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Self {})
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+
+    /// Resolves at the next SIGINT or SIGTERM.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Resolves once `stop` turns true.
@@ -98,6 +110,7 @@ async fn serve(
     config: Config,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 ) -> anyhow::Result<()> {
+    let mut termination = Termination::listen()?;
     let grpc_listener = bind(&config.receivers.grpc_listen, "receivers.grpc_listen").await?;
     let http_listener = bind(&config.receivers.http_listen, "receivers.http_listen").await?;
     let api_listener = bind(&config.api.listen, "api.listen").await?;
@@ -151,11 +164,11 @@ async fn serve(
         "sluice ready"
     );
 
-    termination().await;
+    termination.recv().await;
     tracing::info!("shutting down: draining receivers and writing buffered data");
     readiness.set(false);
-    tokio::spawn(async {
-        termination().await;
+    tokio::spawn(async move {
+        termination.recv().await;
         tracing::error!("second signal: exiting without writing buffered data");
         std::process::exit(130);
     });
