@@ -26,6 +26,7 @@ mod error;
 mod layout;
 pub mod metrics;
 mod store;
+pub mod wal;
 mod writer;
 
 pub use config::StorageConfig;

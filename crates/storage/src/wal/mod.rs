@@ -1,0 +1,28 @@
+//! The write-ahead log: what makes an acknowledgement mean "durable".
+//!
+//! A receiver's validated request is appended here before it is acknowledged;
+//! after a crash, the records not yet in Parquet files are replayed. This module
+//! holds the on-disk format: segments of checksummed records ([`record`]), and
+//! the reader that recovers every good record of a segment whose tail was torn
+//! by a crash or corrupted on disk ([`segment`]).
+//!
+//! # Format
+//!
+//! A segment is `wal-<first seq, 20 digits>.log`: an 8-byte magic, then records.
+//! A record is a 16-byte header (payload length `u32`, CRC-32 of sequence number
+//! and payload `u32`, sequence number `u64`, all little-endian) and its payload.
+//! Sequence numbers increase by one across segments, so a gap or a step back is
+//! as much a sign of damage as a checksum mismatch.
+//!
+//! # Durability
+//!
+//! Records are written whole and synced per the configured policy before the
+//! requests they carry are acknowledged. A segment is never appended to after a
+//! restart: recovery reads it, a new segment takes new records, and a segment is
+//! deleted once everything in it is in durable Parquet files.
+
+pub mod record;
+pub mod segment;
+
+pub use record::{RecordError, WalRecord};
+pub use segment::{RecoveredSegment, SegmentReader, SegmentWriter, segment_file_name};
