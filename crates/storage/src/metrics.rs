@@ -10,3 +10,9 @@ pub const ROWS_WRITTEN: &str = "sluice_records_written_total";
 pub const WRITE_ERRORS: &str = "sluice_storage_write_errors_total";
 /// Seconds spent sorting, encoding and putting one file.
 pub const WRITE_SECONDS: &str = "sluice_storage_write_seconds";
+/// Bytes of WAL segments on disk.
+pub const WAL_BYTES: &str = "sluice_wal_bytes";
+/// Seconds one WAL sync took.
+pub const WAL_FSYNC_SECONDS: &str = "sluice_wal_fsync_seconds";
+/// Group commits that failed (their requests were refused, retryably).
+pub const WAL_ERRORS: &str = "sluice_wal_write_errors_total";

@@ -21,8 +21,12 @@
 //! restart: recovery reads it, a new segment takes new records, and a segment is
 //! deleted once everything in it is in durable Parquet files.
 
+mod config;
+mod log;
 pub mod record;
 pub mod segment;
 
+pub use config::{FsyncPolicy, WalConfig};
+pub use log::{CommitSink, Wal, WalAppend, WalError, list_segments};
 pub use record::{RecordError, WalRecord};
 pub use segment::{RecoveredSegment, SegmentReader, SegmentWriter, segment_file_name};

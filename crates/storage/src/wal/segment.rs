@@ -65,6 +65,13 @@ impl SegmentWriter {
         self.file.sync_data()
     }
 
+    /// Cuts the file back to `len` bytes (dropping a partly written group).
+    pub fn truncate(&mut self, len: u64) -> std::io::Result<()> {
+        self.file.set_len(len)?;
+        self.len = len;
+        self.file.sync_all()
+    }
+
     pub fn len(&self) -> u64 {
         self.len
     }
