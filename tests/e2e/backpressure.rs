@@ -84,18 +84,26 @@ async fn a_stalled_store_turns_into_retryable_refusals_and_no_loss() {
             .any(|d| d.type_url.ends_with("google.rpc.RetryInfo")),
         "UNAVAILABLE carries RetryInfo: {details:?}"
     );
-    let metrics = client
-        .get(sluice.api_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("sluice_storage_write_errors_total"),
-        "{metrics}"
-    );
+    // The stalled shard keeps retrying its batch, and says so.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = client
+            .get(sluice.api_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("sluice_storage_write_errors_total") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no write error reported:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // Storage is back: the shard catches up on its own and takes requests again.
     std::fs::remove_file(&blocker).unwrap();

@@ -283,7 +283,8 @@ def test_tenant_header_selects_the_tenant_directory(sluice):
     provider.shutdown()
     sluice.stop()
 
-    tenants = sorted(p.name for p in sluice.root.iterdir() if p.is_dir())
+    # The WAL lives in the hidden `.wal` directory, which is no tenant.
+    tenants = sorted(p.name for p in sluice.root.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert tenants == ["team-a", "team-b"], sluice.all_files()
     team_a = sluice.duckdb("SELECT DISTINCT ServiceName FROM t", "otel_traces", tenant="team-a")
     assert team_a == [{"ServiceName": "team-a-svc"}]

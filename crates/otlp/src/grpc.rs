@@ -135,14 +135,15 @@ impl<S: OtlpService> UnaryService<Bytes> for ExportMethod<S> {
             let header = request.metadata().get(TENANT_HEADER).map(|v| v.as_bytes());
             let tenant = tenant_from_header(header).map_err(|e| to_status(&e))?;
             let body = request.into_inner();
+            let wire_bytes = body.len();
             let outcome = handler
                 .export(
                     S::SIGNAL,
                     "grpc",
                     tenant,
-                    &body,
+                    body,
                     BodyEncoding::Protobuf,
-                    body.len(),
+                    wire_bytes,
                 )
                 .await
                 .map_err(|e| to_status(&e))?;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use sluice_model::validate::Rejected;
 use sluice_model::{Signal, Tenant};
 
@@ -77,7 +78,7 @@ impl ExportHandler {
         signal: Signal,
         transport: &'static str,
         tenant: Tenant,
-        body: &[u8],
+        body: Bytes,
         encoding: BodyEncoding,
         wire_bytes: usize,
     ) -> Result<Outcome, ReceiverError> {
@@ -121,17 +122,18 @@ impl ExportHandler {
         &self,
         signal: Signal,
         tenant: Tenant,
-        body: &[u8],
+        body: Bytes,
         encoding: BodyEncoding,
         wire_bytes: usize,
     ) -> Result<Outcome, (ReceiverError, usize)> {
-        let mut request = decode_export(signal, body, encoding).map_err(|e| (e, 0))?;
+        let mut request = decode_export(signal, &body, encoding).map_err(|e| (e, 0))?;
         let rejected = request.retain_valid();
         let records = usize::try_from(rejected.accepted).unwrap_or(0);
         if records > 0 {
             let export = Export {
                 tenant,
                 request,
+                protobuf: (encoding == BodyEncoding::Protobuf).then_some(body),
                 records,
                 wire_bytes,
             };

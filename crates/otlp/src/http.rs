@@ -78,7 +78,7 @@ async fn export(
         }
     };
     match handler
-        .export(signal, "http", tenant, &body, encoding, wire_bytes)
+        .export(signal, "http", tenant, body, encoding, wire_bytes)
         .await
     {
         Ok(outcome) => {

@@ -4,6 +4,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use bytes::Bytes;
+use prost::Message;
+
 use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
@@ -27,6 +30,15 @@ impl ExportRequest {
         }
     }
 
+    /// The request encoded as protobuf.
+    pub fn encode_protobuf(&self) -> Bytes {
+        Bytes::from(match self {
+            Self::Traces(r) => r.encode_to_vec(),
+            Self::Metrics(r) => r.encode_to_vec(),
+            Self::Logs(r) => r.encode_to_vec(),
+        })
+    }
+
     /// Drops the records that are individually invalid; see [`validate`].
     pub fn retain_valid(&mut self) -> Rejected {
         match self {
@@ -42,6 +54,10 @@ impl ExportRequest {
 pub struct Export {
     pub tenant: Tenant,
     pub request: ExportRequest,
+    /// The request as received (decompressed) when it came as protobuf.
+    /// Validation is deterministic, so decoding and validating these bytes
+    /// again gives `request`: they can be logged instead of re-encoding it.
+    pub protobuf: Option<Bytes>,
     /// Records (spans, data points, log records) in `request`.
     pub records: usize,
     /// Size of the request body as received, before decompression.

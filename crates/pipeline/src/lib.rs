@@ -2,8 +2,10 @@
 //!
 //! [`Pipeline`] is the receivers' [`ExportSink`](sluice_otlp::ExportSink): it
 //! splits each validated request by key ([`route`]: spans by trace id, so a
-//! trace lands on one shard; metrics and logs by resource) and puts each share
-//! on the bounded queue of its shard. Each [`shard`] worker is a thread that
+//! trace lands on one shard; metrics and logs by resource), appends it to the
+//! write-ahead log, and once it is durable the WAL thread puts each share on
+//! the bounded queue of its shard, in sequence order; only then is the request
+//! acknowledged. At startup, what the WAL still holds is replayed first. Each [`shard`] worker is a thread that
 //! alone owns its Arrow builders, one per tenant, table and hour of event time,
 //! and hands a finished batch to storage when it holds `flush_rows` rows or is
 //! `flush_interval` old.
@@ -18,14 +20,18 @@
 //! # Shutdown
 //!
 //! [`Pipeline::close`] refuses further requests and tells every shard to stop;
-//! a shard writes everything it holds before its thread ends.
+//! a shard writes everything it holds before its thread ends, after which
+//! [`Pipeline::retire_wal`] empties the WAL.
 
 mod config;
+mod dispatch;
 pub mod metrics;
 mod pipeline;
+mod recovery;
 pub mod route;
 pub mod shard;
 
 pub use config::PipelineConfig;
-pub use pipeline::{Pipeline, ShardThreads};
+pub use pipeline::{Pipeline, PipelineSetup, ShardThreads};
+pub use recovery::Replayed;
 pub use shard::ShardMessage;

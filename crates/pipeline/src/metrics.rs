@@ -10,3 +10,9 @@ pub const ROWS_BUFFERED: &str = "sluice_shard_rows_buffered_total";
 pub const FLUSHES: &str = "sluice_shard_flushes_total";
 /// Rows currently held in a shard's builders, by shard.
 pub const ROWS_OPEN: &str = "sluice_shard_rows_open";
+/// Requests replayed from the WAL at startup.
+pub const WAL_REPLAYED: &str = "sluice_wal_replayed_records_total";
+/// Bytes of damaged WAL skipped at startup.
+pub const WAL_SKIPPED_BYTES: &str = "sluice_wal_skipped_bytes_total";
+/// The WAL sequence number up to which every record is in a written file.
+pub const WAL_DURABLE_SEQ: &str = "sluice_wal_durable_seq";

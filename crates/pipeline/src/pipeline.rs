@@ -1,19 +1,26 @@
-//! The receivers' sink: routes requests onto the shard queues.
+//! The receivers' sink: makes each request durable in the WAL, then routes it
+//! onto the shard queues.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Sender, TrySendError};
 use object_store::ObjectStore;
-use sluice_otlp::{Export, ExportRequest, ExportSink, SinkError, SinkFuture};
+use sluice_otlp::{Export, ExportSink, SinkError, SinkFuture};
+use sluice_storage::wal::{Wal, WalConfig, WalError};
 use sluice_storage::{ParquetFileWriter, StorageConfig};
 
-use crate::metrics::REFUSED;
-use crate::route::{split_logs, split_metrics, split_traces};
+use crate::dispatch::{Dispatcher, Routed};
+use crate::metrics::{REFUSED, WAL_DURABLE_SEQ};
+use crate::recovery::{Replayed, replay, scan};
+use crate::route::split;
 use crate::shard::{ShardSettings, ShardStats, ShardWorker};
 use crate::{PipelineConfig, ShardMessage};
+
+/// How often durable WAL segments are looked for and deleted.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// The shard worker threads, joined at shutdown.
 #[derive(Debug)]
@@ -30,6 +37,7 @@ impl ShardThreads {
                 Ok(stats) => {
                     total.rows_written += stats.rows_written;
                     total.files_written += stats.files_written;
+                    total.replay_skipped += stats.replay_skipped;
                 }
                 Err(_) => tracing::error!("a shard thread panicked"),
             }
@@ -38,55 +46,141 @@ impl ShardThreads {
     }
 }
 
-/// Routes validated requests to the shards.
+/// Everything [`Pipeline::start`] needs.
+#[derive(Debug)]
+pub struct PipelineSetup<'a> {
+    pub pipeline: &'a PipelineConfig,
+    pub storage: &'a StorageConfig,
+    pub wal: &'a WalConfig,
+    pub store: Arc<dyn ObjectStore>,
+    /// Runs storage IO; must outlive the shards.
+    pub runtime: tokio::runtime::Handle,
+    pub node: &'a str,
+}
+
+/// Routes validated requests to the shards, through the WAL.
 #[derive(Debug)]
 pub struct Pipeline {
-    queues: Vec<Sender<ShardMessage>>,
+    queues: Vec<crossbeam_channel::Sender<ShardMessage>>,
+    watermarks: Vec<Arc<AtomicU64>>,
+    wal: Wal<Routed>,
+    wal_dir: PathBuf,
     /// Queue length at which new requests are refused.
     refuse_at: usize,
     retry_after: Duration,
     closed: AtomicBool,
+    replayed: Replayed,
 }
 
 impl Pipeline {
-    /// Starts the shard threads. `runtime` runs storage IO and must outlive them.
-    pub fn start(
-        config: &PipelineConfig,
-        storage: &StorageConfig,
-        store: Arc<dyn ObjectStore>,
-        runtime: tokio::runtime::Handle,
-        node: &str,
-    ) -> std::io::Result<(Arc<Self>, ShardThreads)> {
-        let shards = config.effective_shards();
-        let settings = ShardSettings {
-            flush_rows: storage.flush_rows,
-            flush_interval: storage.flush_interval.get(),
-            max_open_batches: config.max_open_batches,
+    /// Starts the shard threads, replays what the WAL holds from a previous
+    /// run, and opens the WAL for new requests. Blocks while replaying.
+    pub fn start(setup: PipelineSetup<'_>) -> std::io::Result<(Arc<Self>, ShardThreads)> {
+        let wal_dir = setup
+            .wal
+            .resolve_dir(&setup.storage.root)
+            .map_err(std::io::Error::other)?;
+        let found = scan(&wal_dir)?;
+        let configured = setup.pipeline.effective_shards();
+        let shards = match found.shards {
+            Some(previous) if previous != configured => {
+                tracing::warn!(
+                    previous,
+                    configured,
+                    "the wal holds requests routed over {previous} shards; keeping {previous} shards until a restart with an empty wal"
+                );
+                previous
+            }
+            _ => configured,
         };
+        let settings = ShardSettings {
+            flush_rows: setup.storage.flush_rows,
+            flush_interval: setup.storage.flush_interval.get(),
+            max_open_batches: setup.pipeline.max_open_batches,
+        };
+        let local_dir = sluice_storage::local_dir(&setup.storage.root);
         let mut queues = Vec::with_capacity(shards);
+        let mut watermarks = Vec::with_capacity(shards);
         let mut threads = Vec::with_capacity(shards);
         for index in 0..shards {
-            let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
-            let writer =
-                ParquetFileWriter::new(Arc::clone(&store), runtime.clone(), storage, node, index);
-            let worker = ShardWorker::new(index, rx, writer, settings.clone());
+            let (tx, rx) = crossbeam_channel::bounded(setup.pipeline.queue_capacity);
+            let writer = ParquetFileWriter::new(
+                Arc::clone(&setup.store),
+                setup.runtime.clone(),
+                setup.storage,
+                setup.node,
+                index,
+                local_dir.clone(),
+            );
+            let watermark = Arc::new(AtomicU64::new(0));
+            let worker =
+                ShardWorker::new(index, rx, writer, settings.clone(), Arc::clone(&watermark));
             let thread = std::thread::Builder::new()
                 .name(format!("sluice-shard-{index}"))
                 .spawn(move || worker.run())?;
             queues.push(tx);
+            watermarks.push(watermark);
             threads.push(thread);
         }
-        let pipeline = Self {
+
+        let dispatcher = Dispatcher::new(queues.clone());
+        let replayed = replay(&found.segments, &dispatcher, shards)?;
+        if replayed.records > 0 {
+            tracing::info!(
+                records = replayed.records,
+                last_seq = replayed.last_seq,
+                segments = found.segments.len(),
+                "replayed the wal"
+            );
+        }
+        let wal = Wal::start(
+            &wal_dir,
+            setup.wal,
+            replayed.last_seq + 1,
+            found.segments,
+            dispatcher,
+        )?;
+        let pipeline = Arc::new(Self {
             queues,
-            refuse_at: config.queue_capacity * 3 / 4,
-            retry_after: config.retry_after.get(),
+            watermarks,
+            wal,
+            wal_dir,
+            refuse_at: setup.pipeline.queue_capacity * 3 / 4,
+            retry_after: setup.pipeline.retry_after.get(),
             closed: AtomicBool::new(false),
-        };
-        Ok((Arc::new(pipeline), ShardThreads { threads }))
+            replayed,
+        });
+        let weak = Arc::downgrade(&pipeline);
+        std::thread::Builder::new()
+            .name("sluice-checkpoint".into())
+            .spawn(move || checkpoint_loop(weak))?;
+        Ok((pipeline, ShardThreads { threads }))
     }
 
     pub fn shards(&self) -> usize {
         self.queues.len()
+    }
+
+    /// What startup replay did.
+    pub fn replayed(&self) -> Replayed {
+        self.replayed
+    }
+
+    /// The sequence number up to which every record is in a written file.
+    pub fn durable_seq(&self) -> u64 {
+        self.watermarks
+            .iter()
+            .map(|w| w.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(0)
+            .min(self.wal.committed())
+    }
+
+    /// Deletes the WAL segments whose records are all in written files.
+    pub fn checkpoint(&self) {
+        let durable = self.durable_seq();
+        ::metrics::gauge!(WAL_DURABLE_SEQ).set(durable as f64);
+        self.wal.release_through(durable);
     }
 
     /// Refuses further requests and tells every shard to write what it holds
@@ -99,6 +193,25 @@ impl Pipeline {
         }
     }
 
+    /// After the shards have stopped: if every record is in a written file,
+    /// empties the WAL, so the next start has nothing to replay. Returns
+    /// whether it did.
+    pub fn retire_wal(&self) -> bool {
+        let durable = self.durable_seq();
+        let committed = self.wal.committed();
+        if durable < committed {
+            tracing::warn!(
+                durable,
+                committed,
+                "not everything is written; the wal keeps it for the next start"
+            );
+            return false;
+        }
+        self.wal.retire();
+        tracing::debug!(dir = %self.wal_dir.display(), "wal emptied");
+        true
+    }
+
     fn busy(&self, reason: &'static str) -> SinkError {
         ::metrics::counter!(REFUSED, "reason" => reason).increment(1);
         SinkError::Busy {
@@ -107,80 +220,51 @@ impl Pipeline {
         }
     }
 
-    /// Splits a request into per-shard messages.
-    fn route(&self, export: Export) -> Vec<(usize, ShardMessage)> {
-        let shards = self.queues.len();
-        let tenant = export.tenant;
-        let mut messages = Vec::new();
-        match export.request {
-            ExportRequest::Traces(r) => {
-                for (shard, resource_spans) in split_traces(r, shards).into_iter().enumerate() {
-                    if !resource_spans.is_empty() {
-                        messages.push((
-                            shard,
-                            ShardMessage::Traces {
-                                tenant: tenant.clone(),
-                                resource_spans,
-                            },
-                        ));
-                    }
-                }
-            }
-            ExportRequest::Metrics(r) => {
-                for (shard, resource_metrics) in split_metrics(r, shards).into_iter().enumerate() {
-                    if !resource_metrics.is_empty() {
-                        messages.push((
-                            shard,
-                            ShardMessage::Metrics {
-                                tenant: tenant.clone(),
-                                resource_metrics,
-                            },
-                        ));
-                    }
-                }
-            }
-            ExportRequest::Logs(r) => {
-                for (shard, resource_logs) in split_logs(r, shards).into_iter().enumerate() {
-                    if !resource_logs.is_empty() {
-                        messages.push((
-                            shard,
-                            ShardMessage::Logs {
-                                tenant: tenant.clone(),
-                                resource_logs,
-                            },
-                        ));
-                    }
-                }
-            }
-        }
-        messages
-    }
-
-    async fn enqueue(&self, export: Export) -> Result<(), SinkError> {
+    async fn enqueue(&self, mut export: Export) -> Result<(), SinkError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(SinkError::ShuttingDown);
         }
-        let messages = self.route(export);
-        if messages
+        let signal = export.request.signal();
+        let body = export
+            .protobuf
+            .take()
+            .unwrap_or_else(|| export.request.encode_protobuf());
+        let shards = self.queues.len();
+        let shares = split(export.request, shards);
+        if shares
             .iter()
             .any(|(shard, _)| self.queues[*shard].len() >= self.refuse_at)
         {
             return Err(self.busy("queue_full"));
         }
-        for (shard, mut message) in messages {
-            // Admitted: wait for room rather than refuse half a request.
-            loop {
-                match self.queues[shard].try_send(message) {
-                    Ok(()) => break,
-                    Err(TrySendError::Full(back)) => {
-                        message = back;
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    }
-                    Err(TrySendError::Disconnected(_)) => return Err(SinkError::ShuttingDown),
-                }
-            }
+        let routed = Routed {
+            tenant: export.tenant.clone(),
+            shares,
+        };
+        let shard_count = u16::try_from(shards).unwrap_or(u16::MAX);
+        match self
+            .wal
+            .append(export.tenant, signal, shard_count, body, routed)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(WalError::Full { .. }) => Err(self.busy("wal_full")),
+            Err(WalError::Io(_)) => Err(self.busy("wal_error")),
+            Err(WalError::Closed) => Err(SinkError::ShuttingDown),
         }
-        Ok(())
+    }
+}
+
+fn checkpoint_loop(pipeline: Weak<Pipeline>) {
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        let Some(pipeline) = pipeline.upgrade() else {
+            return;
+        };
+        if pipeline.closed.load(Ordering::Acquire) {
+            return;
+        }
+        pipeline.checkpoint();
     }
 }
 

@@ -15,6 +15,35 @@ use sluice_model::otlp::logs::v1::ResourceLogs;
 use sluice_model::otlp::metrics::v1::ResourceMetrics;
 use sluice_model::otlp::resource::v1::Resource;
 use sluice_model::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use sluice_otlp::ExportRequest;
+
+/// One shard's share of a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ShardRecords {
+    Traces(Vec<ResourceSpans>),
+    Metrics(Vec<ResourceMetrics>),
+    Logs(Vec<ResourceLogs>),
+}
+
+/// Splits `request` over `shards`; returns the non-empty shares with their shard.
+pub fn split(request: ExportRequest, shards: usize) -> Vec<(usize, ShardRecords)> {
+    fn keep<T>(
+        shares: Vec<Vec<T>>,
+        wrap: fn(Vec<T>) -> ShardRecords,
+    ) -> Vec<(usize, ShardRecords)> {
+        shares
+            .into_iter()
+            .enumerate()
+            .filter(|(_, share)| !share.is_empty())
+            .map(|(shard, share)| (shard, wrap(share)))
+            .collect()
+    }
+    match request {
+        ExportRequest::Traces(r) => keep(split_traces(r, shards), ShardRecords::Traces),
+        ExportRequest::Metrics(r) => keep(split_metrics(r, shards), ShardRecords::Metrics),
+        ExportRequest::Logs(r) => keep(split_logs(r, shards), ShardRecords::Logs),
+    }
+}
 
 /// The shard of a trace id (a 16-byte id; shorter ones still route).
 pub fn shard_of_trace(trace_id: &[u8], shards: usize) -> usize {

@@ -8,11 +8,27 @@
 //!
 //! # Durability
 //!
+//! Every message carries the WAL sequence number of its request, and messages
+//! arrive in sequence order. Each open batch remembers the first and last
+//! sequence number it holds, and each file records them in its footer. The
+//! worker publishes its watermark: every record routed to it with a sequence
+//! number up to the watermark is in a written file, so WAL segments below the
+//! lowest watermark of all shards can go.
+//!
 //! A batch that storage fails to write is kept and retried with backoff; the
 //! worker takes nothing new meanwhile, so its queue fills and receivers refuse
 //! new requests with a retryable status. Accepted records are never dropped.
+//!
+//! # Replay
+//!
+//! Records replayed from the WAL after a crash may already be in files written
+//! before it. For each partition a replayed record goes to, the worker reads the
+//! sequence ranges of its own files there, and skips records they cover, so a
+//! record is never written twice.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -24,25 +40,25 @@ use sluice_model::otlp::metrics::v1::{ResourceMetrics, metric::Data};
 use sluice_model::otlp::trace::v1::ResourceSpans;
 use sluice_model::time::{PartitionHour, to_arrow_nanos};
 use sluice_model::{Table, Tenant};
-use sluice_storage::ParquetFileWriter;
+use sluice_storage::{ParquetFileWriter, SeqRange};
 
 use crate::metrics::{FLUSHES, QUEUE_DEPTH, ROWS_OPEN};
+use crate::route::ShardRecords;
 
 /// One share of a request, or a control message.
 #[derive(Debug)]
 pub enum ShardMessage {
-    Traces {
+    Records {
+        /// The WAL sequence number of the request.
+        seq: u64,
+        /// Replayed from the WAL at startup: skip what files already hold.
+        replay: bool,
         tenant: Tenant,
-        resource_spans: Vec<ResourceSpans>,
+        records: ShardRecords,
     },
-    Metrics {
-        tenant: Tenant,
-        resource_metrics: Vec<ResourceMetrics>,
-    },
-    Logs {
-        tenant: Tenant,
-        resource_logs: Vec<ResourceLogs>,
-    },
+    /// Every request up to `through` has been sent; nothing for this shard
+    /// among those not already received.
+    Committed { through: u64 },
     /// Write everything held and end the thread.
     Shutdown,
 }
@@ -59,6 +75,8 @@ struct BatchKey {
 struct OpenBatch {
     builder: BatchBuilder,
     opened: Instant,
+    /// WAL sequence numbers of the first and last records appended.
+    seqs: SeqRange,
 }
 
 /// What ended a batch.
@@ -94,6 +112,8 @@ pub struct ShardSettings {
 pub struct ShardStats {
     pub rows_written: u64,
     pub files_written: u64,
+    /// Replayed records skipped because a file already held them.
+    pub replay_skipped: u64,
 }
 
 /// A shard worker; [`ShardWorker::run`] is its thread's body.
@@ -106,6 +126,12 @@ pub struct ShardWorker {
     open: HashMap<BatchKey, OpenBatch>,
     open_rows: usize,
     stats: ShardStats,
+    /// The highest sequence number received.
+    last_seen: u64,
+    /// Published: everything routed here up to this sequence number is written.
+    watermark: Arc<AtomicU64>,
+    /// Ranges already in files, per partition, loaded while replaying.
+    persisted: HashMap<BatchKey, Vec<SeqRange>>,
 }
 
 /// Longest wait for a message before checking batch ages.
@@ -119,6 +145,7 @@ impl ShardWorker {
         queue: Receiver<ShardMessage>,
         writer: ParquetFileWriter,
         settings: ShardSettings,
+        watermark: Arc<AtomicU64>,
     ) -> Self {
         Self {
             index,
@@ -128,6 +155,9 @@ impl ShardWorker {
             open: HashMap::new(),
             open_rows: 0,
             stats: ShardStats::default(),
+            last_seen: watermark.load(Ordering::Acquire),
+            watermark,
+            persisted: HashMap::new(),
         }
     }
 
@@ -145,6 +175,7 @@ impl ShardWorker {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.flush_due();
+            self.publish_watermark();
             depth.set(self.queue.len() as f64);
             rows_open.set(self.open_rows as f64);
         }
@@ -152,6 +183,7 @@ impl ShardWorker {
         for key in keys {
             self.flush(&key, FlushReason::Shutdown);
         }
+        self.publish_watermark();
         depth.set(0.0);
         rows_open.set(0.0);
         tracing::debug!(
@@ -163,41 +195,87 @@ impl ShardWorker {
         self.stats
     }
 
-    /// The builder for `key`, opened if needed.
-    fn builder(&mut self, key: BatchKey) -> &mut BatchBuilder {
-        let table = key.table;
-        &mut self
+    /// Everything routed here up to the returned sequence number is written.
+    fn publish_watermark(&self) {
+        let durable = self
             .open
-            .entry(key)
-            .or_insert_with(|| OpenBatch {
-                builder: BatchBuilder::new(table),
-                opened: Instant::now(),
-            })
-            .builder
+            .values()
+            .map(|b| b.seqs.0.saturating_sub(1))
+            .min()
+            .unwrap_or(self.last_seen);
+        self.watermark.store(durable, Ordering::Release);
+    }
+
+    /// Whether a file of this shard already holds the record `seq` of `key`.
+    fn is_persisted(&mut self, key: &BatchKey, seq: u64) -> bool {
+        if !self.persisted.contains_key(key) {
+            let ranges = self
+                .writer
+                .persisted_ranges(&key.tenant, key.table, key.hour)
+                .unwrap_or_else(|error| {
+                    tracing::error!(shard = self.index, table = key.table.name(), %error, "cannot read the files of a partition, replaying it whole");
+                    Vec::new()
+                });
+            self.persisted.insert(key.clone(), ranges);
+        }
+        self.persisted.get(key).is_some_and(|ranges| {
+            ranges
+                .iter()
+                .any(|(first, last)| (*first..=*last).contains(&seq))
+        })
+    }
+
+    /// The builder a record of request `seq` goes to, opened if needed; `None`
+    /// when the record is replayed and already in a file.
+    fn target(&mut self, key: BatchKey, seq: u64, replay: bool) -> Option<&mut BatchBuilder> {
+        if replay && self.is_persisted(&key, seq) {
+            self.stats.replay_skipped += 1;
+            return None;
+        }
+        let table = key.table;
+        let batch = self.open.entry(key).or_insert_with(|| OpenBatch {
+            builder: BatchBuilder::new(table),
+            opened: Instant::now(),
+            seqs: (seq, seq),
+        });
+        batch.seqs.1 = seq;
+        Some(&mut batch.builder)
     }
 
     fn apply(&mut self, message: ShardMessage) {
         let before: usize = self.open.values().map(|b| b.builder.len()).sum();
         match message {
-            ShardMessage::Traces {
+            ShardMessage::Records {
+                seq,
+                replay,
                 tenant,
-                resource_spans,
-            } => self.append_traces(&tenant, &resource_spans),
-            ShardMessage::Metrics {
-                tenant,
-                resource_metrics,
-            } => self.append_metrics(&tenant, &resource_metrics),
-            ShardMessage::Logs {
-                tenant,
-                resource_logs,
-            } => self.append_logs(&tenant, &resource_logs),
+                records,
+            } => {
+                if !replay && !self.persisted.is_empty() {
+                    // Replay is over; its cache is not needed again.
+                    self.persisted = HashMap::new();
+                }
+                match records {
+                    ShardRecords::Traces(r) => self.append_traces(seq, replay, &tenant, &r),
+                    ShardRecords::Metrics(r) => self.append_metrics(seq, replay, &tenant, &r),
+                    ShardRecords::Logs(r) => self.append_logs(seq, replay, &tenant, &r),
+                }
+                self.last_seen = self.last_seen.max(seq);
+            }
+            ShardMessage::Committed { through } => self.last_seen = self.last_seen.max(through),
             ShardMessage::Shutdown => {}
         }
         let after: usize = self.open.values().map(|b| b.builder.len()).sum();
         self.open_rows = self.open_rows + after - before;
     }
 
-    fn append_traces(&mut self, tenant: &Tenant, resource_spans: &[ResourceSpans]) {
+    fn append_traces(
+        &mut self,
+        seq: u64,
+        replay: bool,
+        tenant: &Tenant,
+        resource_spans: &[ResourceSpans],
+    ) {
         for rs in resource_spans {
             let resource = ResourceContext::new(rs.resource.as_ref(), &rs.schema_url);
             for ss in &rs.scope_spans {
@@ -209,7 +287,7 @@ impl ShardWorker {
                         table: Table::Traces,
                         hour,
                     };
-                    if let BatchBuilder::Traces(b) = self.builder(key) {
+                    if let Some(BatchBuilder::Traces(b)) = self.target(key, seq, replay) {
                         b.append(&resource, &scope, span);
                     }
                 }
@@ -217,7 +295,13 @@ impl ShardWorker {
         }
     }
 
-    fn append_logs(&mut self, tenant: &Tenant, resource_logs: &[ResourceLogs]) {
+    fn append_logs(
+        &mut self,
+        seq: u64,
+        replay: bool,
+        tenant: &Tenant,
+        resource_logs: &[ResourceLogs],
+    ) {
         for rl in resource_logs {
             let resource = ResourceContext::new(rl.resource.as_ref(), &rl.schema_url);
             for sl in &rl.scope_logs {
@@ -229,7 +313,7 @@ impl ShardWorker {
                         table: Table::Logs,
                         hour,
                     };
-                    if let BatchBuilder::Logs(b) = self.builder(key) {
+                    if let Some(BatchBuilder::Logs(b)) = self.target(key, seq, replay) {
                         b.append(&resource, &scope, record);
                     }
                 }
@@ -237,7 +321,13 @@ impl ShardWorker {
         }
     }
 
-    fn append_metrics(&mut self, tenant: &Tenant, resource_metrics: &[ResourceMetrics]) {
+    fn append_metrics(
+        &mut self,
+        seq: u64,
+        replay: bool,
+        tenant: &Tenant,
+        resource_metrics: &[ResourceMetrics],
+    ) {
         for rm in resource_metrics {
             let resource = ResourceContext::new(rm.resource.as_ref(), &rm.schema_url);
             for sm in &rm.scope_metrics {
@@ -251,27 +341,33 @@ impl ShardWorker {
                     match &metric.data {
                         Some(Data::Gauge(g)) => {
                             for p in &g.data_points {
-                                if let BatchBuilder::Gauge(b) =
-                                    self.builder(key(Table::MetricsGauge, p.time_unix_nano))
-                                {
+                                if let Some(BatchBuilder::Gauge(b)) = self.target(
+                                    key(Table::MetricsGauge, p.time_unix_nano),
+                                    seq,
+                                    replay,
+                                ) {
                                     b.append(&resource, &scope, metric, p);
                                 }
                             }
                         }
                         Some(Data::Sum(s)) => {
                             for p in &s.data_points {
-                                if let BatchBuilder::Sum(b) =
-                                    self.builder(key(Table::MetricsSum, p.time_unix_nano))
-                                {
+                                if let Some(BatchBuilder::Sum(b)) = self.target(
+                                    key(Table::MetricsSum, p.time_unix_nano),
+                                    seq,
+                                    replay,
+                                ) {
                                     b.append(&resource, &scope, metric, s, p);
                                 }
                             }
                         }
                         Some(Data::Histogram(h)) => {
                             for p in &h.data_points {
-                                if let BatchBuilder::Histogram(b) =
-                                    self.builder(key(Table::MetricsHistogram, p.time_unix_nano))
-                                {
+                                if let Some(BatchBuilder::Histogram(b)) = self.target(
+                                    key(Table::MetricsHistogram, p.time_unix_nano),
+                                    seq,
+                                    replay,
+                                ) {
                                     b.append(
                                         &resource,
                                         &scope,
@@ -285,7 +381,9 @@ impl ShardWorker {
                         Some(Data::ExponentialHistogram(h)) => {
                             for p in &h.data_points {
                                 let k = key(Table::MetricsExponentialHistogram, p.time_unix_nano);
-                                if let BatchBuilder::ExponentialHistogram(b) = self.builder(k) {
+                                if let Some(BatchBuilder::ExponentialHistogram(b)) =
+                                    self.target(k, seq, replay)
+                                {
                                     b.append(
                                         &resource,
                                         &scope,
@@ -298,9 +396,11 @@ impl ShardWorker {
                         }
                         Some(Data::Summary(s)) => {
                             for p in &s.data_points {
-                                if let BatchBuilder::Summary(b) =
-                                    self.builder(key(Table::MetricsSummary, p.time_unix_nano))
-                                {
+                                if let Some(BatchBuilder::Summary(b)) = self.target(
+                                    key(Table::MetricsSummary, p.time_unix_nano),
+                                    seq,
+                                    replay,
+                                ) {
                                     b.append(&resource, &scope, metric, p);
                                 }
                             }
@@ -359,7 +459,7 @@ impl ShardWorker {
         loop {
             match self
                 .writer
-                .write(&key.tenant, key.table, key.hour, &record_batch)
+                .write(&key.tenant, key.table, key.hour, &record_batch, batch.seqs)
             {
                 Ok(file) => {
                     tracing::debug!(shard = self.index, path = %file.path, rows = file.rows, bytes = file.bytes, reason = reason.label(), "file written");

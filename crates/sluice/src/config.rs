@@ -14,6 +14,7 @@ use sluice_otlp::ReceiverConfig;
 use sluice_pipeline::PipelineConfig;
 use sluice_query::ApiConfig;
 use sluice_storage::StorageConfig;
+use sluice_storage::wal::WalConfig;
 
 /// The `[node]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +66,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub pipeline: PipelineConfig,
     pub storage: StorageConfig,
+    pub wal: WalConfig,
     pub log: LogConfig,
 }
 
@@ -115,6 +117,8 @@ impl Config {
         self.api.validate()?;
         self.pipeline.validate()?;
         self.storage.validate()?;
+        self.wal.validate()?;
+        self.wal.resolve_dir(&self.storage.root)?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(format!(
                 "log.format: {:?} is not \"text\" or \"json\"",

@@ -7,8 +7,10 @@
 //! 2. The receivers stop accepting and finish the requests in flight.
 //! 3. The pipeline refuses anything later and tells every shard to stop; each
 //!    writes everything it holds.
-//! 4. The process exits 0. If this takes longer than `node.shutdown_timeout`,
-//!    or a second signal arrives, it exits non-zero at once.
+//! 4. With everything in files, the WAL is emptied, and the process exits 0.
+//!    If this takes longer than `node.shutdown_timeout`, or a second signal
+//!    arrives, it exits non-zero at once; the WAL still holds what was not
+//!    written, and the next start replays it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use sluice_otlp::ExportHandler;
-use sluice_pipeline::Pipeline;
+use sluice_pipeline::{Pipeline, PipelineSetup};
 use sluice_query::{ApiState, Readiness};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -120,14 +122,22 @@ async fn serve(
 
     let node = config.node_id();
     let store = sluice_storage::open_store(&config.storage.root).context("storage.root")?;
-    let (pipeline, shards) = Pipeline::start(
-        &config.pipeline,
-        &config.storage,
-        store,
-        tokio::runtime::Handle::current(),
-        &node,
-    )
-    .context("cannot start the shard threads")?;
+    let setup_config = config.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let node_id = node.clone();
+    let (pipeline, shards) = tokio::task::spawn_blocking(move || {
+        Pipeline::start(PipelineSetup {
+            pipeline: &setup_config.pipeline,
+            storage: &setup_config.storage,
+            wal: &setup_config.wal,
+            store,
+            runtime,
+            node: &node_id,
+        })
+    })
+    .await
+    .context("startup panicked")?
+    .context("cannot start the pipeline")?;
     let handler = ExportHandler::new(Arc::clone(&pipeline) as _, config.receivers.clone());
 
     let (stop_receivers, receivers_stopped) = watch::channel(false);
@@ -159,6 +169,7 @@ async fn serve(
         http = %http_addr,
         api = %api_addr,
         shards = pipeline.shards(),
+        replayed = pipeline.replayed().records,
         root = %config.storage.root,
         node = %node,
         "sluice ready"

@@ -22,6 +22,12 @@ pub enum StorageError {
         #[source]
         source: object_store::Error,
     },
+    #[error("cannot sync {path}: {source}")]
+    Sync {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot open storage root {root}: {reason}")]
     Open { root: String, reason: String },
 }

@@ -33,5 +33,5 @@ pub use config::StorageConfig;
 pub use encode::{encode_parquet, sort_batch, writer_properties};
 pub use error::StorageError;
 pub use layout::{FileName, partition_prefix};
-pub use store::open_store;
-pub use writer::{ParquetFileWriter, WrittenFile};
+pub use store::{local_dir, open_store};
+pub use writer::{ParquetFileWriter, SeqRange, WrittenFile, keys};

@@ -7,6 +7,15 @@ use object_store::local::LocalFileSystem;
 
 use crate::StorageError;
 
+/// The local directory behind `root`, when it is one.
+pub fn local_dir(root: &str) -> Option<std::path::PathBuf> {
+    match root.split_once("://") {
+        None => Some(root.into()),
+        Some(("file", path)) => Some(path.into()),
+        Some(_) => None,
+    }
+}
+
 /// Opens `root`: a local directory path (created if missing), or a `file://` URL.
 pub fn open_store(root: &str) -> Result<Arc<dyn ObjectStore>, StorageError> {
     let open_err = |reason: String| StorageError::Open {

@@ -22,7 +22,8 @@ pub enum FsyncPolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WalConfig {
-    /// A local directory, even when storage is an object store.
+    /// A local directory, even when storage is an object store. Empty: `.wal`
+    /// inside the storage root (which must then be local).
     pub dir: String,
     pub fsync: FsyncPolicy,
     /// The longest time between syncs under `fsync = "interval"`.
@@ -37,7 +38,7 @@ pub struct WalConfig {
 impl Default for WalConfig {
     fn default() -> Self {
         Self {
-            dir: "./data/.wal".to_owned(),
+            dir: String::new(),
             fsync: FsyncPolicy::Always,
             fsync_interval: Duration::from_millis(100),
             segment_bytes: ByteSize::mib(64),
@@ -47,11 +48,18 @@ impl Default for WalConfig {
 }
 
 impl WalConfig {
+    /// The WAL directory: `dir`, or `.wal` inside the local `storage_root`.
+    pub fn resolve_dir(&self, storage_root: &str) -> Result<std::path::PathBuf, String> {
+        if !self.dir.trim().is_empty() {
+            return Ok(self.dir.clone().into());
+        }
+        crate::local_dir(storage_root)
+            .map(|root| root.join(".wal"))
+            .ok_or_else(|| format!("wal.dir: must be set when storage.root ({storage_root}) is not a local directory"))
+    }
+
     /// Checks the values a type cannot; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
-        if self.dir.trim().is_empty() {
-            return Err("wal.dir: must not be empty".into());
-        }
         if self.segment_bytes < ByteSize::mib(1) {
             return Err(format!(
                 "wal.segment_bytes: {} is below the minimum of 1MiB",

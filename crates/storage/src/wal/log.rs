@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -80,6 +80,7 @@ struct Shared {
     segments: Mutex<VecDeque<SegmentEntry>>,
     bytes: AtomicU64,
     committed: AtomicU64,
+    retired: AtomicBool,
 }
 
 /// The write-ahead log.
@@ -96,12 +97,13 @@ impl<T: Send + 'static> Wal<T> {
     /// `existing` are the segments recovery left in place (oldest first), kept
     /// until [`release_through`](Self::release_through) lets them go.
     pub fn start(
+        dir: &Path,
         config: &WalConfig,
         next_seq: u64,
         existing: Vec<PathBuf>,
         sink: impl CommitSink<T>,
     ) -> std::io::Result<Self> {
-        let dir = PathBuf::from(&config.dir);
+        let dir = dir.to_path_buf();
         std::fs::create_dir_all(&dir)?;
         let mut segments = VecDeque::new();
         let mut total = 0;
@@ -128,6 +130,7 @@ impl<T: Send + 'static> Wal<T> {
             segments: Mutex::new(segments),
             bytes: AtomicU64::new(total),
             committed: AtomicU64::new(next_seq.saturating_sub(1)),
+            retired: AtomicBool::new(false),
         });
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
         let writer = Writer {
@@ -161,6 +164,9 @@ impl<T: Send + 'static> Wal<T> {
         body: Bytes,
         item: T,
     ) -> Result<u64, WalError> {
+        if self.shared.retired.load(Ordering::Acquire) {
+            return Err(WalError::Closed);
+        }
         let bytes = self.shared.bytes.load(Ordering::Acquire);
         if bytes >= self.max_bytes {
             return Err(WalError::Full {
@@ -240,6 +246,28 @@ impl<T: Send + 'static> Wal<T> {
         }
         ::metrics::gauge!(metrics::WAL_BYTES).set(self.bytes() as f64);
         deleted
+    }
+
+    /// Empties the WAL at a clean shutdown, once everything committed is in
+    /// durable files: takes no more appends and deletes every segment.
+    pub fn retire(&self) {
+        self.shared.retired.store(true, Ordering::Release);
+        let mut segments = self
+            .shared
+            .segments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        while let Some(segment) = segments.pop_front() {
+            match std::fs::remove_file(&segment.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(path = %segment.path.display(), error = %e, "cannot delete wal segment")
+                }
+            }
+        }
+        self.shared.bytes.store(0, Ordering::Release);
+        ::metrics::gauge!(metrics::WAL_BYTES).set(0.0);
     }
 
     /// Stops taking appends, lets the writer commit what is queued, and waits
@@ -459,9 +487,8 @@ mod tests {
         fn group_committed(&mut self, _last: u64) {}
     }
 
-    fn config(dir: &Path, segment: ByteSize, max: ByteSize) -> WalConfig {
+    fn config(segment: ByteSize, max: ByteSize) -> WalConfig {
         WalConfig {
-            dir: dir.to_string_lossy().into_owned(),
             segment_bytes: segment,
             max_bytes: max,
             ..WalConfig::default()
@@ -474,7 +501,8 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let wal = Arc::new(
             Wal::start(
-                &config(dir.path(), ByteSize::kib(64), ByteSize::gib(1)),
+                dir.path(),
+                &config(ByteSize::kib(64), ByteSize::gib(1)),
                 1,
                 vec![],
                 Recorder(tx),
@@ -494,8 +522,17 @@ mod tests {
         for task in tasks {
             seqs.push(task.await.expect("join").expect("append"));
         }
+        // One at a time: each its own group, so segments rotate between them.
+        for item in 400..600usize {
+            let body = Bytes::from(vec![(item % 251) as u8; 300 + item]);
+            seqs.push(
+                wal.append(Tenant::default(), Signal::Traces, 2, body, item)
+                    .await
+                    .expect("append"),
+            );
+        }
         seqs.sort_unstable();
-        assert_eq!(seqs, (1..=400).collect::<Vec<u64>>());
+        assert_eq!(seqs, (1..=600).collect::<Vec<u64>>());
         let committed: Vec<(u64, usize)> = rx.try_iter().collect();
         assert!(
             committed.windows(2).all(|w| w[1].0 == w[0].0 + 1),
@@ -503,7 +540,7 @@ mod tests {
         );
 
         let segments = list_segments(dir.path()).expect("list");
-        assert!(segments.len() >= 2, "64KiB segments rotate: {segments:?}");
+        assert!(segments.len() >= 3, "64KiB segments rotate: {segments:?}");
         let reader = SegmentReader {
             max_record_bytes: 1 << 20,
         };
@@ -513,7 +550,7 @@ mod tests {
             assert!(recovered.damage.is_none());
             read.extend(recovered.records);
         }
-        assert_eq!(read.len(), 400);
+        assert_eq!(read.len(), 600);
         for (record, (seq, item)) in read.iter().zip(&committed) {
             assert_eq!(record.seq, *seq);
             assert_eq!(
@@ -525,7 +562,7 @@ mod tests {
 
         // Everything through the last closed segment is durable elsewhere: it goes.
         let before = wal.bytes();
-        let deleted = wal.release_through(400);
+        let deleted = wal.release_through(600);
         assert_eq!(deleted, segments.len() - 1);
         assert_eq!(list_segments(dir.path()).expect("list").len(), 1);
         assert!(wal.bytes() < before);
@@ -536,7 +573,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (tx, _rx) = std::sync::mpsc::channel();
         let wal = Wal::start(
-            &config(dir.path(), ByteSize::kib(16), ByteSize::kib(40)),
+            dir.path(),
+            &config(ByteSize::kib(16), ByteSize::kib(40)),
             1,
             vec![],
             Recorder(tx),

@@ -1,0 +1,68 @@
+//! From the WAL to the shards: runs on the WAL thread, so shares reach their
+//! shard queues in sequence order, right after they became durable.
+
+use crossbeam_channel::Sender;
+use sluice_model::Tenant;
+use sluice_storage::wal::CommitSink;
+
+use crate::ShardMessage;
+use crate::route::ShardRecords;
+
+/// A request split over the shards, waiting for its WAL sequence number.
+#[derive(Debug)]
+pub struct Routed {
+    pub tenant: Tenant,
+    pub shares: Vec<(usize, ShardRecords)>,
+}
+
+/// Sends committed requests to the shards.
+#[derive(Debug)]
+pub struct Dispatcher {
+    queues: Vec<Sender<ShardMessage>>,
+}
+
+impl Dispatcher {
+    pub fn new(queues: Vec<Sender<ShardMessage>>) -> Self {
+        Self { queues }
+    }
+
+    /// Sends the shares of request `seq`. Blocks while a shard queue is full:
+    /// the request is durable and must reach its shard.
+    pub fn dispatch(&self, seq: u64, replay: bool, routed: Routed) {
+        for (shard, records) in routed.shares {
+            let message = ShardMessage::Records {
+                seq,
+                replay,
+                tenant: routed.tenant.clone(),
+                records,
+            };
+            if self.queues[shard].send(message).is_err() {
+                tracing::error!(
+                    shard,
+                    seq,
+                    "a shard thread is gone; its share stays in the wal for the next start"
+                );
+            }
+        }
+    }
+
+    /// Tells idle shards that everything up to `through` has been sent, so
+    /// their watermark moves on even when no share came their way.
+    pub fn mark_committed(&self, through: u64) {
+        for queue in &self.queues {
+            if queue.is_empty() {
+                let _ = queue.try_send(ShardMessage::Committed { through });
+            }
+        }
+    }
+}
+
+impl CommitSink<Routed> for Dispatcher {
+    fn committed(&mut self, seq: u64, routed: Routed) {
+        self.dispatch(seq, false, routed);
+    }
+
+    fn group_committed(&mut self, last: u64) {
+        self.mark_committed(last);
+    }
+}

@@ -1,0 +1,99 @@
+//! Startup recovery: every record left in the WAL goes to the shards again,
+//! which skip what is already in files.
+
+use std::path::{Path, PathBuf};
+
+use sluice_otlp::{BodyEncoding, decode_export};
+use sluice_storage::wal::{SegmentReader, list_segments};
+
+use crate::dispatch::{Dispatcher, Routed};
+use crate::metrics::{WAL_REPLAYED, WAL_SKIPPED_BYTES};
+use crate::route::split;
+
+/// Largest record a segment may claim; a larger length field is damage.
+const MAX_RECORD_BYTES: usize = 1 << 30;
+
+/// What is in the WAL directory at startup.
+#[derive(Debug, Default)]
+pub struct WalScan {
+    /// Segment files, oldest first.
+    pub segments: Vec<PathBuf>,
+    /// The shard count the oldest record was routed with, if any.
+    pub shards: Option<usize>,
+}
+
+/// Looks at the WAL without replaying it: which segments, which shard count.
+pub fn scan(dir: &Path) -> std::io::Result<WalScan> {
+    let segments = list_segments(dir)?;
+    let reader = SegmentReader {
+        max_record_bytes: MAX_RECORD_BYTES,
+    };
+    let mut shards = None;
+    for path in &segments {
+        let recovered = reader.read(path)?;
+        if let Some(first) = recovered.records.first() {
+            shards = Some(usize::from(first.shards));
+            break;
+        }
+    }
+    Ok(WalScan { segments, shards })
+}
+
+/// What replay did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Replayed {
+    pub records: u64,
+    /// The highest sequence number found; new records continue after it.
+    pub last_seq: u64,
+}
+
+/// Sends every good record of `segments` to the shards, flagged as replay.
+pub fn replay(
+    segments: &[PathBuf],
+    dispatcher: &Dispatcher,
+    shards: usize,
+) -> std::io::Result<Replayed> {
+    let reader = SegmentReader {
+        max_record_bytes: MAX_RECORD_BYTES,
+    };
+    let mut replayed = Replayed::default();
+    for path in segments {
+        let recovered = reader.read(path)?;
+        if let Some((skipped, error)) = &recovered.damage {
+            ::metrics::counter!(WAL_SKIPPED_BYTES).increment(*skipped);
+            tracing::warn!(segment = %path.display(), good_bytes = recovered.good_bytes, skipped_bytes = skipped, %error, "wal segment damaged; keeping every record before the damage");
+        }
+        for record in recovered.records {
+            replayed.last_seq = replayed.last_seq.max(record.seq);
+            let request = decode_export(record.signal, &record.body, BodyEncoding::Protobuf);
+            let mut request = match request {
+                Ok(request) => request,
+                Err(error) => {
+                    tracing::error!(seq = record.seq, %error, "wal record does not decode; skipped");
+                    continue;
+                }
+            };
+            request.retain_valid();
+            let routed_over = if record.shards == 0 {
+                shards
+            } else {
+                usize::from(record.shards)
+            };
+            let shares = split(request, routed_over)
+                .into_iter()
+                .map(|(shard, records)| (shard % shards, records))
+                .collect();
+            let routed = Routed {
+                tenant: record.tenant,
+                shares,
+            };
+            dispatcher.dispatch(record.seq, true, routed);
+            replayed.records += 1;
+        }
+    }
+    if replayed.records > 0 {
+        dispatcher.mark_committed(replayed.last_seq);
+    }
+    ::metrics::counter!(WAL_REPLAYED).increment(replayed.records);
+    Ok(replayed)
+}
