@@ -183,6 +183,14 @@ impl Sluice {
         }
     }
 
+    /// Kills sluice with SIGKILL, as a crash or the OOM killer would.
+    pub fn kill9(&mut self) -> Result<()> {
+        let mut child = self.child.take().context("already stopped")?;
+        child.kill()?;
+        child.wait()?;
+        Ok(())
+    }
+
     /// Stops sluice and checks it exited 0 without a panic.
     pub fn stop_cleanly(&mut self) -> Result<()> {
         let status = self.stop()?;
@@ -263,6 +271,37 @@ pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// A small deterministic random number generator (xorshift64*), so fault
+/// tests pick "random" moments and offsets that a failure can reproduce.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `range`.
+    pub fn range(&mut self, range: std::ops::Range<u64>) -> u64 {
+        range.start + self.next_u64() % (range.end - range.start).max(1)
+    }
+}
+
+/// The seed of a fault test: `E2E_SEED`, or a fixed default.
+pub fn seed() -> u64 {
+    std::env::var("E2E_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5EED)
 }
 
 /// Polls `check` until it returns true or `timeout` passes.

@@ -265,17 +265,22 @@ async fn api_reports_health_readiness_and_metrics() {
         metrics.contains("sluice_shard_queue_depth{shard="),
         "{metrics}"
     );
-    sluice_e2e::wait_until(std::time::Duration::from_secs(10), || {
-        !parquet_files(&sluice.root).is_empty()
-    });
-    let metrics = client
-        .get(sluice.api_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // Counted once the file is in place and synced: poll until then.
+    let mut metrics = String::new();
+    for _ in 0..200 {
+        metrics = client
+            .get(sluice.api_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("sluice_records_written_total") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(
         metrics.contains(r#"sluice_records_written_total{table="otel_traces"} 6"#),
         "{metrics}"

@@ -187,9 +187,10 @@ impl Pipeline {
     /// and stop. Call once the receivers have finished their requests.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
+        let through = self.wal.committed();
         for queue in &self.queues {
             // A shard whose thread already ended has nothing left to write.
-            let _ = queue.send(ShardMessage::Shutdown);
+            let _ = queue.send(ShardMessage::Shutdown { through });
         }
     }
 

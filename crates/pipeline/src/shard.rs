@@ -59,8 +59,9 @@ pub enum ShardMessage {
     /// Every request up to `through` has been sent; nothing for this shard
     /// among those not already received.
     Committed { through: u64 },
-    /// Write everything held and end the thread.
-    Shutdown,
+    /// Write everything held and end the thread. Every request up to
+    /// `through` has been sent before this message.
+    Shutdown { through: u64 },
 }
 
 /// Identifies one open batch.
@@ -170,7 +171,11 @@ impl ShardWorker {
         let tick = TICK.min(self.settings.flush_interval);
         loop {
             match self.queue.recv_timeout(tick) {
-                Ok(ShardMessage::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(ShardMessage::Shutdown { through }) => {
+                    self.last_seen = self.last_seen.max(through);
+                    break;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
                 Ok(message) => self.apply(message),
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -263,7 +268,7 @@ impl ShardWorker {
                 self.last_seen = self.last_seen.max(seq);
             }
             ShardMessage::Committed { through } => self.last_seen = self.last_seen.max(through),
-            ShardMessage::Shutdown => {}
+            ShardMessage::Shutdown { .. } => {}
         }
         let after: usize = self.open.values().map(|b| b.builder.len()).sum();
         self.open_rows = self.open_rows + after - before;

@@ -208,11 +208,13 @@ async fn serve(
             config.node.shutdown_timeout
         ),
     };
+    pipeline.retire_wal();
     let _ = stop_api.send(true);
     let _ = api.await;
     tracing::info!(
         rows = stats.rows_written,
         files = stats.files_written,
+        replay_skipped = stats.replay_skipped,
         "sluice stopped"
     );
     Ok(())
