@@ -1,0 +1,146 @@
+//! The ingest path of one OTLP/protobuf trace export, stage by stage.
+//!
+//! Input: the default [`TracePayload`] (512 spans, 2 resources, 10 mixed-type
+//! attributes per span, a few events), encoded once as the protobuf body a
+//! receiver gets after decompression. Each benchmark reports spans/s on one
+//! core (criterion runs single-threaded), so `decode_to_parquet` is the
+//! ceiling of one shard worker fed by one receiver thread:
+//!
+//! - `ingest/decode`: protobuf body to `ExportTraceServiceRequest`
+//!   ([`sluice_otlp::decode_export`]), as the HTTP and gRPC receivers do;
+//! - `ingest/decode_to_arrow`: decode, [`ExportRequest::retain_valid`], then append every span to
+//!   a [`TraceBatchBuilder`] under its resource and scope context and `finish`
+//!   the `RecordBatch`, as a shard worker does (one open batch: every span of
+//!   the payload falls in one partition hour);
+//! - `ingest/arrow_to_parquet`: [`sort_batch`] and [`encode_parquet`] of that finished batch
+//!   with the default storage settings (zstd level 3), as the Parquet writer
+//!   does before its `put`;
+//! - `ingest/decode_to_parquet`: all of it, body bytes to Parquet bytes.
+//!
+//! A 512-row file carries the fixed cost of a Parquet file (footer, column
+//! chunk setup, a bloom filter per row group) on few rows, while a shard
+//! writes up to `flush_rows` (100 000) per file. `flush/arrow_to_parquet`
+//! therefore also encodes one 32 768-span batch (64 such payloads' worth, built
+//! from a different seed so nothing repeats) to show the per-span cost of a
+//! full-size file.
+//!
+//! Run with `cargo bench -p sluice-benches --bench ingest`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use prost::Message;
+use sluice_benches::payload::{TracePayload, span_count, trace_request};
+use sluice_model::context::{ResourceContext, ScopeContext};
+use sluice_model::traces::TraceBatchBuilder;
+use sluice_model::{Signal, Table};
+use sluice_otlp::{BodyEncoding, ExportRequest, decode_export};
+use sluice_storage::{StorageConfig, encode_parquet, sort_batch, writer_properties};
+
+fn decode(body: &[u8]) -> ExportRequest {
+    decode_export(Signal::Traces, body, BodyEncoding::Protobuf).expect("the payload is valid OTLP")
+}
+
+/// Decodes, validates and appends every span to `builder`, then finishes it.
+fn to_arrow(body: &[u8], builder: &mut TraceBatchBuilder) -> RecordBatch {
+    let mut request = decode(body);
+    let rejected = request.retain_valid();
+    debug_assert_eq!(rejected.count, 0, "{}", rejected.message);
+    let ExportRequest::Traces(request) = request else {
+        unreachable!("decoded as traces");
+    };
+    for rs in &request.resource_spans {
+        let resource = ResourceContext::new(rs.resource.as_ref(), &rs.schema_url);
+        for ss in &rs.scope_spans {
+            let scope = ScopeContext::new(ss.scope.as_ref(), &ss.schema_url);
+            for span in &ss.spans {
+                builder.append(&resource, &scope, span);
+            }
+        }
+    }
+    builder.finish()
+}
+
+/// Sorts and encodes `batch` as the Parquet writer does.
+fn to_parquet(batch: &RecordBatch) -> Vec<u8> {
+    let storage = StorageConfig::default();
+    let sorted = sort_batch(Table::Traces, batch).expect("the batch has the traces schema");
+    let metadata = vec![
+        ("sluice.node".to_owned(), "bench".to_owned()),
+        ("sluice.shard".to_owned(), "0".to_owned()),
+    ];
+    let properties = writer_properties(
+        Table::Traces,
+        storage.row_group_rows,
+        storage.zstd_level,
+        metadata,
+    );
+    encode_parquet(Table::Traces, &sorted, properties).expect("encoding to memory cannot fail")
+}
+
+fn ingest(c: &mut Criterion) {
+    let request = trace_request(&TracePayload::default());
+    let spans = span_count(&request) as u64;
+    let body = request.encode_to_vec();
+    let batch = to_arrow(&body, &mut TraceBatchBuilder::new());
+    assert_eq!(batch.num_rows() as u64, spans, "no span may be rejected");
+    let parquet = to_parquet(&batch);
+    eprintln!(
+        "payload: {spans} spans, protobuf body {} bytes, arrow batch {} bytes, parquet file {} bytes",
+        body.len(),
+        batch.get_array_memory_size(),
+        parquet.len()
+    );
+
+    let mut group = c.benchmark_group("ingest");
+    group
+        .throughput(Throughput::Elements(spans))
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+
+    group.bench_function("decode", |b| b.iter(|| decode(black_box(&body))));
+
+    let mut builder = TraceBatchBuilder::new();
+    group.bench_function("decode_to_arrow", |b| {
+        b.iter(|| to_arrow(black_box(&body), &mut builder));
+    });
+
+    group.bench_function("arrow_to_parquet", |b| {
+        b.iter(|| to_parquet(black_box(&batch)))
+    });
+
+    group.bench_function("decode_to_parquet", |b| {
+        b.iter(|| to_parquet(&to_arrow(black_box(&body), &mut builder)));
+    });
+
+    group.finish();
+}
+
+fn flush(c: &mut Criterion) {
+    let payload = TracePayload {
+        spans: 32_768,
+        seed: 0xF1A5,
+        ..TracePayload::default()
+    };
+    let body = trace_request(&payload).encode_to_vec();
+    let batch = to_arrow(&body, &mut TraceBatchBuilder::new());
+    assert_eq!(batch.num_rows(), payload.spans);
+
+    let mut group = c.benchmark_group("flush");
+    group
+        .throughput(Throughput::Elements(payload.spans as u64))
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    group.bench_function("arrow_to_parquet", |b| {
+        b.iter(|| to_parquet(black_box(&batch)));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ingest, flush);
+criterion_main!(benches);

@@ -1,0 +1,7 @@
+//! Inputs for the benchmarks of `benches/`: deterministic OTLP payloads.
+//!
+//! The benchmarks themselves live in `benches/` (run them with
+//! `cargo bench -p sluice-benches`); this library only builds what they
+//! measure, so a payload can also be checked by ordinary tests.
+
+pub mod payload;

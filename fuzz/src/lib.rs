@@ -1,0 +1,211 @@
+//! What every fuzz target does with the bytes libFuzzer hands it: the path of
+//! an untrusted request body through a receiver and a shard worker.
+//!
+//! [`ingest`] decodes a body ([`sluice_otlp::decode_export`]); when that
+//! succeeds it drops the invalid records ([`ExportRequest::retain_valid`]),
+//! appends every remaining record to the batch builder of its table and
+//! partition hour, as `crates/pipeline/src/shard.rs` does, and finishes every
+//! batch into an Arrow `RecordBatch`. [`decompress_then_ingest`] puts the
+//! bounded decompression of `Content-Encoding` in front.
+//!
+//! The contract under test is that no input makes any of this panic, abort or
+//! run away with memory. Beyond that, two invariants a user would notice are
+//! asserted: a decompressed body never exceeds its limit, and the records that
+//! validation says it accepted (the `partial_success` arithmetic) are exactly
+//! the rows that reach Arrow.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use sluice_model::batch::BatchBuilder;
+use sluice_model::context::{ResourceContext, ScopeContext};
+use sluice_model::logs::event_time;
+use sluice_model::otlp::logs::v1::ResourceLogs;
+use sluice_model::otlp::metrics::v1::{ResourceMetrics, metric::Data};
+use sluice_model::otlp::trace::v1::ResourceSpans;
+use sluice_model::time::{PartitionHour, to_arrow_nanos};
+use sluice_model::units::ByteSize;
+use sluice_model::{Signal, Table};
+use sluice_otlp::{BodyEncoding, Compression, ExportRequest, decode_export, decompress};
+
+/// The decompression limit of the `decompress_*` targets: small, so that a
+/// bomb is found quickly and each input stays cheap.
+pub const DECOMPRESSED_LIMIT: ByteSize = ByteSize::kib(64);
+
+/// Open batches, keyed as a shard worker keys them (one tenant here).
+#[derive(Debug, Default)]
+struct Batches {
+    open: BTreeMap<(Table, PartitionHour), BatchBuilder>,
+}
+
+impl Batches {
+    fn builder(&mut self, table: Table, time_unix_nano: u64) -> &mut BatchBuilder {
+        let hour = PartitionHour::of_nanos(to_arrow_nanos(time_unix_nano));
+        self.open
+            .entry((table, hour))
+            .or_insert_with(|| BatchBuilder::new(table))
+    }
+
+    /// Finishes every batch, as a flush does; returns the rows written.
+    fn finish(self) -> usize {
+        let mut rows = 0;
+        for ((table, hour), mut builder) in self.open {
+            let appended = builder.len();
+            let batch = builder.finish();
+            assert_eq!(batch.num_rows(), appended, "{table:?}: rows lost in finish");
+            assert!(builder.is_empty(), "finish leaves the builder empty");
+            // The partition path is computed from the hour for every file.
+            assert!(hour.path().starts_with("date="));
+            rows += appended;
+        }
+        rows
+    }
+
+    fn append_traces(&mut self, resource_spans: &[ResourceSpans]) {
+        for rs in resource_spans {
+            let resource = ResourceContext::new(rs.resource.as_ref(), &rs.schema_url);
+            for ss in &rs.scope_spans {
+                let scope = ScopeContext::new(ss.scope.as_ref(), &ss.schema_url);
+                for span in &ss.spans {
+                    if let BatchBuilder::Traces(b) =
+                        self.builder(Table::Traces, span.start_time_unix_nano)
+                    {
+                        b.append(&resource, &scope, span);
+                    }
+                }
+            }
+        }
+    }
+
+    fn append_logs(&mut self, resource_logs: &[ResourceLogs]) {
+        for rl in resource_logs {
+            let resource = ResourceContext::new(rl.resource.as_ref(), &rl.schema_url);
+            for sl in &rl.scope_logs {
+                let scope = ScopeContext::new(sl.scope.as_ref(), &sl.schema_url);
+                for record in &sl.log_records {
+                    if let BatchBuilder::Logs(b) = self.builder(Table::Logs, event_time(record)) {
+                        b.append(&resource, &scope, record);
+                    }
+                }
+            }
+        }
+    }
+
+    fn append_metrics(&mut self, resource_metrics: &[ResourceMetrics]) {
+        for rm in resource_metrics {
+            let resource = ResourceContext::new(rm.resource.as_ref(), &rm.schema_url);
+            for sm in &rm.scope_metrics {
+                let scope = ScopeContext::new(sm.scope.as_ref(), &sm.schema_url);
+                for metric in &sm.metrics {
+                    match &metric.data {
+                        Some(Data::Gauge(g)) => {
+                            for p in &g.data_points {
+                                let t = Table::MetricsGauge;
+                                if let BatchBuilder::Gauge(b) = self.builder(t, p.time_unix_nano) {
+                                    b.append(&resource, &scope, metric, p);
+                                }
+                            }
+                        }
+                        Some(Data::Sum(s)) => {
+                            for p in &s.data_points {
+                                let t = Table::MetricsSum;
+                                if let BatchBuilder::Sum(b) = self.builder(t, p.time_unix_nano) {
+                                    b.append(&resource, &scope, metric, s, p);
+                                }
+                            }
+                        }
+                        Some(Data::Histogram(h)) => {
+                            for p in &h.data_points {
+                                let t = Table::MetricsHistogram;
+                                if let BatchBuilder::Histogram(b) =
+                                    self.builder(t, p.time_unix_nano)
+                                {
+                                    b.append(
+                                        &resource,
+                                        &scope,
+                                        metric,
+                                        h.aggregation_temporality,
+                                        p,
+                                    );
+                                }
+                            }
+                        }
+                        Some(Data::ExponentialHistogram(h)) => {
+                            for p in &h.data_points {
+                                let t = Table::MetricsExponentialHistogram;
+                                if let BatchBuilder::ExponentialHistogram(b) =
+                                    self.builder(t, p.time_unix_nano)
+                                {
+                                    b.append(
+                                        &resource,
+                                        &scope,
+                                        metric,
+                                        h.aggregation_temporality,
+                                        p,
+                                    );
+                                }
+                            }
+                        }
+                        Some(Data::Summary(s)) => {
+                            for p in &s.data_points {
+                                let t = Table::MetricsSummary;
+                                if let BatchBuilder::Summary(b) = self.builder(t, p.time_unix_nano)
+                                {
+                                    b.append(&resource, &scope, metric, p);
+                                }
+                            }
+                        }
+                        None => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Decodes `body` as an export request of `signal`; if it decodes, validates
+/// it and converts what is left to Arrow.
+pub fn ingest(signal: Signal, body: &[u8], encoding: BodyEncoding) {
+    let Ok(mut request) = decode_export(signal, body, encoding) else {
+        return;
+    };
+    assert_eq!(request.signal(), signal);
+    let rejected = request.retain_valid();
+    assert!(
+        rejected.count >= 0 && rejected.accepted >= 0,
+        "{rejected:?}"
+    );
+    let mut batches = Batches::default();
+    match &request {
+        ExportRequest::Traces(r) => batches.append_traces(&r.resource_spans),
+        ExportRequest::Metrics(r) => batches.append_metrics(&r.resource_metrics),
+        ExportRequest::Logs(r) => batches.append_logs(&r.resource_logs),
+    }
+    let rows = batches.finish();
+    assert_eq!(
+        i64::try_from(rows).ok(),
+        Some(rejected.accepted),
+        "validation's accepted count must equal the rows stored"
+    );
+}
+
+/// Decompresses `body` within [`DECOMPRESSED_LIMIT`]; if that succeeds, checks
+/// the limit held and ingests the result as a protobuf request of each signal
+/// (what the HTTP receiver does after `Content-Encoding`).
+pub fn decompress_then_ingest(body: &[u8], compression: Compression) {
+    let Ok(inflated) = decompress(
+        Bytes::copy_from_slice(body),
+        compression,
+        DECOMPRESSED_LIMIT,
+    ) else {
+        return;
+    };
+    assert!(
+        inflated.len() as u64 <= DECOMPRESSED_LIMIT.as_u64(),
+        "decompressed {} bytes past the limit",
+        inflated.len()
+    );
+    for signal in [Signal::Traces, Signal::Metrics, Signal::Logs] {
+        ingest(signal, &inflated, BodyEncoding::Protobuf);
+    }
+}
