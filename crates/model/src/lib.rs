@@ -13,6 +13,7 @@
 
 pub mod attributes;
 pub mod batch;
+pub mod budget;
 pub mod context;
 pub mod hex;
 pub mod logs;

@@ -309,3 +309,86 @@ mod tests {
         assert!(err.contains("invalid byte size"), "{err}");
     }
 }
+
+/// A memory amount: bytes (`"1GiB"`) or a share of the memory available to the
+/// process (`"40%"`: of the cgroup limit, or of the machine without one).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MemoryAmount {
+    Bytes(ByteSize),
+    Percent(f64),
+}
+
+impl MemoryAmount {
+    /// The amount in bytes, given the memory available to the process.
+    pub fn resolve(self, available: u64) -> u64 {
+        match self {
+            Self::Bytes(b) => b.as_u64(),
+            Self::Percent(p) => (available as f64 * p / 100.0) as u64,
+        }
+    }
+}
+
+impl FromStr for MemoryAmount {
+    type Err = UnitError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        match input.trim().strip_suffix('%') {
+            Some(number) => {
+                let p: f64 = number.trim().parse().map_err(|_| {
+                    UnitError::new(
+                        "memory amount",
+                        input,
+                        "expected a percentage such as \"40%\"",
+                    )
+                })?;
+                if p > 0.0 && p <= 100.0 {
+                    Ok(Self::Percent(p))
+                } else {
+                    Err(UnitError::new(
+                        "memory amount",
+                        input,
+                        "a percentage must be above 0 and at most 100",
+                    ))
+                }
+            }
+            None => input.parse().map(Self::Bytes),
+        }
+    }
+}
+
+impl fmt::Display for MemoryAmount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bytes(b) => b.fmt(f),
+            Self::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+serde_via_str!(MemoryAmount, "a memory amount such as \"1GiB\" or \"40%\"");
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    #[test]
+    fn memory_amounts_are_bytes_or_percentages() {
+        assert_eq!(
+            "40%".parse::<MemoryAmount>(),
+            Ok(MemoryAmount::Percent(40.0))
+        );
+        assert_eq!(
+            "1GiB".parse::<MemoryAmount>(),
+            Ok(MemoryAmount::Bytes(ByteSize::gib(1)))
+        );
+        assert_eq!(MemoryAmount::Percent(25.0).resolve(4 << 30), 1 << 30);
+        assert_eq!(MemoryAmount::Bytes(ByteSize::mib(3)).resolve(1), 3 << 20);
+        for bad in ["0%", "101%", "x%", "-5%", "lots"] {
+            assert!(bad.parse::<MemoryAmount>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            "12.5%".parse::<MemoryAmount>().map(|m| m.to_string()),
+            Ok("12.5%".to_owned())
+        );
+    }
+}

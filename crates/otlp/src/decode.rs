@@ -104,8 +104,11 @@ pub fn decompress(
             let mut decoder =
                 zstd::stream::read::Decoder::new(&body[..]).map_err(|e| malformed("zstd", e))?;
             // A window larger than the largest acceptable output is never needed,
-            // and bounding it bounds the decoder's own memory.
-            let window_log = (64 - limit_bytes.leading_zeros()).clamp(20, 27);
+            // and bounding it bounds the decoder's own memory. Streaming encoders
+            // declare their level's window whatever the content size (8 MiB at
+            // level 19), so 8 MiB, the window RFC 8878 asks decoders to support,
+            // is always allowed.
+            let window_log = (64 - limit_bytes.leading_zeros()).clamp(23, 27);
             decoder
                 .window_log_max(window_log)
                 .map_err(|e| malformed("zstd", e))?;
@@ -210,6 +213,19 @@ mod tests {
             );
             let ok = decompress(body, compression, ByteSize::mib(8)).expect("fits");
             assert_eq!(ok.len(), 8 << 20);
+        }
+    }
+
+    #[test]
+    fn small_zstd_bodies_pass_a_small_limit_whatever_the_level() {
+        let body = vec![7u8; 600];
+        for level in [1, 3, 19] {
+            let mut encoder =
+                zstd::stream::write::Encoder::new(Vec::new(), level).expect("encoder");
+            encoder.write_all(&body).expect("in memory");
+            let compressed = Bytes::from(encoder.finish().expect("in memory"));
+            let out = decompress(compressed, Compression::Zstd, ByteSize::kib(64)).expect("fits");
+            assert_eq!(out.len(), 600, "level {level}");
         }
     }
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use sluice_model::budget::MemoryBudget;
 use sluice_model::validate::Rejected;
 use sluice_model::{Signal, Tenant};
 
@@ -18,11 +19,36 @@ pub struct Outcome {
     pub rejected: Rejected,
 }
 
+/// Admission control: the memory budget requests are charged to before they
+/// are decoded.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    pub budget: Arc<MemoryBudget>,
+    /// Bytes charged per byte of decompressed request: the decoded request and
+    /// its rows in the shard builders take several times the protobuf size.
+    pub bytes_per_request_byte: u64,
+    /// The delay to ask refused clients to wait.
+    pub retry_after: std::time::Duration,
+}
+
+impl Admission {
+    /// The charge for a request of `bytes` decompressed bytes.
+    pub fn cost(&self, bytes: usize) -> u64 {
+        (bytes as u64).saturating_mul(self.bytes_per_request_byte)
+    }
+
+    /// Whether a request of `bytes` could be admitted now (without charging).
+    pub fn has_room_for(&self, bytes: usize) -> bool {
+        self.budget.used().saturating_add(self.cost(bytes)) <= self.budget.limit()
+    }
+}
+
 /// Shared by the gRPC and HTTP receivers.
 #[derive(Clone)]
 pub struct ExportHandler {
     sink: Arc<dyn ExportSink>,
     config: Arc<ReceiverConfig>,
+    admission: Admission,
 }
 
 impl std::fmt::Debug for ExportHandler {
@@ -49,11 +75,16 @@ pub fn tenant_from_header(value: Option<&[u8]>) -> Result<Tenant, ReceiverError>
 }
 
 impl ExportHandler {
-    pub fn new(sink: Arc<dyn ExportSink>, config: ReceiverConfig) -> Self {
+    pub fn new(sink: Arc<dyn ExportSink>, config: ReceiverConfig, admission: Admission) -> Self {
         Self {
             sink,
             config: Arc::new(config),
+            admission,
         }
+    }
+
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     pub fn config(&self) -> &ReceiverConfig {
@@ -126,6 +157,17 @@ impl ExportHandler {
         encoding: BodyEncoding,
         wire_bytes: usize,
     ) -> Result<Outcome, (ReceiverError, usize)> {
+        let charge = self
+            .admission
+            .budget
+            .try_charge(self.admission.cost(body.len()))
+            .ok_or_else(|| {
+                let error = ReceiverError::Busy {
+                    reason: "memory",
+                    retry_after: self.admission.retry_after,
+                };
+                (error, 0)
+            })?;
         let mut request = decode_export(signal, &body, encoding).map_err(|e| (e, 0))?;
         let rejected = request.retain_valid();
         let records = usize::try_from(rejected.accepted).unwrap_or(0);
@@ -134,6 +176,7 @@ impl ExportHandler {
                 tenant,
                 request,
                 protobuf: (encoding == BodyEncoding::Protobuf).then_some(body),
+                charge: Some(charge),
                 records,
                 wire_bytes,
             };

@@ -108,6 +108,17 @@ async fn read_body(
     if declared.is_some_and(|len| len > limit.as_u64()) {
         return Err(too_large());
     }
+    // Refuse before reading a body that could not be admitted anyway.
+    if let Some(len) = declared
+        && !handler
+            .admission()
+            .has_room_for(usize::try_from(len).unwrap_or(usize::MAX))
+    {
+        return Err(ReceiverError::Busy {
+            reason: "memory",
+            retry_after: handler.admission().retry_after,
+        });
+    }
     let wire: Bytes = match Limited::new(body, limit.as_usize()).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<LengthLimitError>() => return Err(too_large()),

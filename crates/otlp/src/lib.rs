@@ -28,7 +28,7 @@ mod sink;
 pub use config::ReceiverConfig;
 pub use decode::{BodyEncoding, Compression, decode_export, decompress};
 pub use error::ReceiverError;
-pub use handler::{ExportHandler, Outcome};
+pub use handler::{Admission, ExportHandler, Outcome};
 pub use sink::{Export, ExportRequest, ExportSink, SinkError, SinkFuture};
 
 /// The header that selects the tenant, as in Mimir, Loki and Tempo.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use prost::Message;
 
+use sluice_model::budget::Charge;
 use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
@@ -50,7 +51,7 @@ impl ExportRequest {
 }
 
 /// A validated request on its way into the pipeline.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Export {
     pub tenant: Tenant,
     pub request: ExportRequest,
@@ -58,6 +59,8 @@ pub struct Export {
     /// Validation is deterministic, so decoding and validating these bytes
     /// again gives `request`: they can be logged instead of re-encoding it.
     pub protobuf: Option<Bytes>,
+    /// The memory this request is charged; released once its rows are written.
+    pub charge: Option<Charge>,
     /// Records (spans, data points, log records) in `request`.
     pub records: usize,
     /// Size of the request body as received, before decompression.

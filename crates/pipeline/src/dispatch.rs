@@ -1,8 +1,11 @@
 //! From the WAL to the shards: runs on the WAL thread, so shares reach their
 //! shard queues in sequence order, right after they became durable.
 
+use std::sync::Arc;
+
 use crossbeam_channel::Sender;
 use sluice_model::Tenant;
+use sluice_model::budget::Charge;
 use sluice_storage::wal::CommitSink;
 
 use crate::ShardMessage;
@@ -13,6 +16,8 @@ use crate::route::ShardRecords;
 pub struct Routed {
     pub tenant: Tenant,
     pub shares: Vec<(usize, ShardRecords)>,
+    /// The request's memory charge, released once every share is written.
+    pub charge: Option<Arc<Charge>>,
 }
 
 /// Sends committed requests to the shards.
@@ -35,6 +40,7 @@ impl Dispatcher {
                 replay,
                 tenant: routed.tenant.clone(),
                 records,
+                charge: routed.charge.clone(),
             };
             if self.queues[shard].send(message).is_err() {
                 tracing::error!(

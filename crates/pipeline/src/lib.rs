@@ -25,6 +25,7 @@
 
 mod config;
 mod dispatch;
+mod memory;
 pub mod metrics;
 mod pipeline;
 mod recovery;
@@ -32,6 +33,7 @@ pub mod route;
 pub mod shard;
 
 pub use config::PipelineConfig;
+pub use memory::{MemoryConfig, available_memory};
 pub use pipeline::{Pipeline, PipelineSetup, ShardThreads};
 pub use recovery::Replayed;
 pub use shard::ShardMessage;

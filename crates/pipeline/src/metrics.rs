@@ -16,3 +16,7 @@ pub const WAL_REPLAYED: &str = "sluice_wal_replayed_records_total";
 pub const WAL_SKIPPED_BYTES: &str = "sluice_wal_skipped_bytes_total";
 /// The WAL sequence number up to which every record is in a written file.
 pub const WAL_DURABLE_SEQ: &str = "sluice_wal_durable_seq";
+/// Bytes of the admission budget in use by requests and unwritten rows.
+pub const MEMORY_USED: &str = "sluice_memory_budget_used_bytes";
+/// The admission budget in bytes.
+pub const MEMORY_BUDGET: &str = "sluice_memory_budget_bytes";

@@ -8,12 +8,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use object_store::ObjectStore;
+use sluice_model::budget::MemoryBudget;
 use sluice_otlp::{Export, ExportSink, SinkError, SinkFuture};
 use sluice_storage::wal::{Wal, WalConfig, WalError};
 use sluice_storage::{ParquetFileWriter, StorageConfig};
 
 use crate::dispatch::{Dispatcher, Routed};
-use crate::metrics::{REFUSED, WAL_DURABLE_SEQ};
+use crate::metrics::{MEMORY_BUDGET, MEMORY_USED, REFUSED, WAL_DURABLE_SEQ};
 use crate::recovery::{Replayed, replay, scan};
 use crate::route::split;
 use crate::shard::{ShardSettings, ShardStats, ShardWorker};
@@ -56,6 +57,8 @@ pub struct PipelineSetup<'a> {
     /// Runs storage IO; must outlive the shards.
     pub runtime: tokio::runtime::Handle,
     pub node: &'a str,
+    /// The admission budget; shards write early when it runs short.
+    pub budget: Arc<MemoryBudget>,
 }
 
 /// Routes validated requests to the shards, through the WAL.
@@ -70,6 +73,7 @@ pub struct Pipeline {
     retry_after: Duration,
     closed: AtomicBool,
     replayed: Replayed,
+    budget: Arc<MemoryBudget>,
 }
 
 impl Pipeline {
@@ -113,8 +117,14 @@ impl Pipeline {
                 local_dir.clone(),
             );
             let watermark = Arc::new(AtomicU64::new(0));
-            let worker =
-                ShardWorker::new(index, rx, writer, settings.clone(), Arc::clone(&watermark));
+            let worker = ShardWorker::new(
+                index,
+                rx,
+                writer,
+                settings.clone(),
+                Arc::clone(&watermark),
+                Arc::clone(&setup.budget),
+            );
             let thread = std::thread::Builder::new()
                 .name(format!("sluice-shard-{index}"))
                 .spawn(move || worker.run())?;
@@ -149,6 +159,7 @@ impl Pipeline {
             retry_after: setup.pipeline.retry_after.get(),
             closed: AtomicBool::new(false),
             replayed,
+            budget: Arc::clone(&setup.budget),
         });
         let weak = Arc::downgrade(&pipeline);
         std::thread::Builder::new()
@@ -178,6 +189,8 @@ impl Pipeline {
 
     /// Deletes the WAL segments whose records are all in written files.
     pub fn checkpoint(&self) {
+        ::metrics::gauge!(MEMORY_USED).set(self.budget.used() as f64);
+        ::metrics::gauge!(MEMORY_BUDGET).set(self.budget.limit() as f64);
         let durable = self.durable_seq();
         ::metrics::gauge!(WAL_DURABLE_SEQ).set(durable as f64);
         self.wal.release_through(durable);
@@ -241,6 +254,7 @@ impl Pipeline {
         let routed = Routed {
             tenant: export.tenant.clone(),
             shares,
+            charge: export.charge.take().map(Arc::new),
         };
         let shard_count = u16::try_from(shards).unwrap_or(u16::MAX);
         match self

@@ -86,6 +86,7 @@ pub fn replay(
             let routed = Routed {
                 tenant: record.tenant,
                 shares,
+                charge: None,
             };
             dispatcher.dispatch(record.seq, true, routed);
             replayed.records += 1;

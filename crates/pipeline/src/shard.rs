@@ -26,13 +26,14 @@
 //! sequence ranges of its own files there, and skips records they cover, so a
 //! record is never written twice.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use sluice_model::batch::BatchBuilder;
+use sluice_model::budget::{Charge, MemoryBudget};
 use sluice_model::context::{ResourceContext, ScopeContext};
 use sluice_model::logs::event_time;
 use sluice_model::otlp::logs::v1::ResourceLogs;
@@ -55,6 +56,8 @@ pub enum ShardMessage {
         replay: bool,
         tenant: Tenant,
         records: ShardRecords,
+        /// The request's memory charge, held until its rows are written.
+        charge: Option<Arc<Charge>>,
     },
     /// Every request up to `through` has been sent; nothing for this shard
     /// among those not already received.
@@ -86,6 +89,7 @@ enum FlushReason {
     Rows,
     Age,
     OpenBatches,
+    Memory,
     Shutdown,
 }
 
@@ -95,6 +99,7 @@ impl FlushReason {
             Self::Rows => "rows",
             Self::Age => "age",
             Self::OpenBatches => "open_batches",
+            Self::Memory => "memory",
             Self::Shutdown => "shutdown",
         }
     }
@@ -133,10 +138,16 @@ pub struct ShardWorker {
     watermark: Arc<AtomicU64>,
     /// Ranges already in files, per partition, loaded while replaying.
     persisted: HashMap<BatchKey, Vec<SeqRange>>,
+    /// Memory charges of requests whose rows are not all written, by sequence.
+    charges: VecDeque<(u64, Arc<Charge>)>,
+    /// The budget those charges count against: under pressure, write early.
+    budget: Arc<MemoryBudget>,
 }
 
 /// Longest wait for a message before checking batch ages.
 const TICK: Duration = Duration::from_millis(200);
+/// Share of the memory budget in use at which shards write everything early.
+const MEMORY_PRESSURE: f64 = 0.75;
 /// Longest pause between attempts to write a batch storage refused.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
@@ -147,6 +158,7 @@ impl ShardWorker {
         writer: ParquetFileWriter,
         settings: ShardSettings,
         watermark: Arc<AtomicU64>,
+        budget: Arc<MemoryBudget>,
     ) -> Self {
         Self {
             index,
@@ -159,6 +171,8 @@ impl ShardWorker {
             last_seen: watermark.load(Ordering::Acquire),
             watermark,
             persisted: HashMap::new(),
+            charges: VecDeque::new(),
+            budget,
         }
     }
 
@@ -200,8 +214,9 @@ impl ShardWorker {
         self.stats
     }
 
-    /// Everything routed here up to the returned sequence number is written.
-    fn publish_watermark(&self) {
+    /// Publishes the sequence number up to which everything routed here is
+    /// written, and releases the memory charges of those requests.
+    fn publish_watermark(&mut self) {
         let durable = self
             .open
             .values()
@@ -209,6 +224,9 @@ impl ShardWorker {
             .min()
             .unwrap_or(self.last_seen);
         self.watermark.store(durable, Ordering::Release);
+        while self.charges.front().is_some_and(|(seq, _)| *seq <= durable) {
+            self.charges.pop_front();
+        }
     }
 
     /// Whether a file of this shard already holds the record `seq` of `key`.
@@ -255,7 +273,11 @@ impl ShardWorker {
                 replay,
                 tenant,
                 records,
+                charge,
             } => {
+                if let Some(charge) = charge {
+                    self.charges.push_back((seq, charge));
+                }
                 if !replay && !self.persisted.is_empty() {
                     // Replay is over; its cache is not needed again.
                     self.persisted = HashMap::new();
@@ -417,9 +439,16 @@ impl ShardWorker {
         }
     }
 
-    /// Writes the batches that are full or old, and the oldest ones while too
-    /// many are open.
+    /// Writes the batches that are full or old, the oldest ones while too many
+    /// are open, and all of them when the memory budget runs short.
     fn flush_due(&mut self) {
+        if self.budget.pressure() >= MEMORY_PRESSURE && !self.open.is_empty() {
+            let keys: Vec<BatchKey> = self.open.keys().cloned().collect();
+            for key in keys {
+                self.flush(&key, FlushReason::Memory);
+            }
+            return;
+        }
         let now = Instant::now();
         let due: Vec<(BatchKey, FlushReason)> = self
             .open

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sluice_model::units::Duration;
 use sluice_otlp::ReceiverConfig;
-use sluice_pipeline::PipelineConfig;
+use sluice_pipeline::{MemoryConfig, PipelineConfig, available_memory};
 use sluice_query::ApiConfig;
 use sluice_storage::StorageConfig;
 use sluice_storage::wal::WalConfig;
@@ -65,6 +65,7 @@ pub struct Config {
     pub receivers: ReceiverConfig,
     pub api: ApiConfig,
     pub pipeline: PipelineConfig,
+    pub memory: MemoryConfig,
     pub storage: StorageConfig,
     pub wal: WalConfig,
     pub log: LogConfig,
@@ -118,6 +119,7 @@ impl Config {
         self.pipeline.validate()?;
         self.storage.validate()?;
         self.wal.validate()?;
+        self.memory_budget()?;
         self.wal.resolve_dir(&self.storage.root)?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(format!(
@@ -141,6 +143,14 @@ impl Config {
             return Err("node.shutdown_timeout: must be longer than 0s".into());
         }
         Ok(())
+    }
+
+    /// The admission budget in bytes.
+    pub fn memory_budget(&self) -> Result<u64, String> {
+        self.memory.validate(
+            available_memory(),
+            self.receivers.max_decompressed_bytes.as_u64(),
+        )
     }
 
     /// The node id to use: the configured one or the host name.

@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
-use sluice_otlp::ExportHandler;
+use sluice_model::budget::MemoryBudget;
+use sluice_otlp::{Admission, ExportHandler};
 use sluice_pipeline::{Pipeline, PipelineSetup};
 use sluice_query::{ApiState, Readiness};
 use tokio::net::TcpListener;
@@ -122,6 +123,13 @@ async fn serve(
 
     let node = config.node_id();
     let store = sluice_storage::open_store(&config.storage.root).context("storage.root")?;
+    let budget_bytes = config.memory_budget().map_err(anyhow::Error::msg)?;
+    let budget = MemoryBudget::new(budget_bytes);
+    let admission = Admission {
+        budget: Arc::clone(&budget),
+        bytes_per_request_byte: config.memory.bytes_per_request_byte,
+        retry_after: config.pipeline.retry_after.get(),
+    };
     let setup_config = config.clone();
     let runtime = tokio::runtime::Handle::current();
     let node_id = node.clone();
@@ -133,12 +141,17 @@ async fn serve(
             store,
             runtime,
             node: &node_id,
+            budget,
         })
     })
     .await
     .context("startup panicked")?
     .context("cannot start the pipeline")?;
-    let handler = ExportHandler::new(Arc::clone(&pipeline) as _, config.receivers.clone());
+    let handler = ExportHandler::new(
+        Arc::clone(&pipeline) as _,
+        config.receivers.clone(),
+        admission,
+    );
 
     let (stop_receivers, receivers_stopped) = watch::channel(false);
     let (stop_api, api_stopped) = watch::channel(false);
@@ -170,6 +183,7 @@ async fn serve(
         api = %api_addr,
         shards = pipeline.shards(),
         replayed = pipeline.replayed().records,
+        memory_budget = budget_bytes,
         root = %config.storage.root,
         node = %node,
         "sluice ready"
