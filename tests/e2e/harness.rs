@@ -183,6 +183,20 @@ impl Sluice {
         }
     }
 
+    /// The resident memory of the process, from `/proc` (Linux).
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kib: u64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    }
+
     /// Kills sluice with SIGKILL, as a crash or the OOM killer would.
     pub fn kill9(&mut self) -> Result<()> {
         let mut child = self.child.take().context("already stopped")?;
