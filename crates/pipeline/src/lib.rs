@@ -24,6 +24,7 @@
 //! [`Pipeline::retire_wal`] empties the WAL.
 
 mod config;
+mod disk;
 mod dispatch;
 mod memory;
 pub mod metrics;

@@ -20,3 +20,5 @@ pub const WAL_DURABLE_SEQ: &str = "sluice_wal_durable_seq";
 pub const MEMORY_USED: &str = "sluice_memory_budget_used_bytes";
 /// The admission budget in bytes.
 pub const MEMORY_BUDGET: &str = "sluice_memory_budget_bytes";
+/// Free bytes on the filesystem of a directory Sluice writes to, by path.
+pub const DISK_FREE: &str = "sluice_disk_free_bytes";

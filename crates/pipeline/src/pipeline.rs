@@ -13,6 +13,7 @@ use sluice_otlp::{Export, ExportSink, SinkError, SinkFuture};
 use sluice_storage::wal::{Wal, WalConfig, WalError};
 use sluice_storage::{ParquetFileWriter, StorageConfig};
 
+use crate::disk::DiskWatch;
 use crate::dispatch::{Dispatcher, Routed};
 use crate::metrics::{MEMORY_BUDGET, MEMORY_USED, REFUSED, WAL_DURABLE_SEQ};
 use crate::recovery::{Replayed, replay, scan};
@@ -74,6 +75,7 @@ pub struct Pipeline {
     closed: AtomicBool,
     replayed: Replayed,
     budget: Arc<MemoryBudget>,
+    disk: DiskWatch,
 }
 
 impl Pipeline {
@@ -84,6 +86,7 @@ impl Pipeline {
             .wal
             .resolve_dir(&setup.storage.root)
             .map_err(std::io::Error::other)?;
+        std::fs::create_dir_all(&wal_dir)?;
         let found = scan(&wal_dir)?;
         let configured = setup.pipeline.effective_shards();
         let shards = match found.shards {
@@ -143,6 +146,10 @@ impl Pipeline {
                 "replayed the wal"
             );
         }
+        let mut watched = vec![wal_dir.clone()];
+        watched.extend(local_dir.clone());
+        let disk = DiskWatch::new(watched, setup.storage.min_free_bytes.as_u64());
+        disk.check();
         let wal = Wal::start(
             &wal_dir,
             setup.wal,
@@ -160,6 +167,7 @@ impl Pipeline {
             closed: AtomicBool::new(false),
             replayed,
             budget: Arc::clone(&setup.budget),
+            disk,
         });
         let weak = Arc::downgrade(&pipeline);
         std::thread::Builder::new()
@@ -189,6 +197,7 @@ impl Pipeline {
 
     /// Deletes the WAL segments whose records are all in written files.
     pub fn checkpoint(&self) {
+        self.disk.check();
         ::metrics::gauge!(MEMORY_USED).set(self.budget.used() as f64);
         ::metrics::gauge!(MEMORY_BUDGET).set(self.budget.limit() as f64);
         let durable = self.durable_seq();
@@ -237,6 +246,9 @@ impl Pipeline {
     async fn enqueue(&self, mut export: Export) -> Result<(), SinkError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(SinkError::ShuttingDown);
+        }
+        if self.disk.is_low() {
+            return Err(self.busy("disk_full"));
         }
         let signal = export.request.signal();
         let body = export

@@ -1,7 +1,7 @@
 //! The `[storage]` section of the config file.
 
 use serde::{Deserialize, Serialize};
-use sluice_model::units::Duration;
+use sluice_model::units::{ByteSize, Duration};
 
 /// Where and how Parquet files are written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,6 +17,9 @@ pub struct StorageConfig {
     pub row_group_rows: usize,
     /// zstd level for Parquet pages, 1 (fast) to 22 (small).
     pub zstd_level: i32,
+    /// Requests are refused (retryably) while the WAL directory or a local
+    /// storage root has less free space than this.
+    pub min_free_bytes: ByteSize,
 }
 
 impl Default for StorageConfig {
@@ -27,6 +30,7 @@ impl Default for StorageConfig {
             flush_interval: Duration::from_secs(10),
             row_group_rows: 100_000,
             zstd_level: 3,
+            min_free_bytes: ByteSize::mib(512),
         }
     }
 }
