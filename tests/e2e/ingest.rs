@@ -291,3 +291,72 @@ async fn api_reports_health_readiness_and_metrics() {
     );
     sluice.stop_cleanly().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_removes_partitions_past_their_age() {
+    let mut sluice = Sluice::start_with(&[
+        ("SLUICE_STORAGE_RETENTION", "30d"),
+        ("SLUICE_STORAGE_RETENTION_INTERVAL", "200ms"),
+        ("SLUICE_STORAGE_FLUSH_INTERVAL", "100ms"),
+    ])
+    .unwrap();
+    let mut traces = TraceServiceClient::connect(sluice.grpc_url())
+        .await
+        .unwrap();
+    // 2024: long past 30 days.
+    traces.export(fixtures::traces("old", 2, 2)).await.unwrap();
+    let mut recent = fixtures::traces("new", 1, 1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    for span in &mut recent.resource_spans[0].scope_spans[0].spans {
+        span.start_time_unix_nano = now;
+        span.end_time_unix_nano = now + 1;
+    }
+    traces.export(recent).await.unwrap();
+    // The 2024 partition is written, then removed by retention (spans of both
+    // shards may take two passes).
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let metrics = client
+            .get(sluice.api_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let removed = metrics
+            .lines()
+            .find(|l| l.starts_with("sluice_retention_partitions_removed_total "))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        let old_files = parquet_files(&sluice.root.join("default/otel_traces"))
+            .iter()
+            .filter(|f| f.to_string_lossy().contains("date=2024-05-06"))
+            .count();
+        if removed >= 1.0 && old_files == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no partition removed:\n{metrics}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    sluice.stop_cleanly().unwrap();
+    let files = parquet_files(&sluice.root.join("default/otel_traces"));
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.to_string_lossy().contains("date=2024-05-06")),
+        "the 2024 partition is gone: {files:?}"
+    );
+    assert_eq!(
+        count_rows(&sluice.root, "default", "otel_traces").unwrap(),
+        1
+    );
+}

@@ -26,6 +26,33 @@ impl PartitionHour {
         }
     }
 
+    /// The hour starting at `hour`:00 UTC on `year-month-day`, if it is a date.
+    pub fn from_civil(year: i64, month: u32, day: u32, hour: u32) -> Option<Self> {
+        if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 {
+            return None;
+        }
+        let days = days_from_civil(year, month, day);
+        if civil_from_days(days) != (year, month, day) {
+            return None;
+        }
+        let start = days
+            .checked_mul(24)?
+            .checked_add(i64::from(hour))?
+            .checked_mul(NANOS_PER_HOUR)?;
+        Some(Self { start_nanos: start })
+    }
+
+    /// Parses the `date=YYYY-MM-DD` and `hour=HH` path segments.
+    pub fn from_path_segments(date: &str, hour: &str) -> Option<Self> {
+        let date = date.strip_prefix("date=")?;
+        let hour = hour.strip_prefix("hour=")?.parse().ok()?;
+        let mut parts = date.splitn(3, '-');
+        let y = parts.next()?.parse().ok()?;
+        let m = parts.next()?.parse().ok()?;
+        let d = parts.next()?.parse().ok()?;
+        Self::from_civil(y, m, d, hour)
+    }
+
     pub fn start_nanos(self) -> i64 {
         self.start_nanos
     }
@@ -50,6 +77,19 @@ impl fmt::Display for PartitionHour {
         let (y, m, d, h) = self.civil();
         write!(f, "date={y:04}-{m:02}-{d:02}/hour={h:02}")
     }
+}
+
+/// A proleptic Gregorian date to days since 1970-01-01 (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
@@ -99,7 +139,33 @@ mod tests {
         );
     }
 
+    #[test]
+    fn parses_partition_paths() {
+        let hour = PartitionHour::from_path_segments("date=2024-02-29", "hour=23").expect("valid");
+        assert_eq!(hour.path(), "date=2024-02-29/hour=23");
+        for (date, h) in [
+            ("date=2023-02-29", "hour=01"),
+            ("date=2024-13-01", "hour=00"),
+            ("2024-01-01", "hour=00"),
+            ("date=2024-01-01", "hour=24"),
+        ] {
+            assert_eq!(
+                PartitionHour::from_path_segments(date, h),
+                None,
+                "{date} {h}"
+            );
+        }
+    }
+
     proptest! {
+        #[test]
+        fn paths_round_trip(nanos in -(1i64 << 61)..(1i64 << 61)) {
+            let hour = PartitionHour::of_nanos(nanos);
+            let text = hour.path();
+            let (date, h) = text.split_once('/').expect("two segments");
+            prop_assert_eq!(PartitionHour::from_path_segments(date, h), Some(hour));
+        }
+
         #[test]
         fn agrees_with_chrono(nanos in any::<i64>()) {
             let ours = PartitionHour::of_nanos(nanos).path();

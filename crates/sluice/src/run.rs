@@ -87,6 +87,35 @@ impl Termination {
     }
 }
 
+/// Removes old partitions on a timer, per `storage.retention` and
+/// `storage.max_total_bytes`.
+fn spawn_retention(config: &Config, store: Arc<dyn object_store::ObjectStore>) {
+    let policy = config.storage.retention_policy();
+    if policy == sluice_storage::retention::RetentionPolicy::default() {
+        return;
+    }
+    let every = config.storage.retention_interval.get();
+    let local_dir = sluice_storage::local_dir(&config.storage.root);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+            match sluice_storage::retention::enforce(&store, policy, now, local_dir.as_deref())
+                .await
+            {
+                Ok(report) => {
+                    ::metrics::counter!(sluice_storage::metrics::RETENTION_REMOVED)
+                        .increment(report.partitions_removed as u64);
+                    ::metrics::gauge!(sluice_storage::metrics::STORED_BYTES)
+                        .set(report.bytes_kept as f64);
+                }
+                Err(error) => tracing::warn!(%error, "retention pass failed"),
+            }
+        }
+    });
+}
+
 /// Resolves once `stop` turns true.
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
@@ -123,6 +152,7 @@ async fn serve(
 
     let node = config.node_id();
     let store = sluice_storage::open_store(&config.storage.root).context("storage.root")?;
+    spawn_retention(&config, Arc::clone(&store));
     let budget_bytes = config.memory_budget().map_err(anyhow::Error::msg)?;
     let budget = MemoryBudget::new(budget_bytes);
     let admission = Admission {

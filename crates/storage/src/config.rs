@@ -20,6 +20,14 @@ pub struct StorageConfig {
     /// Requests are refused (retryably) while the WAL directory or a local
     /// storage root has less free space than this.
     pub min_free_bytes: ByteSize,
+    /// Partitions whose hour ended longer ago than this are removed; 0 keeps
+    /// everything.
+    pub retention: Duration,
+    /// While stored data is larger than this, the oldest partitions are
+    /// removed (never the current hour); 0 means no limit.
+    pub max_total_bytes: ByteSize,
+    /// How often retention runs.
+    pub retention_interval: Duration,
 }
 
 impl Default for StorageConfig {
@@ -31,11 +39,23 @@ impl Default for StorageConfig {
             row_group_rows: 100_000,
             zstd_level: 3,
             min_free_bytes: ByteSize::mib(512),
+            retention: Duration::from_secs(0),
+            max_total_bytes: ByteSize::b(0),
+            retention_interval: Duration::from_secs(60),
         }
     }
 }
 
 impl StorageConfig {
+    /// The retention policy these settings describe.
+    pub fn retention_policy(&self) -> crate::retention::RetentionPolicy {
+        crate::retention::RetentionPolicy {
+            max_age_nanos: (!self.retention.get().is_zero()).then(|| self.retention.as_nanos_u64()),
+            max_total_bytes: (self.max_total_bytes.as_u64() > 0)
+                .then(|| self.max_total_bytes.as_u64()),
+        }
+    }
+
     /// Checks the values a type cannot; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
         if self.root.trim().is_empty() {
@@ -49,6 +69,9 @@ impl StorageConfig {
         }
         if self.row_group_rows == 0 {
             return Err("storage.row_group_rows: must be at least 1".into());
+        }
+        if self.retention_interval.get().is_zero() {
+            return Err("storage.retention_interval: must be longer than 0s".into());
         }
         if !(1..=22).contains(&self.zstd_level) {
             return Err(format!(

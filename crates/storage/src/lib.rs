@@ -25,6 +25,7 @@ mod encode;
 mod error;
 mod layout;
 pub mod metrics;
+pub mod retention;
 mod store;
 pub mod wal;
 mod writer;

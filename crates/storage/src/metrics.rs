@@ -16,3 +16,7 @@ pub const WAL_BYTES: &str = "sluice_wal_bytes";
 pub const WAL_FSYNC_SECONDS: &str = "sluice_wal_fsync_seconds";
 /// Group commits that failed (their requests were refused, retryably).
 pub const WAL_ERRORS: &str = "sluice_wal_write_errors_total";
+/// Partitions removed by retention.
+pub const RETENTION_REMOVED: &str = "sluice_retention_partitions_removed_total";
+/// Bytes of Parquet under the storage root, as of the last retention pass.
+pub const STORED_BYTES: &str = "sluice_storage_bytes";
