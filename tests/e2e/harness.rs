@@ -197,6 +197,24 @@ impl Sluice {
         Some(kib * 1024)
     }
 
+    /// Sends `signal` (e.g. `"TERM"`) without waiting.
+    pub fn signal(&self, signal: &str) -> Result<()> {
+        let child = self.child.as_ref().context("already stopped")?;
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -{signal} failed");
+        }
+        Ok(())
+    }
+
+    /// Waits for the process to end by itself.
+    pub fn wait(&mut self) -> Result<ExitStatus> {
+        let mut child = self.child.take().context("already stopped")?;
+        Ok(child.wait()?)
+    }
+
     /// Kills sluice with SIGKILL, as a crash or the OOM killer would.
     pub fn kill9(&mut self) -> Result<()> {
         let mut child = self.child.take().context("already stopped")?;
