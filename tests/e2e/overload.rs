@@ -4,7 +4,8 @@
 //!
 //! `E2E_OVERLOAD_SECS` sets how long the overload lasts (default 8; a longer
 //! run, e.g. 180, is `E2E_OVERLOAD_SECS=180 cargo test -p sluice-e2e --test overload
-//! -- --nocapture`, which also prints the figures).
+//! -- --nocapture`, which also prints the figures). `E2E_WAL_FSYNC=never` runs
+//! it without WAL fsync, and `E2E_SLUICE_BIN` points it at a release build.
 
 #![allow(clippy::unwrap_used)]
 
@@ -45,10 +46,13 @@ async fn overload_stays_in_budget_refuses_retryably_and_recovers() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(8);
     let budget = format!("{BUDGET_MIB}MiB");
+    // `E2E_WAL_FSYNC=never` compares throughput without the fsync.
+    let fsync = std::env::var("E2E_WAL_FSYNC").unwrap_or_else(|_| "always".into());
     let mut sluice = Sluice::start_with(&[
         ("SLUICE_MEMORY_BUDGET", &budget),
         ("SLUICE_RECEIVERS_MAX_DECOMPRESSED_BYTES", "8MiB"),
         ("SLUICE_PIPELINE_SHARDS", "2"),
+        ("SLUICE_WAL_FSYNC", &fsync),
     ])
     .unwrap();
     let url = sluice.http_url("/v1/traces");
@@ -107,7 +111,7 @@ async fn overload_stays_in_budget_refuses_retryably_and_recovers() {
     let acked = acked.load(Ordering::Relaxed);
     let refused = refused.load(Ordering::Relaxed);
     println!(
-        "overload for {seconds}s: {acked} spans acknowledged ({} spans/s), {refused} requests refused, peak rss {peak_mib} MiB (budget {BUDGET_MIB} MiB)",
+        "overload for {seconds}s (fsync {fsync}): {acked} spans acknowledged ({} spans/s), {refused} requests refused, peak rss {peak_mib} MiB (budget {BUDGET_MIB} MiB)",
         acked / seconds.max(1)
     );
     assert!(
