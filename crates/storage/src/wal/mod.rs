@@ -25,8 +25,11 @@ mod config;
 mod log;
 pub mod record;
 pub mod segment;
+mod writer;
 
 pub use config::{FsyncPolicy, WalConfig};
-pub use log::{CommitSink, Wal, WalAppend, WalError, list_segments};
+pub use log::{CommitSink, Wal, WalAppend, WalError};
 pub use record::{RecordError, WalRecord};
-pub use segment::{RecoveredSegment, SegmentReader, SegmentWriter, segment_file_name};
+pub use segment::{
+    RecoveredSegment, SegmentReader, SegmentWriter, list_segments, segment_file_name,
+};

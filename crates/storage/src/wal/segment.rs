@@ -89,6 +89,21 @@ impl SegmentWriter {
     }
 }
 
+/// The segments in `dir`, oldest first.
+pub fn list_segments(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut segments: Vec<(u64, PathBuf)> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter_map(|p| first_seq_of(&p).map(|s| (s, p)))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    segments.sort();
+    Ok(segments.into_iter().map(|(_, p)| p).collect())
+}
+
 /// What recovery found in one segment.
 #[derive(Debug)]
 pub struct RecoveredSegment {

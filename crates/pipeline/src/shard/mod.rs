@@ -34,17 +34,14 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use sluice_model::batch::BatchBuilder;
 use sluice_model::budget::{Charge, MemoryBudget};
-use sluice_model::context::{ResourceContext, ScopeContext};
-use sluice_model::logs::event_time;
-use sluice_model::otlp::logs::v1::ResourceLogs;
-use sluice_model::otlp::metrics::v1::{ResourceMetrics, metric::Data};
-use sluice_model::otlp::trace::v1::ResourceSpans;
-use sluice_model::time::{PartitionHour, to_arrow_nanos};
+use sluice_model::time::PartitionHour;
 use sluice_model::{Table, Tenant};
 use sluice_storage::{ParquetFileWriter, SeqRange};
 
 use crate::metrics::{FLUSHES, QUEUE_DEPTH, ROWS_OPEN};
 use crate::route::ShardRecords;
+
+mod append;
 
 /// One share of a request, or a control message.
 #[derive(Debug)]
@@ -294,149 +291,6 @@ impl ShardWorker {
         }
         let after: usize = self.open.values().map(|b| b.builder.len()).sum();
         self.open_rows = self.open_rows + after - before;
-    }
-
-    fn append_traces(
-        &mut self,
-        seq: u64,
-        replay: bool,
-        tenant: &Tenant,
-        resource_spans: &[ResourceSpans],
-    ) {
-        for rs in resource_spans {
-            let resource = ResourceContext::new(rs.resource.as_ref(), &rs.schema_url);
-            for ss in &rs.scope_spans {
-                let scope = ScopeContext::new(ss.scope.as_ref(), &ss.schema_url);
-                for span in &ss.spans {
-                    let hour = PartitionHour::of_nanos(to_arrow_nanos(span.start_time_unix_nano));
-                    let key = BatchKey {
-                        tenant: tenant.clone(),
-                        table: Table::Traces,
-                        hour,
-                    };
-                    if let Some(BatchBuilder::Traces(b)) = self.target(key, seq, replay) {
-                        b.append(&resource, &scope, span);
-                    }
-                }
-            }
-        }
-    }
-
-    fn append_logs(
-        &mut self,
-        seq: u64,
-        replay: bool,
-        tenant: &Tenant,
-        resource_logs: &[ResourceLogs],
-    ) {
-        for rl in resource_logs {
-            let resource = ResourceContext::new(rl.resource.as_ref(), &rl.schema_url);
-            for sl in &rl.scope_logs {
-                let scope = ScopeContext::new(sl.scope.as_ref(), &sl.schema_url);
-                for record in &sl.log_records {
-                    let hour = PartitionHour::of_nanos(to_arrow_nanos(event_time(record)));
-                    let key = BatchKey {
-                        tenant: tenant.clone(),
-                        table: Table::Logs,
-                        hour,
-                    };
-                    if let Some(BatchBuilder::Logs(b)) = self.target(key, seq, replay) {
-                        b.append(&resource, &scope, record);
-                    }
-                }
-            }
-        }
-    }
-
-    fn append_metrics(
-        &mut self,
-        seq: u64,
-        replay: bool,
-        tenant: &Tenant,
-        resource_metrics: &[ResourceMetrics],
-    ) {
-        for rm in resource_metrics {
-            let resource = ResourceContext::new(rm.resource.as_ref(), &rm.schema_url);
-            for sm in &rm.scope_metrics {
-                let scope = ScopeContext::new(sm.scope.as_ref(), &sm.schema_url);
-                for metric in &sm.metrics {
-                    let key = |table, time: u64| BatchKey {
-                        tenant: tenant.clone(),
-                        table,
-                        hour: PartitionHour::of_nanos(to_arrow_nanos(time)),
-                    };
-                    match &metric.data {
-                        Some(Data::Gauge(g)) => {
-                            for p in &g.data_points {
-                                if let Some(BatchBuilder::Gauge(b)) = self.target(
-                                    key(Table::MetricsGauge, p.time_unix_nano),
-                                    seq,
-                                    replay,
-                                ) {
-                                    b.append(&resource, &scope, metric, p);
-                                }
-                            }
-                        }
-                        Some(Data::Sum(s)) => {
-                            for p in &s.data_points {
-                                if let Some(BatchBuilder::Sum(b)) = self.target(
-                                    key(Table::MetricsSum, p.time_unix_nano),
-                                    seq,
-                                    replay,
-                                ) {
-                                    b.append(&resource, &scope, metric, s, p);
-                                }
-                            }
-                        }
-                        Some(Data::Histogram(h)) => {
-                            for p in &h.data_points {
-                                if let Some(BatchBuilder::Histogram(b)) = self.target(
-                                    key(Table::MetricsHistogram, p.time_unix_nano),
-                                    seq,
-                                    replay,
-                                ) {
-                                    b.append(
-                                        &resource,
-                                        &scope,
-                                        metric,
-                                        h.aggregation_temporality,
-                                        p,
-                                    );
-                                }
-                            }
-                        }
-                        Some(Data::ExponentialHistogram(h)) => {
-                            for p in &h.data_points {
-                                let k = key(Table::MetricsExponentialHistogram, p.time_unix_nano);
-                                if let Some(BatchBuilder::ExponentialHistogram(b)) =
-                                    self.target(k, seq, replay)
-                                {
-                                    b.append(
-                                        &resource,
-                                        &scope,
-                                        metric,
-                                        h.aggregation_temporality,
-                                        p,
-                                    );
-                                }
-                            }
-                        }
-                        Some(Data::Summary(s)) => {
-                            for p in &s.data_points {
-                                if let Some(BatchBuilder::Summary(b)) = self.target(
-                                    key(Table::MetricsSummary, p.time_unix_nano),
-                                    seq,
-                                    replay,
-                                ) {
-                                    b.append(&resource, &scope, metric, p);
-                                }
-                            }
-                        }
-                        None => {}
-                    }
-                }
-            }
-        }
     }
 
     /// Writes the batches that are full or old, the oldest ones while too many

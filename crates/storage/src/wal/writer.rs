@@ -1,0 +1,204 @@
+//! The WAL writer thread: turns the queued appends into group commits.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use crossbeam_channel::Receiver;
+
+use super::config::{FsyncPolicy, WalConfig};
+use super::log::{CommitSink, SegmentEntry, Shared, WalAppend, WalError};
+use super::record::WalRecord;
+use super::segment::SegmentWriter;
+use crate::metrics;
+
+/// Records committed in one group at most.
+const MAX_GROUP_RECORDS: usize = 1024;
+/// Bytes committed in one group at most.
+const MAX_GROUP_BYTES: usize = 16 << 20;
+
+pub(super) struct Writer {
+    dir: PathBuf,
+    config: WalConfig,
+    segment: SegmentWriter,
+    next_seq: u64,
+    last_sync: Instant,
+    shared: Arc<Shared>,
+    encoded: BytesMut,
+    /// A write failed and the segment could not be replaced yet: the next group
+    /// must start a new segment first.
+    needs_rotation: bool,
+}
+
+impl Writer {
+    pub(super) fn new(
+        dir: PathBuf,
+        config: WalConfig,
+        segment: SegmentWriter,
+        next_seq: u64,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            dir,
+            config,
+            segment,
+            next_seq,
+            last_sync: Instant::now(),
+            shared,
+            encoded: BytesMut::new(),
+            needs_rotation: false,
+        }
+    }
+
+    pub(super) fn run<T>(mut self, queue: Receiver<WalAppend<T>>, mut sink: impl CommitSink<T>) {
+        while let Ok(first) = queue.recv() {
+            let mut group = vec![first];
+            let mut bytes = group[0].body.len();
+            while group.len() < MAX_GROUP_RECORDS && bytes < MAX_GROUP_BYTES {
+                match queue.try_recv() {
+                    Ok(append) => {
+                        bytes += append.body.len();
+                        group.push(append);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(group, &mut sink);
+        }
+        if let Err(e) = self.segment.sync() {
+            tracing::error!(error = %e, "cannot sync the wal at shutdown");
+        }
+    }
+
+    fn commit<T>(&mut self, group: Vec<WalAppend<T>>, sink: &mut impl CommitSink<T>) {
+        let first_seq = self.next_seq;
+        self.encoded.clear();
+        for (i, append) in group.iter().enumerate() {
+            let record = WalRecord {
+                seq: first_seq + i as u64,
+                tenant: append.tenant.clone(),
+                signal: append.signal,
+                shards: append.shards,
+                body: append.body.clone(),
+            };
+            record.encode_into(&mut self.encoded);
+        }
+        if let Err(error) = self.write_group(first_seq) {
+            tracing::error!(%error, records = group.len(), "wal write failed, refusing the group");
+            ::metrics::counter!(metrics::WAL_ERRORS).increment(1);
+            for append in group {
+                let _ = append.reply.send(Err(WalError::Io(error.to_string())));
+            }
+            return;
+        }
+        let last_seq = first_seq + group.len() as u64 - 1;
+        self.next_seq = last_seq + 1;
+        self.shared.committed.store(last_seq, Ordering::Release);
+        let mut replies = Vec::with_capacity(group.len());
+        for (i, append) in group.into_iter().enumerate() {
+            sink.committed(first_seq + i as u64, append.item);
+            replies.push((first_seq + i as u64, append.reply));
+        }
+        sink.group_committed(last_seq);
+        for (seq, reply) in replies {
+            let _ = reply.send(Ok(seq));
+        }
+    }
+
+    /// Writes the encoded group and syncs per policy; on failure, cuts the
+    /// segment back and moves to a fresh one starting at `first_seq`.
+    fn write_group(&mut self, first_seq: u64) -> std::io::Result<()> {
+        if self.needs_rotation {
+            self.rotate(first_seq)?;
+            self.needs_rotation = false;
+        }
+        if self.segment.len() + self.encoded.len() as u64 > self.config.segment_bytes.as_u64()
+            && !self.segment.is_empty()
+        {
+            self.rotate(first_seq)?;
+        }
+        let good_len = self.segment.len();
+        let result = self
+            .segment
+            .append(&self.encoded)
+            .and_then(|()| self.sync_per_policy());
+        match result {
+            Ok(()) => {
+                self.shared
+                    .bytes
+                    .fetch_add(self.encoded.len() as u64, Ordering::AcqRel);
+                self.update_active_len();
+                ::metrics::gauge!(metrics::WAL_BYTES)
+                    .set(self.shared.bytes.load(Ordering::Acquire) as f64);
+                Ok(())
+            }
+            Err(error) => {
+                // Not acknowledged: drop the partial group and never touch this file again.
+                let _ = self.segment.truncate(good_len);
+                self.needs_rotation = self.rotate(first_seq).is_err();
+                Err(error)
+            }
+        }
+    }
+
+    fn sync_per_policy(&mut self) -> std::io::Result<()> {
+        let due = match self.config.fsync {
+            FsyncPolicy::Always => true,
+            FsyncPolicy::Interval => self.last_sync.elapsed() >= self.config.fsync_interval.get(),
+            FsyncPolicy::Never => false,
+        };
+        if due {
+            let started = Instant::now();
+            self.segment.sync()?;
+            ::metrics::histogram!(metrics::WAL_FSYNC_SECONDS)
+                .record(started.elapsed().as_secs_f64());
+            self.last_sync = Instant::now();
+        }
+        Ok(())
+    }
+
+    fn update_active_len(&self) {
+        let mut segments = self
+            .shared
+            .segments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(active) = segments.back_mut() {
+            active.bytes = self.segment.len();
+        }
+    }
+
+    /// Closes the active segment (synced) and opens one for `first_seq` on.
+    fn rotate(&mut self, first_seq: u64) -> std::io::Result<()> {
+        let _ = self.segment.sync();
+        let segment = SegmentWriter::create(&self.dir, first_seq).or_else(|_| {
+            // A previous failed rotation may have left an empty file behind.
+            let _ = std::fs::remove_file(self.dir.join(super::segment_file_name(first_seq)));
+            SegmentWriter::create(&self.dir, first_seq)
+        })?;
+        let entry = SegmentEntry {
+            first_seq,
+            path: segment.path().to_path_buf(),
+            bytes: segment.len(),
+        };
+        self.shared.bytes.fetch_add(segment.len(), Ordering::AcqRel);
+        self.segment = segment;
+        let mut segments = self
+            .shared
+            .segments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // An empty active segment replaced at the same sequence is gone from disk.
+        if segments.back().is_some_and(|s| s.first_seq == first_seq)
+            && let Some(replaced) = segments.pop_back()
+        {
+            self.shared
+                .bytes
+                .fetch_sub(replaced.bytes, Ordering::AcqRel);
+        }
+        segments.push_back(entry);
+        Ok(())
+    }
+}
