@@ -153,7 +153,7 @@ impl Pipeline {
         let wal = Wal::start(
             &wal_dir,
             setup.wal,
-            replayed.last_seq + 1,
+            replayed.next_seq(),
             found.segments,
             dispatcher,
         )?;

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use sluice_otlp::{BodyEncoding, decode_export};
+use sluice_storage::wal::record::HEADER_LEN;
+use sluice_storage::wal::segment::first_seq_of;
 use sluice_storage::wal::{SegmentReader, list_segments};
 
 use crate::dispatch::{Dispatcher, Routed};
@@ -43,8 +45,18 @@ pub fn scan(dir: &Path) -> std::io::Result<WalScan> {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Replayed {
     pub records: u64,
-    /// The highest sequence number found; new records continue after it.
+    /// The highest sequence number found.
     pub last_seq: u64,
+    /// The highest sequence number a damaged segment could have held.
+    pub reserved_through: u64,
+}
+
+impl Replayed {
+    /// Where new sequence numbers start: after every number that was or
+    /// could have been used.
+    pub fn next_seq(&self) -> u64 {
+        self.last_seq.max(self.reserved_through) + 1
+    }
 }
 
 /// Sends every good record of `segments` to the shards, flagged as replay.
@@ -60,6 +72,16 @@ pub fn replay(
     for path in segments {
         let recovered = reader.read(path)?;
         if let Some((skipped, error)) = &recovered.damage {
+            // The damaged bytes may have held records with higher sequence
+            // numbers that reached files before the damage; new records must
+            // never reuse those numbers, so skip past the most it could hold.
+            let before = recovered.records.last().map_or_else(
+                || first_seq_of(path).unwrap_or(1).saturating_sub(1),
+                |r| r.seq,
+            );
+            replayed.reserved_through = replayed
+                .reserved_through
+                .max(before + skipped / HEADER_LEN as u64 + 1);
             ::metrics::counter!(WAL_SKIPPED_BYTES).increment(*skipped);
             tracing::warn!(segment = %path.display(), good_bytes = recovered.good_bytes, skipped_bytes = skipped, %error, "wal segment damaged; keeping every record before the damage");
         }

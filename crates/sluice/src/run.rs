@@ -241,8 +241,14 @@ async fn serve(
             Err(e) => tracing::error!(error = %e, "http receiver panicked"),
             Ok(Ok(())) => {}
         }
-        pipeline.close();
-        tokio::task::spawn_blocking(move || shards.join()).await
+        // Off the async workers: a stalled shard must not keep the timeout
+        // below from firing.
+        let pipeline = Arc::clone(&pipeline);
+        tokio::task::spawn_blocking(move || {
+            pipeline.close();
+            shards.join()
+        })
+        .await
     };
     let stats = match tokio::time::timeout(timeout, drain).await {
         Ok(Ok(stats)) => stats,
