@@ -18,6 +18,8 @@ pub struct Routed {
     pub shares: Vec<(usize, ShardRecords)>,
     /// The request's memory charge, released once every share is written.
     pub charge: Option<Arc<Charge>>,
+    /// What the request's rows weigh (the charge, or an estimate on replay).
+    pub bytes: u64,
 }
 
 /// Sends committed requests to the shards.
@@ -34,6 +36,8 @@ impl Dispatcher {
     /// Sends the shares of request `seq`. Blocks while a shard queue is full:
     /// the request is durable and must reach its shard.
     pub fn dispatch(&self, seq: u64, replay: bool, routed: Routed) {
+        let shares = routed.shares.len().max(1) as u64;
+        let bytes = routed.bytes / shares;
         for (shard, records) in routed.shares {
             let message = ShardMessage::Records {
                 seq,
@@ -41,6 +45,7 @@ impl Dispatcher {
                 tenant: routed.tenant.clone(),
                 records,
                 charge: routed.charge.clone(),
+                bytes,
             };
             if self.queues[shard].send(message).is_err() {
                 tracing::error!(

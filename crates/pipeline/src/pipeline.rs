@@ -60,6 +60,8 @@ pub struct PipelineSetup<'a> {
     pub node: &'a str,
     /// The admission budget; shards write early when it runs short.
     pub budget: Arc<MemoryBudget>,
+    /// Bytes charged per byte of request, to weigh replayed records.
+    pub bytes_per_request_byte: u64,
 }
 
 /// Routes validated requests to the shards, through the WAL.
@@ -104,6 +106,9 @@ impl Pipeline {
             flush_rows: setup.storage.flush_rows,
             flush_interval: setup.storage.flush_interval.get(),
             max_open_batches: setup.pipeline.max_open_batches,
+            // Sorting and encoding copy a batch: a quarter of the budget spread
+            // over the shards keeps those copies a small part of it.
+            max_batch_bytes: (setup.budget.limit() / (4 * shards as u64)).max(1 << 20),
         };
         let local_dir = sluice_storage::local_dir(&setup.storage.root);
         let mut queues = Vec::with_capacity(shards);
@@ -137,7 +142,12 @@ impl Pipeline {
         }
 
         let dispatcher = Dispatcher::new(queues.clone());
-        let replayed = replay(&found.segments, &dispatcher, shards)?;
+        let replayed = replay(
+            &found.segments,
+            &dispatcher,
+            shards,
+            setup.bytes_per_request_byte,
+        )?;
         if replayed.records > 0 {
             tracing::info!(
                 records = replayed.records,
@@ -263,10 +273,13 @@ impl Pipeline {
         {
             return Err(self.busy("queue_full"));
         }
+        let charge = export.charge.take();
+        let bytes = charge.as_ref().map_or(0, |c| c.bytes());
         let routed = Routed {
             tenant: export.tenant.clone(),
             shares,
-            charge: export.charge.take().map(Arc::new),
+            charge: charge.map(Arc::new),
+            bytes,
         };
         let shard_count = u16::try_from(shards).unwrap_or(u16::MAX);
         match self

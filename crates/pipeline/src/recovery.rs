@@ -60,10 +60,14 @@ impl Replayed {
 }
 
 /// Sends every good record of `segments` to the shards, flagged as replay.
+///
+/// `bytes_per_request_byte` estimates what a record's rows weigh, as admission
+/// would have charged them.
 pub fn replay(
     segments: &[PathBuf],
     dispatcher: &Dispatcher,
     shards: usize,
+    bytes_per_request_byte: u64,
 ) -> std::io::Result<Replayed> {
     let reader = SegmentReader {
         max_record_bytes: MAX_RECORD_BYTES,
@@ -87,6 +91,7 @@ pub fn replay(
         }
         for record in recovered.records {
             replayed.last_seq = replayed.last_seq.max(record.seq);
+            let bytes = (record.body.len() as u64).saturating_mul(bytes_per_request_byte);
             let request = decode_export(record.signal, &record.body, BodyEncoding::Protobuf);
             let mut request = match request {
                 Ok(request) => request,
@@ -109,6 +114,7 @@ pub fn replay(
                 tenant: record.tenant,
                 shares,
                 charge: None,
+                bytes,
             };
             dispatcher.dispatch(record.seq, true, routed);
             replayed.records += 1;

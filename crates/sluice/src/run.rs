@@ -172,6 +172,7 @@ async fn serve(
             runtime,
             node: &node_id,
             budget,
+            bytes_per_request_byte: setup_config.memory.bytes_per_request_byte,
         })
     })
     .await

@@ -55,6 +55,8 @@ pub enum ShardMessage {
         records: ShardRecords,
         /// The request's memory charge, held until its rows are written.
         charge: Option<Arc<Charge>>,
+        /// This share's part of the charge, in bytes: what its rows weigh.
+        bytes: u64,
     },
     /// Every request up to `through` has been sent; nothing for this shard
     /// among those not already received.
@@ -78,6 +80,10 @@ struct OpenBatch {
     opened: Instant,
     /// WAL sequence numbers of the first and last records appended.
     seqs: SeqRange,
+    /// What the rows weigh, from the charges of the requests they came in.
+    bytes: u64,
+    /// Rows already weighed.
+    weighed_rows: usize,
 }
 
 /// What ended a batch.
@@ -108,6 +114,9 @@ pub struct ShardSettings {
     pub flush_rows: usize,
     pub flush_interval: Duration,
     pub max_open_batches: usize,
+    /// A batch is written once its rows weigh this much, so that the copy
+    /// sorting and encoding make of it stays a small part of the budget.
+    pub max_batch_bytes: u64,
 }
 
 /// What a shard did over its life.
@@ -257,6 +266,8 @@ impl ShardWorker {
             builder: BatchBuilder::new(table),
             opened: Instant::now(),
             seqs: (seq, seq),
+            bytes: 0,
+            weighed_rows: 0,
         });
         batch.seqs.1 = seq;
         Some(&mut batch.builder)
@@ -271,6 +282,7 @@ impl ShardWorker {
                 tenant,
                 records,
                 charge,
+                bytes,
             } => {
                 if let Some(charge) = charge {
                     self.charges.push_back((seq, charge));
@@ -285,12 +297,31 @@ impl ShardWorker {
                     ShardRecords::Logs(r) => self.append_logs(seq, replay, &tenant, &r),
                 }
                 self.last_seen = self.last_seen.max(seq);
+                self.weigh(bytes);
             }
             ShardMessage::Committed { through } => self.last_seen = self.last_seen.max(through),
             ShardMessage::Shutdown { .. } => {}
         }
         let after: usize = self.open.values().map(|b| b.builder.len()).sum();
         self.open_rows = self.open_rows + after - before;
+    }
+
+    /// Spreads `bytes` over the batches that took rows since the last call, in
+    /// proportion to the rows each took.
+    fn weigh(&mut self, bytes: u64) {
+        let added: usize = self
+            .open
+            .values()
+            .map(|b| b.builder.len() - b.weighed_rows)
+            .sum();
+        if added == 0 {
+            return;
+        }
+        for batch in self.open.values_mut() {
+            let rows = batch.builder.len() - batch.weighed_rows;
+            batch.bytes += bytes * rows as u64 / added as u64;
+            batch.weighed_rows = batch.builder.len();
+        }
     }
 
     /// Writes the batches that are full or old, the oldest ones while too many
@@ -308,7 +339,9 @@ impl ShardWorker {
             .open
             .iter()
             .filter_map(|(key, batch)| {
-                if batch.builder.len() >= self.settings.flush_rows {
+                if batch.builder.len() >= self.settings.flush_rows
+                    || batch.bytes >= self.settings.max_batch_bytes
+                {
                     Some((key.clone(), FlushReason::Rows))
                 } else if now.duration_since(batch.opened) >= self.settings.flush_interval {
                     Some((key.clone(), FlushReason::Age))
