@@ -254,7 +254,10 @@ mod tests {
     #[test]
     fn more_good_than_valid_is_no_bad() {
         let counts = EventCounts::new(12, 10);
-        assert_eq!((counts.good(), counts.bad(), counts.sli()), (10, 0, Some(1.0)));
+        assert_eq!(
+            (counts.good(), counts.bad(), counts.sli()),
+            (10, 0, Some(1.0))
+        );
     }
 
     proptest! {
@@ -268,12 +271,18 @@ mod tests {
             let bad = (valid as f64 * bad_share) as u64;
             let counts = EventCounts::new(valid - bad, valid);
             let b = ErrorBudget::compute(objective(o), counts, window_minutes);
-            let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1.0);
-            let consumed = (bad as f64 / valid as f64) / (1.0 - o);
-            prop_assert!(close(b.total, 1.0 - o), "total {} vs {}", b.total, 1.0 - o);
-            prop_assert!(close(b.consumed, consumed), "consumed {} vs {}", b.consumed, consumed);
-            prop_assert!(close(b.remaining, 1.0 - consumed));
-            prop_assert!(close(b.remaining_minutes, (1.0 - consumed) * (1.0 - o) * window_minutes));
+            // Relative to `scale`: the size of the figures the value is made of.
+            let close = |got: f64, want: f64, scale: f64| (got - want).abs() <= 1e-9 * scale;
+            let total = 1.0 - o;
+            let consumed = (bad as f64 / valid as f64) / total;
+            prop_assert!(close(b.total, total, total), "total {} vs {}", b.total, total);
+            prop_assert!(close(b.consumed, consumed, consumed.max(1.0)), "consumed {} vs {}", b.consumed, consumed);
+            prop_assert!(close(b.remaining, 1.0 - consumed, consumed.max(1.0)));
+            prop_assert!(close(
+                b.remaining_minutes,
+                (1.0 - consumed) * total * window_minutes,
+                consumed.max(1.0) * total * window_minutes,
+            ));
             let allowed = (1.0 - o) * valid as f64;
             prop_assert!((b.remaining_events as f64 - (allowed - bad as f64)).abs() < 1.0 + 1e-6 * allowed);
             prop_assert!(b.remaining_events as f64 <= allowed - bad as f64 + 1e-6 * allowed.max(1.0));

@@ -26,7 +26,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::budget::{EventCounts, Objective, burn_rate};
-use crate::minute::MinuteRange;
+use crate::minute::{Minute, MinuteRange};
 
 /// The burn-rate windows, shortest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -112,10 +112,17 @@ impl BurnCounts {
         self.0[window.position()] = counts;
     }
 
-    /// Adds one minute's counts to every window whose range holds it.
-    pub fn add_minute(&mut self, now_nanos: i64, minute: crate::Minute, counts: EventCounts) {
+    /// Adds one minute's counts to every window whose range
+    /// ([`BurnWindow::range`]) holds it: minutes after `now` count nowhere.
+    pub fn add_minute(&mut self, now_nanos: i64, minute: Minute, counts: EventCounts) {
+        let age = Minute::of_nanos(now_nanos)
+            .index()
+            .saturating_sub(minute.index());
+        if age < 0 {
+            return;
+        }
         for window in BurnWindow::ALL {
-            if window.range(now_nanos).contains(minute) {
+            if age < window.minutes() {
                 self.0[window.position()].add(counts);
             }
         }
@@ -264,7 +271,10 @@ pub struct AlertStatus {
 
 /// The four [`ALERT_RULES`] against `rates`, in their order.
 pub fn evaluate_alerts(rates: &BurnRates) -> Vec<AlertStatus> {
-    ALERT_RULES.iter().map(|rule| rule.evaluate(rates)).collect()
+    ALERT_RULES
+        .iter()
+        .map(|rule| rule.evaluate(rates))
+        .collect()
 }
 
 #[cfg(test)]
@@ -300,7 +310,11 @@ mod tests {
         assert_eq!(rates.d1, 6.0);
         let mut empty = uniform([0; 7], 1000);
         empty.set(BurnWindow::D3, EventCounts::default());
-        assert_eq!(BurnRates::compute(objective(0.999), &empty).d3, 0.0, "no traffic burns 0");
+        assert_eq!(
+            BurnRates::compute(objective(0.999), &empty).d3,
+            0.0,
+            "no traffic burns 0"
+        );
     }
 
     #[test]
@@ -336,7 +350,14 @@ mod tests {
         );
         let windows: Vec<_> = alerts
             .iter()
-            .map(|a| (a.severity.as_str(), a.long_window.label(), a.short_window.label(), a.threshold))
+            .map(|a| {
+                (
+                    a.severity.as_str(),
+                    a.long_window.label(),
+                    a.short_window.label(),
+                    a.threshold,
+                )
+            })
             .collect();
         assert_eq!(
             windows,
@@ -348,13 +369,41 @@ mod tests {
             ]
         );
         let rates = serde_json::to_string(&BurnRates::default()).expect("serializes");
-        assert_eq!(rates, r#"{"5m":0.0,"30m":0.0,"1h":0.0,"2h":0.0,"6h":0.0,"1d":0.0,"3d":0.0}"#);
+        assert_eq!(
+            rates,
+            r#"{"5m":0.0,"30m":0.0,"1h":0.0,"2h":0.0,"6h":0.0,"1d":0.0,"3d":0.0}"#
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rates_and_alerts_follow_the_formulas(
+            o in 0.9f64..0.99999,
+            windows in proptest::collection::vec((0u64..1_000, 0u64..100_000), 7),
+        ) {
+            let mut counts = BurnCounts::default();
+            for (window, &(bad, extra)) in BurnWindow::ALL.into_iter().zip(&windows) {
+                counts.set(window, EventCounts::new(extra, bad + extra));
+            }
+            let rates = BurnRates::compute(objective(o), &counts);
+            for (window, &(bad, extra)) in BurnWindow::ALL.into_iter().zip(&windows) {
+                let valid = bad + extra;
+                let expected = if valid == 0 { 0.0 } else { (bad as f64 / valid as f64) / (1.0 - o) };
+                let got = rates.get(window);
+                proptest::prop_assert!((got - expected).abs() <= 1e-9 * expected.max(1.0), "{window}: {got} vs {expected}");
+            }
+            for (rule, alert) in ALERT_RULES.iter().zip(evaluate_alerts(&rates)) {
+                let expected = rates.get(rule.long_window) > rule.threshold
+                    && rates.get(rule.short_window) > rule.threshold;
+                proptest::prop_assert_eq!(alert.firing, expected);
+            }
+        }
     }
 
     #[test]
     fn burn_windows_cover_whole_minutes_up_to_now() {
         let now = 1_700_000_070_000_000_000; // 30 s into a minute
-        let current = crate::Minute::of_nanos(now);
+        let current = Minute::of_nanos(now);
         let mut counts = BurnCounts::default();
         counts.add_minute(now, current, EventCounts::new(9, 10));
         counts.add_minute(now, current.plus(-5), EventCounts::new(0, 10));
@@ -363,5 +412,18 @@ mod tests {
         assert_eq!(counts.get(BurnWindow::M5), EventCounts::new(9, 10));
         assert_eq!(counts.get(BurnWindow::M30), EventCounts::new(9, 20));
         assert_eq!(counts.get(BurnWindow::D3), EventCounts::new(9, 20));
+        for window in BurnWindow::ALL {
+            let range = window.range(now);
+            for age in [-1, 0, window.minutes() - 1, window.minutes()] {
+                let minute = current.plus(-age);
+                let mut one = BurnCounts::default();
+                one.add_minute(now, minute, EventCounts::new(1, 1));
+                assert_eq!(
+                    one.get(window).valid == 1,
+                    range.contains(minute),
+                    "{window} {age}"
+                );
+            }
+        }
     }
 }

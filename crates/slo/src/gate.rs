@@ -137,7 +137,7 @@ mod tests {
             gate.reasons[0],
             "slo \"checkout-availability\": error budget exhausted over 30d: 5000.0% consumed, 4900 bad events over the allowance"
         );
-        // 5% is half of api's 10% budget.
+        // 9 days ago is outside api's 7-day window.
         assert!(!GateDecision::evaluate("api", &s).freeze);
     }
 

@@ -53,7 +53,11 @@ impl fmt::Display for Minute {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let hour = PartitionHour::of_nanos(self.start_nanos());
         let (y, m, d, h) = hour.civil();
-        write!(f, "{y:04}-{m:02}-{d:02}T{h:02}:{:02}Z", self.0.rem_euclid(60))
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{h:02}:{:02}Z",
+            self.0.rem_euclid(60)
+        )
     }
 }
 
@@ -105,8 +109,8 @@ pub fn calendar_month_nanos(now_nanos: i64) -> Range<i64> {
     } else {
         (year, month + 1)
     };
-    let start = PartitionHour::from_civil(year, month, 1, 0)
-        .map_or(i64::MIN, PartitionHour::start_nanos);
+    let start =
+        PartitionHour::from_civil(year, month, 1, 0).map_or(i64::MIN, PartitionHour::start_nanos);
     let end = PartitionHour::from_civil(next_year, next_month, 1, 0)
         .map_or(i64::MAX, PartitionHour::start_nanos);
     start..end
@@ -125,7 +129,10 @@ mod tests {
         assert_eq!(m.to_string(), "2024-02-29T23:59Z");
         assert_eq!(m.start_nanos(), LEAP_NIGHT - 30_000_000_000);
         assert_eq!(m.end_nanos(), m.plus(1).start_nanos());
-        assert_eq!(Minute::of_nanos(m.end_nanos()).to_string(), "2024-03-01T00:00Z");
+        assert_eq!(
+            Minute::of_nanos(m.end_nanos()).to_string(),
+            "2024-03-01T00:00Z"
+        );
         assert_eq!(Minute::of_nanos(-1).index(), -1);
         assert_eq!(Minute::of_nanos(-1).to_string(), "1969-12-31T23:59Z");
     }

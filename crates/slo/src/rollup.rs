@@ -33,9 +33,9 @@ use std::sync::Arc;
 
 use sluice_model::Tenant;
 
+use crate::SloError;
 use crate::budget::EventCounts;
 use crate::sketch::{DdSketch, SketchConfig};
-use crate::{Minute, SloError};
 
 pub use table::{RollupRow, RollupTable};
 
@@ -272,8 +272,14 @@ mod tests {
         assert_eq!(r.all_latency().count(), 5);
         assert_eq!(r.availability_counts(), EventCounts { good: 4, valid: 5 });
         // 300 ms: the four fast ones are good, the slow error is not.
-        assert_eq!(r.latency_counts(300_000_000), EventCounts { good: 4, valid: 5 });
-        assert_eq!(r.latency_counts(5_000_000_000), EventCounts { good: 5, valid: 5 });
+        assert_eq!(
+            r.latency_counts(300_000_000),
+            EventCounts { good: 4, valid: 5 }
+        );
+        assert_eq!(
+            r.latency_counts(5_000_000_000),
+            EventCounts { good: 5, valid: 5 }
+        );
     }
 
     #[test]
@@ -281,15 +287,25 @@ mod tests {
         let (mut a, mut b, mut both) = (SliRollup::new(), SliRollup::new(), SliRollup::new());
         for i in 0..100u64 {
             let (d, e) = (i * 7_919_000, i % 9 == 0);
-            if i % 2 == 0 { a.record(d, e) } else { b.record(d, e) }
+            if i % 2 == 0 {
+                a.record(d, e)
+            } else {
+                b.record(d, e)
+            }
             both.record(d, e);
         }
         a.merge(&b).expect("same accuracy");
         assert_eq!((a.requests(), a.errors()), (both.requests(), both.errors()));
         assert_eq!(a.availability_counts(), both.availability_counts());
         for q in [0.5, 0.99] {
-            assert_eq!(a.success_latency().quantile(q), both.success_latency().quantile(q));
-            assert_eq!(a.failure_latency().quantile(q), both.failure_latency().quantile(q));
+            assert_eq!(
+                a.success_latency().quantile(q),
+                both.success_latency().quantile(q)
+            );
+            assert_eq!(
+                a.failure_latency().quantile(q),
+                both.failure_latency().quantile(q)
+            );
         }
     }
 
@@ -298,7 +314,12 @@ mod tests {
         let mut r = SliRollup::new();
         r.record(5, false);
         r.record(6, true);
-        let ok = SliRollup::from_parts(2, 1, r.success_latency().clone(), r.failure_latency().clone());
+        let ok = SliRollup::from_parts(
+            2,
+            1,
+            r.success_latency().clone(),
+            r.failure_latency().clone(),
+        );
         assert_eq!(ok, Ok(r.clone()));
         for (requests, errors) in [(3, 1), (2, 2), (1, 2)] {
             let bad = SliRollup::from_parts(

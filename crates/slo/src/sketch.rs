@@ -37,12 +37,13 @@
 //! result of collapsing depends only on the multiset of values, not on their
 //! order, so merging stays exact.
 
-mod encoding;
+pub mod encoding;
 mod store;
 #[cfg(test)]
 mod tests;
 
 use crate::SloError;
+pub use encoding::SKETCH_ENCODING_VERSION;
 use store::BucketStore;
 
 /// The relative accuracy and the bucket bound of a sketch.

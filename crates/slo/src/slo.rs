@@ -22,6 +22,8 @@
 //! goes by.
 
 mod parse;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -30,10 +32,10 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sluice_model::units::Duration;
 
+use crate::SloError;
 use crate::budget::{EventCounts, Objective};
 use crate::minute::{Minute, MinuteRange, NANOS_PER_MINUTE, calendar_month_nanos};
 use crate::rollup::{RollupKey, SliRollup, SpanKind};
-use crate::SloError;
 
 /// What an SLI counts, as `sli = "..."` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -70,8 +72,13 @@ pub struct MetricSelector {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SliSpec {
     Availability,
-    Latency { threshold: Duration },
-    Ratio { good: MetricSelector, total: MetricSelector },
+    Latency {
+        threshold: Duration,
+    },
+    Ratio {
+        good: MetricSelector,
+        total: MetricSelector,
+    },
 }
 
 impl SliSpec {
@@ -135,7 +142,9 @@ impl FromStr for SloWindow {
         let nanos = duration.as_nanos_u64();
         let per_minute = NANOS_PER_MINUTE as u64;
         if nanos == 0 || !nanos.is_multiple_of(per_minute) {
-            return Err(err("a rolling window must be a positive whole number of minutes"));
+            return Err(err(
+                "a rolling window must be a positive whole number of minutes",
+            ));
         }
         Ok(Self::Rolling {
             minutes: nanos / per_minute,
@@ -219,9 +228,7 @@ impl SloDefinition {
         }
         match &self.sli {
             SliSpec::Availability => Some(rollup.availability_counts()),
-            SliSpec::Latency { threshold } => {
-                Some(rollup.latency_counts(threshold.as_nanos_u64()))
-            }
+            SliSpec::Latency { threshold } => Some(rollup.latency_counts(threshold.as_nanos_u64())),
             SliSpec::Ratio { .. } => None,
         }
     }

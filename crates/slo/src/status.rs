@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::{ErrorBudget, EventCounts, Objective};
 use crate::burn::{AlertStatus, BurnCounts, BurnRates, Severity, evaluate_alerts};
-use crate::minute::Minute;
+use crate::minute::{Minute, MinuteRange};
 use crate::slo::{SliKind, SloDefinition, SloWindow};
 
 /// Good and valid events over an SLO window and over each burn window, all
@@ -22,6 +22,7 @@ use crate::slo::{SliKind, SloDefinition, SloWindow};
 pub struct SloCounts {
     now_nanos: i64,
     window: SloWindow,
+    range: MinuteRange,
     pub total: EventCounts,
     pub burn: BurnCounts,
 }
@@ -32,6 +33,7 @@ impl SloCounts {
         Self {
             now_nanos,
             window,
+            range: window.range(now_nanos),
             total: EventCounts::default(),
             burn: BurnCounts::default(),
         }
@@ -40,7 +42,7 @@ impl SloCounts {
     /// Adds one minute's counts to the SLO window and to every burn window
     /// that holds the minute. Minutes after `now` (clock skew) count nowhere.
     pub fn add_minute(&mut self, minute: Minute, counts: EventCounts) {
-        if self.window.range(self.now_nanos).contains(minute) {
+        if self.range.contains(minute) {
             self.total.add(counts);
         }
         self.burn.add_minute(self.now_nanos, minute, counts);
@@ -52,6 +54,11 @@ impl SloCounts {
 
     pub fn window(&self) -> SloWindow {
         self.window
+    }
+
+    /// The minutes of rollups the SLO window covers: what to read.
+    pub fn range(&self) -> MinuteRange {
+        self.range
     }
 }
 
@@ -161,7 +168,10 @@ mod tests {
         // outside every burn window but the SLO window.
         for day in 0..20 {
             let bad = if day == 10 { 30 } else { 0 };
-            counts.add_minute(now.plus(-day * 1440 - 7), EventCounts::new(1000 - bad, 1000));
+            counts.add_minute(
+                now.plus(-day * 1440 - 7),
+                EventCounts::new(1000 - bad, 1000),
+            );
         }
         // Older than 30 days: ignored.
         counts.add_minute(Minute::of_nanos(NOW - 31 * DAY), EventCounts::new(0, 1000));
@@ -222,7 +232,10 @@ mod tests {
         let status = SloStatus::evaluate(slo, &counts);
         assert_eq!(status.burn_rates.m5, 20.0);
         assert_eq!(status.burn_rates.h1, 20.0);
-        assert!((status.burn_rates.h6 - 20.0).abs() < 1e-12, "only one hour has traffic");
+        assert!(
+            (status.burn_rates.h6 - 20.0).abs() < 1e-12,
+            "only one hour has traffic"
+        );
         let firing: Vec<bool> = status.alerts.iter().map(|a| a.firing).collect();
         assert_eq!(firing, [true, true, true, true]);
         assert_eq!(status.firing_pages().count(), 2);

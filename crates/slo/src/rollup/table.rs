@@ -127,18 +127,28 @@ fn sorted_rows(minutes: BTreeMap<Minute, HashMap<RollupKey, SliRollup>>) -> Vec<
     let mut rows: Vec<RollupRow> = minutes
         .into_iter()
         .flat_map(|(minute, rows)| {
-            rows.into_iter()
-                .map(move |(key, rollup)| RollupRow { key, minute, rollup })
+            rows.into_iter().map(move |(key, rollup)| RollupRow {
+                key,
+                minute,
+                rollup,
+            })
         })
         .collect();
     rows.sort_unstable_by(|a, b| {
-        (&a.key.tenant, &a.key.service, a.minute, &a.key.operation, a.key.span_kind).cmp(&(
-            &b.key.tenant,
-            &b.key.service,
-            b.minute,
-            &b.key.operation,
-            b.key.span_kind,
-        ))
+        (
+            &a.key.tenant,
+            &a.key.service,
+            a.minute,
+            &a.key.operation,
+            a.key.span_kind,
+        )
+            .cmp(&(
+                &b.key.tenant,
+                &b.key.service,
+                b.minute,
+                &b.key.operation,
+                b.key.span_kind,
+            ))
     });
     rows
 }
@@ -146,8 +156,8 @@ fn sorted_rows(minutes: BTreeMap<Minute, HashMap<RollupKey, SliRollup>>) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollup::SpanKind;
     use crate::NANOS_PER_MINUTE;
+    use crate::rollup::SpanKind;
     use sluice_model::Tenant;
 
     fn key(service: &str, operation: &str) -> RollupKey {
@@ -221,7 +231,10 @@ mod tests {
                 got.success_latency().buckets().collect::<Vec<_>>(),
                 expected.success_latency().buckets().collect::<Vec<_>>()
             );
-            assert_eq!(got.failure_latency().quantile(0.99), expected.failure_latency().quantile(0.99));
+            assert_eq!(
+                got.failure_latency().quantile(0.99),
+                expected.failure_latency().quantile(0.99)
+            );
         }
     }
 }

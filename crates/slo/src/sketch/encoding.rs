@@ -37,7 +37,7 @@ use crate::SloError;
 pub const SKETCH_ENCODING_VERSION: u8 = 1;
 
 impl DdSketch {
-    /// The encoding described in the [`encoding`](self) module docs.
+    /// The stable encoding described in [`crate::sketch::encoding`].
     pub fn to_bytes(&self) -> Vec<u8> {
         let buckets = self.store.non_empty();
         let mut out = Vec::with_capacity(37 + 4 * buckets);
@@ -122,7 +122,7 @@ impl DdSketch {
             return Err(malformed("sum is NaN or negative"));
         }
         let (min, max) = if count == 0 {
-            if sum != 0.0 || min != 0.0 || max != 0.0 {
+            if sum.to_bits() != 0 || min.to_bits() != 0 || max.to_bits() != 0 {
                 return Err(malformed("empty sketch with a sum, min or max"));
             }
             (f64::INFINITY, f64::NEG_INFINITY)
@@ -222,7 +222,12 @@ mod tests {
         for v in [0, 1, -1, 63, -64, i64::from(i32::MIN), i64::MAX, i64::MIN] {
             assert_eq!(unzigzag(zigzag(v)), v, "{v}");
         }
-        for bad in [&[0x80, 0x00][..], &[0xff; 11][..], &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02][..], &[0x80][..]] {
+        for bad in [
+            &[0x80, 0x00][..],
+            &[0xff; 11][..],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02][..],
+            &[0x80][..],
+        ] {
             assert!(Reader { bytes: bad }.uvarint().is_err(), "{bad:?}");
         }
     }
@@ -258,16 +263,34 @@ mod tests {
             (vec![], "truncated"),
             (good[..good.len() - 1].to_vec(), "truncated"),
             ([good.clone(), vec![0]].concat(), "trailing bytes"),
-            ([&[2], &good[1..]].concat(), "unsupported sketch encoding version 2"),
-            ([&[1], &0.9f64.to_le_bytes()[..], &good[9..]].concat(), "out of range"),
+            (
+                [&[2], &good[1..]].concat(),
+                "unsupported sketch encoding version 2",
+            ),
+            (
+                [&[1], &0.9f64.to_le_bytes()[..], &good[9..]].concat(),
+                "out of range",
+            ),
             ([&good[..9], &[0], &good[11..]].concat(), "out of range"),
-            ([&good[..12], &f64::NAN.to_le_bytes()[..], &good[20..]].concat(), "sum"),
-            ([&good[..20], &9.0f64.to_le_bytes()[..], &good[28..]].concat(), "min and max"),
+            (
+                [&good[..12], &f64::NAN.to_le_bytes()[..], &good[20..]].concat(),
+                "sum",
+            ),
+            (
+                [&good[..20], &2e6f64.to_le_bytes()[..], &good[28..]].concat(),
+                "min and max",
+            ),
             ([&good[..36], &[100]].concat(), "more buckets"),
         ];
         for (bytes, expected) in cases {
-            let err = DdSketch::from_bytes(&bytes).map(|_| ()).unwrap_err().to_string();
-            assert!(err.contains(expected), "{err:?} should mention {expected:?}");
+            let err = DdSketch::from_bytes(&bytes)
+                .map(|_| ())
+                .expect_err(expected)
+                .to_string();
+            assert!(
+                err.contains(expected),
+                "{err:?} should mention {expected:?}"
+            );
         }
     }
 

@@ -38,7 +38,7 @@ enum Loose {
     Str(String),
     Int(i128),
     Float(f64),
-    Bool(bool),
+    Bool,
     Table(Vec<(String, Loose)>),
     Array,
 }
@@ -49,7 +49,7 @@ impl Loose {
             Self::Str(_) => "a string",
             Self::Int(_) => "an integer",
             Self::Float(_) => "a float",
-            Self::Bool(_) => "a boolean",
+            Self::Bool => "a boolean",
             Self::Table(_) => "a table",
             Self::Array => "an array",
         }
@@ -64,8 +64,8 @@ impl<'de> Visitor<'de> for LooseVisitor {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a value")
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Loose, E> {
-        Ok(Loose::Bool(v))
+    fn visit_bool<E>(self, _: bool) -> Result<Loose, E> {
+        Ok(Loose::Bool)
     }
     fn visit_i64<E>(self, v: i64) -> Result<Loose, E> {
         Ok(Loose::Int(v.into()))
@@ -253,7 +253,9 @@ fn from_table(keys: Vec<(String, Loose)>) -> Result<SloDefinition, SloError> {
         .duration_text("window")?
         .ok_or_else(|| e.err("window is required"))?;
     let window: SloWindow = window_text.parse().map_err(|err| match err {
-        SloError::InvalidWindow { reason, .. } => e.err(format!("window {window_text:?}: {reason}")),
+        SloError::InvalidWindow { reason, .. } => {
+            e.err(format!("window {window_text:?}: {reason}"))
+        }
         other => e.err(other.to_string()),
     })?;
     let sla = e.ratio("sla")?;
