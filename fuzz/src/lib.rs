@@ -41,9 +41,9 @@ struct Batches {
 impl Batches {
     fn builder(&mut self, table: Table, time_unix_nano: u64) -> &mut BatchBuilder {
         let hour = PartitionHour::of_nanos(to_arrow_nanos(time_unix_nano));
-        self.open
-            .entry((table, hour))
-            .or_insert_with(|| BatchBuilder::new(table))
+        self.open.entry((table, hour)).or_insert_with(|| {
+            BatchBuilder::new(table).expect("only OTLP tables are ingested here")
+        })
     }
 
     /// Finishes every batch, as a flush does; returns the rows written.

@@ -208,7 +208,7 @@ async fn sigterm_writes_what_is_buffered_and_files_are_partitioned_by_event_time
         count_rows(&sluice.root, "default", "otel_traces").unwrap(),
         200
     );
-    let files = parquet_files(&sluice.root);
+    let files = parquet_files(&sluice.root.join("default/otel_traces"));
     for file in &files {
         let relative = file
             .strip_prefix(&sluice.root)
@@ -220,6 +220,15 @@ async fn sigterm_writes_what_is_buffered_and_files_are_partitioned_by_event_time
             "{relative}"
         );
     }
+    // The spans' rollups, by minute of end time, beside them.
+    assert!(
+        !parquet_files(
+            &sluice
+                .root
+                .join("default/sluice_rollups/date=2024-05-06/hour=07")
+        )
+        .is_empty()
+    );
     assert!(files.len() >= 2, "spans spread over the shards: {files:?}");
 }
 
@@ -276,7 +285,7 @@ async fn api_reports_health_readiness_and_metrics() {
             .text()
             .await
             .unwrap();
-        if metrics.contains("sluice_records_written_total") {
+        if metrics.contains(r#"sluice_records_written_total{table="otel_traces"} 6"#) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

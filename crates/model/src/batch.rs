@@ -23,8 +23,10 @@ pub enum BatchBuilder {
 }
 
 impl BatchBuilder {
-    pub fn new(table: Table) -> Self {
-        match table {
+    /// The builder of an OTLP table; `None` for a derived table (rollups),
+    /// which its own crate builds.
+    pub fn new(table: Table) -> Option<Self> {
+        Some(match table {
             Table::Traces => Self::Traces(TraceBatchBuilder::new()),
             Table::Logs => Self::Logs(LogBatchBuilder::new()),
             Table::MetricsGauge => Self::Gauge(GaugeBatchBuilder::new()),
@@ -34,7 +36,8 @@ impl BatchBuilder {
                 Self::ExponentialHistogram(ExponentialHistogramBatchBuilder::new())
             }
             Table::MetricsSummary => Self::Summary(SummaryBatchBuilder::new()),
-        }
+            Table::Rollups => return None,
+        })
     }
 
     pub fn table(&self) -> Table {

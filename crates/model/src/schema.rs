@@ -239,7 +239,24 @@ fn summary() -> Schema {
     ])
 }
 
-static SCHEMAS: LazyLock<[SchemaRef; 7]> = LazyLock::new(|| {
+/// `sluice_rollups`: one row per tenant, service, operation, span kind and
+/// minute of span end time, from one shard's share of the spans; rows for the
+/// same key and minute (from other shards, nodes or late spans) merge exactly.
+/// Sketches are `sluice-slo`'s versioned DDSketch encoding.
+fn rollups() -> Schema {
+    Schema::new(vec![
+        ts("Minute"),
+        utf8("ServiceName"),
+        utf8("SpanName"),
+        utf8("SpanKind"),
+        Field::new("Requests", DataType::UInt64, false),
+        Field::new("Errors", DataType::UInt64, false),
+        Field::new("LatencySketchSuccess", DataType::Binary, false),
+        Field::new("LatencySketchFailure", DataType::Binary, false),
+    ])
+}
+
+static SCHEMAS: LazyLock<[SchemaRef; 8]> = LazyLock::new(|| {
     Table::ALL.map(|table| {
         Arc::new(match table {
             Table::Traces => traces(),
@@ -249,6 +266,7 @@ static SCHEMAS: LazyLock<[SchemaRef; 7]> = LazyLock::new(|| {
             Table::MetricsHistogram => histogram(),
             Table::MetricsExponentialHistogram => exponential_histogram(),
             Table::MetricsSummary => summary(),
+            Table::Rollups => rollups(),
         })
     })
 });
@@ -275,8 +293,10 @@ mod tests {
                 "{table}"
             );
             assert!(schema.field_with_name("ServiceName").is_ok(), "{table}");
+        }
+        for table in Table::OTLP {
             assert!(
-                schema.field_with_name("ResourceAttributes").is_ok(),
+                schema(table).field_with_name("ResourceAttributes").is_ok(),
                 "{table}"
             );
         }

@@ -49,10 +49,26 @@ pub enum Table {
     MetricsHistogram,
     MetricsExponentialHistogram,
     MetricsSummary,
+    /// Per-minute SLI rollups of spans (requests, errors, latency sketches),
+    /// derived by the shards; Sluice's own table.
+    Rollups,
 }
 
 impl Table {
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 8] = [
+        Table::Traces,
+        Table::Logs,
+        Table::MetricsGauge,
+        Table::MetricsSum,
+        Table::MetricsHistogram,
+        Table::MetricsExponentialHistogram,
+        Table::MetricsSummary,
+        Table::Rollups,
+    ];
+
+    /// The tables of the ClickHouse exporter schema, holding OTLP records as
+    /// received (every table but the derived ones).
+    pub const OTLP: [Table; 7] = [
         Table::Traces,
         Table::Logs,
         Table::MetricsGauge,
@@ -71,12 +87,13 @@ impl Table {
             Table::MetricsHistogram => "otel_metrics_histogram",
             Table::MetricsExponentialHistogram => "otel_metrics_exponential_histogram",
             Table::MetricsSummary => "otel_metrics_summary",
+            Table::Rollups => "sluice_rollups",
         }
     }
 
     pub const fn signal(self) -> Signal {
         match self {
-            Table::Traces => Signal::Traces,
+            Table::Traces | Table::Rollups => Signal::Traces,
             Table::Logs => Signal::Logs,
             _ => Signal::Metrics,
         }
@@ -86,6 +103,7 @@ impl Table {
     pub const fn time_column(self) -> &'static str {
         match self {
             Table::Traces | Table::Logs => "Timestamp",
+            Table::Rollups => "Minute",
             _ => "TimeUnix",
         }
     }

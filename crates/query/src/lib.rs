@@ -1,9 +1,14 @@
 //! The API port: the end of the data path that people and tools query.
 //!
-//! For now it serves the operational endpoints: `/healthz` (the process is
-//! up), `/readyz` (receivers bound and shards running; not ready while
-//! shutting down) and `/metrics` (Prometheus text format: records received,
-//! refused by reason, written; files and bytes written; queue depth per shard).
+//! Operational endpoints: `/healthz` (the process is up), `/readyz` (receivers
+//! bound and shards running; not ready while shutting down) and `/metrics`
+//! (Prometheus text format). Query endpoints ([`api`]): SQL over the stored
+//! tables through DataFusion ([`sql`]) and trace lookup.
+
+pub mod api;
+pub mod sql;
+
+pub use sql::{QueryConfig, SqlEngine};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -69,6 +74,7 @@ impl Readiness {
 pub struct ApiState {
     pub readiness: Readiness,
     pub metrics: PrometheusHandle,
+    pub sql: SqlEngine,
 }
 
 /// The API routes.
@@ -77,6 +83,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/sql", axum::routing::post(api::sql))
+        .route("/api/v1/traces/{trace_id}", get(api::trace))
         .with_state(state)
 }
 

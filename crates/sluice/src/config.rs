@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sluice_model::units::Duration;
 use sluice_otlp::ReceiverConfig;
 use sluice_pipeline::{MemoryConfig, PipelineConfig, available_memory};
-use sluice_query::ApiConfig;
+use sluice_query::{ApiConfig, QueryConfig};
 use sluice_storage::StorageConfig;
 use sluice_storage::wal::WalConfig;
 
@@ -64,6 +64,7 @@ pub struct Config {
     pub node: NodeConfig,
     pub receivers: ReceiverConfig,
     pub api: ApiConfig,
+    pub query: QueryConfig,
     pub pipeline: PipelineConfig,
     pub memory: MemoryConfig,
     pub storage: StorageConfig,
@@ -116,6 +117,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         self.receivers.validate()?;
         self.api.validate()?;
+        self.query.validate()?;
         self.pipeline.validate()?;
         self.storage.validate()?;
         self.wal.validate()?;

@@ -153,6 +153,7 @@ async fn serve(
     let node = config.node_id();
     let store = sluice_storage::open_store(&config.storage.root).context("storage.root")?;
     spawn_retention(&config, Arc::clone(&store));
+    let sql = sluice_query::SqlEngine::new(Arc::clone(&store), config.query.clone());
     let budget_bytes = config.memory_budget().map_err(anyhow::Error::msg)?;
     let budget = MemoryBudget::new(budget_bytes);
     let admission = Admission {
@@ -200,6 +201,7 @@ async fn serve(
     let api_state = ApiState {
         readiness: readiness.clone(),
         metrics,
+        sql,
     };
     let api = tokio::spawn(sluice_query::serve(
         api_listener,

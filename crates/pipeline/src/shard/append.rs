@@ -7,13 +7,53 @@ use sluice_model::context::{ResourceContext, ScopeContext};
 use sluice_model::logs::event_time;
 use sluice_model::otlp::logs::v1::ResourceLogs;
 use sluice_model::otlp::metrics::v1::{ResourceMetrics, metric::Data};
-use sluice_model::otlp::trace::v1::ResourceSpans;
+use sluice_model::otlp::trace::v1::status::StatusCode;
+use sluice_model::otlp::trace::v1::{ResourceSpans, Span};
 use sluice_model::time::{PartitionHour, to_arrow_nanos};
 use sluice_model::{Table, Tenant};
+use sluice_slo::{RollupKey, SpanKind};
 
-use super::{BatchKey, ShardWorker};
+use super::{BatchKey, OpenBuilder, ShardWorker};
 
 impl ShardWorker {
+    /// The row builder a record of request `seq` goes to; see `target`.
+    fn rows(&mut self, key: BatchKey, seq: u64, replay: bool) -> Option<&mut BatchBuilder> {
+        self.target(key, seq, replay).and_then(OpenBuilder::rows)
+    }
+
+    /// Adds `span` to the SLI rollup of its minute of end time.
+    fn record_rollup(
+        &mut self,
+        seq: u64,
+        replay: bool,
+        tenant: &Tenant,
+        service: &str,
+        span: &Span,
+    ) {
+        let end = to_arrow_nanos(span.end_time_unix_nano);
+        let key = BatchKey {
+            tenant: tenant.clone(),
+            table: Table::Rollups,
+            hour: PartitionHour::of_nanos(end),
+        };
+        if let Some(OpenBuilder::Rollups(rollups)) = self.target(key, seq, replay) {
+            let key = RollupKey::new(
+                tenant.clone(),
+                service,
+                span.name.as_str(),
+                SpanKind::from_otlp(span.kind),
+            );
+            let is_error = span
+                .status
+                .as_ref()
+                .is_some_and(|s| s.code == StatusCode::Error as i32);
+            let duration = span
+                .end_time_unix_nano
+                .saturating_sub(span.start_time_unix_nano);
+            rollups.record_span(&key, end, duration, is_error);
+        }
+    }
+
     pub(super) fn append_traces(
         &mut self,
         seq: u64,
@@ -32,9 +72,10 @@ impl ShardWorker {
                         table: Table::Traces,
                         hour,
                     };
-                    if let Some(BatchBuilder::Traces(b)) = self.target(key, seq, replay) {
+                    if let Some(BatchBuilder::Traces(b)) = self.rows(key, seq, replay) {
                         b.append(&resource, &scope, span);
                     }
+                    self.record_rollup(seq, replay, tenant, &resource.service_name, span);
                 }
             }
         }
@@ -58,7 +99,7 @@ impl ShardWorker {
                         table: Table::Logs,
                         hour,
                     };
-                    if let Some(BatchBuilder::Logs(b)) = self.target(key, seq, replay) {
+                    if let Some(BatchBuilder::Logs(b)) = self.rows(key, seq, replay) {
                         b.append(&resource, &scope, record);
                     }
                 }
@@ -86,7 +127,7 @@ impl ShardWorker {
                     match &metric.data {
                         Some(Data::Gauge(g)) => {
                             for p in &g.data_points {
-                                if let Some(BatchBuilder::Gauge(b)) = self.target(
+                                if let Some(BatchBuilder::Gauge(b)) = self.rows(
                                     key(Table::MetricsGauge, p.time_unix_nano),
                                     seq,
                                     replay,
@@ -97,18 +138,16 @@ impl ShardWorker {
                         }
                         Some(Data::Sum(s)) => {
                             for p in &s.data_points {
-                                if let Some(BatchBuilder::Sum(b)) = self.target(
-                                    key(Table::MetricsSum, p.time_unix_nano),
-                                    seq,
-                                    replay,
-                                ) {
+                                if let Some(BatchBuilder::Sum(b)) =
+                                    self.rows(key(Table::MetricsSum, p.time_unix_nano), seq, replay)
+                                {
                                     b.append(&resource, &scope, metric, s, p);
                                 }
                             }
                         }
                         Some(Data::Histogram(h)) => {
                             for p in &h.data_points {
-                                if let Some(BatchBuilder::Histogram(b)) = self.target(
+                                if let Some(BatchBuilder::Histogram(b)) = self.rows(
                                     key(Table::MetricsHistogram, p.time_unix_nano),
                                     seq,
                                     replay,
@@ -127,7 +166,7 @@ impl ShardWorker {
                             for p in &h.data_points {
                                 let k = key(Table::MetricsExponentialHistogram, p.time_unix_nano);
                                 if let Some(BatchBuilder::ExponentialHistogram(b)) =
-                                    self.target(k, seq, replay)
+                                    self.rows(k, seq, replay)
                                 {
                                     b.append(
                                         &resource,
@@ -141,7 +180,7 @@ impl ShardWorker {
                         }
                         Some(Data::Summary(s)) => {
                             for p in &s.data_points {
-                                if let Some(BatchBuilder::Summary(b)) = self.target(
+                                if let Some(BatchBuilder::Summary(b)) = self.rows(
                                     key(Table::MetricsSummary, p.time_unix_nano),
                                     seq,
                                     replay,

@@ -32,7 +32,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use sluice_model::batch::BatchBuilder;
 use sluice_model::budget::{Charge, MemoryBudget};
 use sluice_model::time::PartitionHour;
 use sluice_model::{Table, Tenant};
@@ -42,6 +41,9 @@ use crate::metrics::{FLUSHES, QUEUE_DEPTH, ROWS_OPEN};
 use crate::route::ShardRecords;
 
 mod append;
+mod rollups;
+
+use rollups::OpenBuilder;
 
 /// One share of a request, or a control message.
 #[derive(Debug)]
@@ -76,7 +78,7 @@ struct BatchKey {
 
 #[derive(Debug)]
 struct OpenBatch {
-    builder: BatchBuilder,
+    builder: OpenBuilder,
     opened: Instant,
     /// WAL sequence numbers of the first and last records appended.
     seqs: SeqRange,
@@ -256,14 +258,14 @@ impl ShardWorker {
 
     /// The builder a record of request `seq` goes to, opened if needed; `None`
     /// when the record is replayed and already in a file.
-    fn target(&mut self, key: BatchKey, seq: u64, replay: bool) -> Option<&mut BatchBuilder> {
+    fn target(&mut self, key: BatchKey, seq: u64, replay: bool) -> Option<&mut OpenBuilder> {
         if replay && self.is_persisted(&key, seq) {
             self.stats.replay_skipped += 1;
             return None;
         }
         let table = key.table;
         let batch = self.open.entry(key).or_insert_with(|| OpenBatch {
-            builder: BatchBuilder::new(table),
+            builder: OpenBuilder::new(table),
             opened: Instant::now(),
             seqs: (seq, seq),
             bytes: 0,
