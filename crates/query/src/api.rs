@@ -23,20 +23,20 @@ use crate::sql::{QueryError, QueryResult};
 const TENANT_HEADER: &str = "x-scope-orgid";
 
 /// An error answered as `{"error": "..."}` with its status.
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
 }
 
 /// The tenant a request names, `default` without a header; `None` when the
 /// header is not a valid tenant id.
-fn tenant(headers: &HeaderMap) -> Option<Tenant> {
+pub(crate) fn tenant(headers: &HeaderMap) -> Option<Tenant> {
     match headers.get(TENANT_HEADER) {
         None => Some(Tenant::default_tenant()),
         Some(value) => value.to_str().ok().and_then(|v| v.trim().parse().ok()),
     }
 }
 
-fn invalid_tenant() -> Response {
+pub(crate) fn invalid_tenant() -> Response {
     error(StatusCode::BAD_REQUEST, "invalid X-Scope-OrgID header")
 }
 

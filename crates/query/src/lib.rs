@@ -6,8 +6,11 @@
 //! tables through DataFusion ([`sql`]) and trace lookup.
 
 pub mod api;
+pub mod slo;
+mod slo_api;
 pub mod sql;
 
+pub use slo::SloEngine;
 pub use sql::{QueryConfig, SqlEngine};
 
 use std::future::Future;
@@ -75,6 +78,7 @@ pub struct ApiState {
     pub readiness: Readiness,
     pub metrics: PrometheusHandle,
     pub sql: SqlEngine,
+    pub slo: SloEngine,
 }
 
 /// The API routes.
@@ -85,6 +89,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/sql", axum::routing::post(api::sql))
         .route("/api/v1/traces/{trace_id}", get(api::trace))
+        .route("/api/v1/slos", get(slo_api::list))
+        .route("/api/v1/slos/{name}", get(slo_api::one))
+        .route("/api/v1/gate", get(slo_api::gate))
         .with_state(state)
 }
 

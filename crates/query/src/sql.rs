@@ -125,12 +125,30 @@ impl SqlEngine {
     /// Runs one read-only statement for `tenant`, within the limits.
     pub async fn query(&self, tenant: &Tenant, sql: &str) -> Result<QueryResult, QueryError> {
         let limit = self.config.time_limit.get();
-        tokio::time::timeout(limit, self.run(tenant, sql))
+        tokio::time::timeout(limit, self.run(tenant, sql, Some(self.config.max_rows)))
             .await
             .map_err(|_| QueryError::Timeout(limit))?
     }
 
-    async fn run(&self, tenant: &Tenant, sql: &str) -> Result<QueryResult, QueryError> {
+    /// Runs a statement of Sluice's own (the SLO API's), within the time limit
+    /// but without the row limit, which is for clients' results.
+    pub async fn query_unlimited(
+        &self,
+        tenant: &Tenant,
+        sql: &str,
+    ) -> Result<QueryResult, QueryError> {
+        let limit = self.config.time_limit.get();
+        tokio::time::timeout(limit, self.run(tenant, sql, None))
+            .await
+            .map_err(|_| QueryError::Timeout(limit))?
+    }
+
+    async fn run(
+        &self,
+        tenant: &Tenant,
+        sql: &str,
+        max_rows: Option<usize>,
+    ) -> Result<QueryResult, QueryError> {
         let ctx = self.session(tenant)?;
         let options = SQLOptions::new()
             .with_allow_ddl(false)
@@ -140,7 +158,16 @@ impl SqlEngine {
             .sql_with_options(sql, options)
             .await
             .map_err(|e| QueryError::Sql(e.to_string()))?;
-        let max = self.config.max_rows;
+        let Some(max) = max_rows else {
+            let batches = frame
+                .collect()
+                .await
+                .map_err(|e| QueryError::Sql(e.to_string()))?;
+            return Ok(QueryResult {
+                batches,
+                truncated: false,
+            });
+        };
         let frame = frame
             .limit(0, Some(max + 1))
             .map_err(|e| QueryError::Sql(e.to_string()))?;

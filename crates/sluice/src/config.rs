@@ -13,6 +13,7 @@ use sluice_model::units::Duration;
 use sluice_otlp::ReceiverConfig;
 use sluice_pipeline::{MemoryConfig, PipelineConfig, available_memory};
 use sluice_query::{ApiConfig, QueryConfig};
+use sluice_slo::SloDefinitions;
 use sluice_storage::StorageConfig;
 use sluice_storage::wal::WalConfig;
 
@@ -70,6 +71,8 @@ pub struct Config {
     pub storage: StorageConfig,
     pub wal: WalConfig,
     pub log: LogConfig,
+    /// `[[slo]]` entries.
+    pub slo: SloDefinitions,
 }
 
 /// A config problem, already phrased as one line for the user.

@@ -2,6 +2,7 @@
 //! (`run`).
 
 mod config;
+mod gate;
 mod run;
 
 use std::path::PathBuf;
@@ -38,6 +39,19 @@ enum Command {
     Run,
     /// Check the config and print it in full, defaults included, as TOML.
     CheckConfig,
+    /// Ask a running Sluice whether `service` may deploy: exits 0 when it may,
+    /// 1 when it is frozen (an SLO pages or has no budget left), 2 on error.
+    Gate {
+        /// The service about to deploy.
+        #[arg(long)]
+        service: String,
+        /// The API of the Sluice to ask; default: this config's api.listen.
+        #[arg(long, value_name = "URL")]
+        api: Option<String>,
+        /// The tenant (X-Scope-OrgID).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +74,14 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Gate {
+            service,
+            api,
+            tenant,
+        } => {
+            let api = api.unwrap_or_else(|| format!("http://{}", config.api.listen));
+            gate::gate(&api, &service, &tenant)
+        }
         Command::Run => match run::run(config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

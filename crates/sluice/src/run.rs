@@ -154,6 +154,14 @@ async fn serve(
     let store = sluice_storage::open_store(&config.storage.root).context("storage.root")?;
     spawn_retention(&config, Arc::clone(&store));
     let sql = sluice_query::SqlEngine::new(Arc::clone(&store), config.query.clone());
+    let slo = sluice_query::SloEngine::new(sql.clone(), config.slo.clone());
+    for definition in config
+        .slo
+        .iter()
+        .filter(|d| !sluice_query::slo::is_evaluated(d))
+    {
+        tracing::warn!(slo = %definition.name, "ratio SLIs from metric counters are accepted but not evaluated yet");
+    }
     let budget_bytes = config.memory_budget().map_err(anyhow::Error::msg)?;
     let budget = MemoryBudget::new(budget_bytes);
     let admission = Admission {
@@ -202,6 +210,7 @@ async fn serve(
         readiness: readiness.clone(),
         metrics,
         sql,
+        slo,
     };
     let api = tokio::spawn(sluice_query::serve(
         api_listener,

@@ -1,0 +1,230 @@
+//! SLOs from `[[slo]]` config over real spans: the figures of `/api/v1/slos`
+//! against the formulas, and the deploy gate (API and `sluice gate`).
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::trace::v1::{
+    ResourceSpans, ScopeSpans, Span, Status, status::StatusCode,
+};
+use serde_json::Value;
+use sluice_e2e::{Sluice, fixtures};
+
+const CONFIG: &str = r#"
+[[slo]]
+name = "checkout-availability"
+service = "checkout"
+operation = "POST /pay"
+sli = "availability"
+objective = 0.999
+window = "30d"
+runbook_url = "https://runbooks.example/checkout"
+
+[[slo]]
+name = "checkout-latency"
+service = "checkout"
+sli = "latency"
+threshold = "300ms"
+objective = 0.9
+window = "30d"
+
+[[slo]]
+name = "api-availability"
+service = "api"
+sli = "availability"
+objective = 0.99
+window = "30d"
+"#;
+
+/// `n` server spans of `service`/`operation` ending a minute ago, lasting
+/// `millis`, with an error status when `error`.
+fn spans(
+    service: &str,
+    operation: &str,
+    n: u64,
+    millis: u64,
+    error: bool,
+    first_id: u64,
+    kind: i32,
+) -> ExportTraceServiceRequest {
+    let end = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        - 60_000_000_000;
+    let spans = (first_id..first_id + n)
+        .map(|id| Span {
+            trace_id: fixtures::trace_id(id),
+            span_id: fixtures::span_id(id),
+            name: operation.into(),
+            kind,
+            start_time_unix_nano: end - millis * 1_000_000,
+            end_time_unix_nano: end,
+            status: Some(Status {
+                code: if error {
+                    StatusCode::Error as i32
+                } else {
+                    StatusCode::Ok as i32
+                },
+                message: String::new(),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: fixtures::resource(service),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+async fn get(sluice: &Sluice, path: &str) -> (u16, Value) {
+    let response = reqwest::get(sluice.api_url(path)).await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+fn close(a: &Value, b: f64) -> bool {
+    (a.as_f64().unwrap() - b).abs() < 1e-9
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slo_figures_follow_the_formulas_and_the_gate_freezes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let config_arg = config.to_str().unwrap();
+    let mut sluice = Sluice::start_with(&[("SLUICE_CONFIG", config_arg)]).unwrap();
+    let mut client = TraceServiceClient::connect(sluice.grpc_url())
+        .await
+        .unwrap();
+    const SERVER: i32 = 2;
+    const CLIENT: i32 = 3;
+    // checkout POST /pay: 900 fast ok, 60 slow ok, 40 fast errors; and client
+    // spans, which are no requests of the service.
+    client
+        .export(spans("checkout", "POST /pay", 900, 100, false, 0, SERVER))
+        .await
+        .unwrap();
+    client
+        .export(spans("checkout", "POST /pay", 60, 500, false, 1000, SERVER))
+        .await
+        .unwrap();
+    client
+        .export(spans("checkout", "POST /pay", 40, 100, true, 2000, SERVER))
+        .await
+        .unwrap();
+    client
+        .export(spans("checkout", "POST /pay", 500, 100, true, 3000, CLIENT))
+        .await
+        .unwrap();
+    // api: healthy.
+    client
+        .export(spans("api", "GET /", 200, 10, false, 4000, SERVER))
+        .await
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let availability = loop {
+        let (status, body) = get(&sluice, "/api/v1/slos/checkout-availability").await;
+        assert_eq!(status, 200, "{body}");
+        if body["valid_events"] == 1000 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "rollups never arrived: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(availability["good_events"], 960);
+    assert!(close(&availability["sli_value"], 0.96));
+    let budget = &availability["error_budget"];
+    assert!(close(&budget["total"], 0.001));
+    // 40 bad of 1000 against a budget of 0.1% of 1000 = 1 event: 40 budgets.
+    assert!(close(&budget["consumed"], 40.0), "{budget}");
+    assert!(close(&budget["remaining"], -39.0), "{budget}");
+    assert_eq!(budget["remaining_events"], -39);
+    assert!(
+        close(
+            &budget["remaining_minutes"],
+            -39.0 * 0.001 * 30.0 * 24.0 * 60.0
+        ),
+        "{budget}"
+    );
+    // Every burn window holds all of it: error ratio 4% over a 0.1% budget.
+    for window in ["5m", "30m", "1h", "2h", "6h", "1d", "3d"] {
+        assert!(
+            close(&availability["burn_rates"][window], 40.0),
+            "{window}: {availability}"
+        );
+    }
+    let alerts = availability["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 4);
+    assert!(
+        alerts.iter().all(|a| a["firing"] == true),
+        "40x burns past every threshold: {alerts:?}"
+    );
+    assert_eq!(
+        availability["runbook_url"],
+        "https://runbooks.example/checkout"
+    );
+
+    // Latency: good = not slower than 300 ms, whatever the status.
+    let (_, latency) = get(&sluice, "/api/v1/slos/checkout-latency").await;
+    assert_eq!(latency["valid_events"], 1000);
+    assert_eq!(latency["good_events"], 940);
+
+    let (_, all) = get(&sluice, "/api/v1/slos").await;
+    let names: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "checkout-availability",
+            "checkout-latency",
+            "api-availability"
+        ]
+    );
+    assert_eq!(get(&sluice, "/api/v1/slos/nope").await.0, 404);
+
+    let (_, gate) = get(&sluice, "/api/v1/gate?service=checkout").await;
+    assert_eq!(gate["freeze"], true, "{gate}");
+    assert!(!gate["reasons"].as_array().unwrap().is_empty());
+    let (_, gate) = get(&sluice, "/api/v1/gate?service=api").await;
+    assert_eq!(gate["freeze"], false, "{gate}");
+
+    // The CLI a CI/CD pipeline calls.
+    let api = format!("http://{}", sluice.api);
+    let frozen = std::process::Command::new(sluice_e2e::sluice_bin())
+        .args(["gate", "--service", "checkout", "--api", &api])
+        .env_remove("SLUICE_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(
+        frozen.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&frozen.stdout)
+    );
+    let open = std::process::Command::new(sluice_e2e::sluice_bin())
+        .args(["gate", "--service", "api", "--api", &api])
+        .output()
+        .unwrap();
+    assert_eq!(
+        open.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&open.stderr)
+    );
+
+    sluice.stop_cleanly().unwrap();
+}
