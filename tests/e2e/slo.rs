@@ -228,3 +228,45 @@ async fn slo_figures_follow_the_formulas_and_the_gate_freezes() {
 
     sluice.stop_cleanly().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_the_slo_definitions_and_a_bad_file_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    let one = "[[slo]]\nname = \"a\"\nservice = \"s\"\nsli = \"availability\"\nobjective = 0.99\nwindow = \"30d\"\n";
+    std::fs::write(&config, one).unwrap();
+    let mut sluice = Sluice::start_with(&[("SLUICE_CONFIG", config.to_str().unwrap())]).unwrap();
+    let names = |body: Value| -> Vec<String> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(get(&sluice, "/api/v1/slos").await.1), ["a"]);
+
+    let two = format!(
+        "{one}[[slo]]\nname = \"b\"\nservice = \"s\"\nsli = \"latency\"\nthreshold = \"1s\"\nobjective = 0.9\nwindow = \"7d\"\n"
+    );
+    std::fs::write(&config, two).unwrap();
+    sluice.signal("HUP").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while names(get(&sluice, "/api/v1/slos").await.1) != ["a", "b"] {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    std::fs::write(&config, "[[slo]]\nname = \"c\"\nsli = \"availability\"\n").unwrap();
+    sluice.signal("HUP").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sluice.logs().contains("config reload failed") {
+        assert!(Instant::now() < deadline, "the bad file is not reported");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        names(get(&sluice, "/api/v1/slos").await.1),
+        ["a", "b"],
+        "the running definitions stay"
+    );
+    sluice.stop_cleanly().unwrap();
+}

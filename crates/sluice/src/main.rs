@@ -82,7 +82,7 @@ fn main() -> ExitCode {
             let api = api.unwrap_or_else(|| format!("http://{}", config.api.listen));
             gate::gate(&api, &service, &tenant)
         }
-        Command::Run => match run::run(config) {
+        Command::Run => match run::run(config, cli.config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("sluice: {e:#}");

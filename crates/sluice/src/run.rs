@@ -116,13 +116,45 @@ fn spawn_retention(config: &Config, store: Arc<dyn object_store::ObjectStore>) {
     });
 }
 
+/// On SIGHUP, reads the config file (and environment) again and applies the
+/// `[[slo]]` entries; SLO state lives in stored rollups, so nothing is lost. A
+/// file that does not load is reported and the running definitions stay.
+/// Other settings need a restart.
+fn spawn_reload_on_sighup(
+    path: Option<std::path::PathBuf>,
+    slo: sluice_query::SloEngine,
+) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match Config::load(path.as_deref(), std::env::vars()) {
+                    Ok(config) => {
+                        let count = config.slo.len();
+                        slo.replace(config.slo);
+                        tracing::info!(slos = count, "config reloaded: SLO definitions applied");
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "config reload failed; keeping the running SLO definitions")
+                    }
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    let _ = (path, slo);
+    Ok(())
+}
+
 /// Resolves once `stop` turns true.
 async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
 /// Runs the daemon until a termination signal, then shuts down in order.
-pub fn run(config: Config) -> anyhow::Result<()> {
+pub fn run(config: Config, config_path: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     init_logging(&config)?;
     let metrics = PrometheusBuilder::new()
         .install_recorder()
@@ -132,7 +164,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .thread_name("sluice-io")
         .build()
         .context("cannot start the async runtime")?;
-    let result = runtime.block_on(serve(config, metrics));
+    let result = runtime.block_on(serve(config, config_path, metrics));
     // Requests still in flight after a failed shutdown are abandoned here.
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
@@ -140,6 +172,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 
 async fn serve(
     config: Config,
+    config_path: Option<std::path::PathBuf>,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 ) -> anyhow::Result<()> {
     let mut termination = Termination::listen()?;
@@ -155,6 +188,7 @@ async fn serve(
     spawn_retention(&config, Arc::clone(&store));
     let sql = sluice_query::SqlEngine::new(Arc::clone(&store), config.query.clone());
     let slo = sluice_query::SloEngine::new(sql.clone(), config.slo.clone());
+    spawn_reload_on_sighup(config_path, slo.clone())?;
     for definition in config
         .slo
         .iter()
