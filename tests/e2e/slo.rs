@@ -179,6 +179,49 @@ async fn slo_figures_follow_the_formulas_and_the_gate_freezes() {
     assert_eq!(latency["valid_events"], 1000);
     assert_eq!(latency["good_events"], 940);
 
+    // Golden signals of the operation: one minute with all 1000 requests.
+    let (status, sli) = get(
+        &sluice,
+        "/api/v1/sli?service=checkout&operation=POST%20/pay&step=5m",
+    )
+    .await;
+    assert_eq!(status, 200, "{sli}");
+    let points = sli["points"].as_array().unwrap();
+    assert_eq!(points.len(), 1, "{sli}");
+    assert_eq!(points[0]["requests"], 1000);
+    assert_eq!(points[0]["errors"], 40);
+    assert!(close(&points[0]["error_ratio"], 0.04));
+    assert!(close(&points[0]["throughput"], 1000.0 / 300.0));
+    let within = |v: &Value, ms: f64| (v.as_f64().unwrap() - ms).abs() <= ms * 0.01;
+    assert!(
+        within(&points[0]["latency_ms"]["success"]["p50"], 100.0),
+        "{sli}"
+    );
+    assert!(
+        within(&points[0]["latency_ms"]["success"]["p99"], 500.0),
+        "{sli}"
+    );
+    assert!(
+        within(&points[0]["latency_ms"]["failure"]["p99"], 100.0),
+        "{sli}"
+    );
+    assert!(
+        within(&points[0]["latency_ms"]["all"]["p90"], 100.0),
+        "{sli}"
+    );
+    assert_eq!(
+        get(&sluice, "/api/v1/sli?service=checkout&step=30s")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        get(&sluice, "/api/v1/sli?service=checkout&from=yesterday")
+            .await
+            .0,
+        400
+    );
+
     let (_, all) = get(&sluice, "/api/v1/slos").await;
     let names: Vec<&str> = all
         .as_array()

@@ -6,6 +6,7 @@
 //! tables through DataFusion ([`sql`]) and trace lookup.
 
 pub mod api;
+mod sli;
 pub mod slo;
 mod slo_api;
 pub mod sql;
@@ -89,6 +90,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/sql", axum::routing::post(api::sql))
         .route("/api/v1/traces/{trace_id}", get(api::trace))
+        .route("/api/v1/sli", get(sli::sli))
         .route("/api/v1/slos", get(slo_api::list))
         .route("/api/v1/slos/{name}", get(slo_api::one))
         .route("/api/v1/gate", get(slo_api::gate))

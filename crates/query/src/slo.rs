@@ -103,7 +103,7 @@ impl SloEngine {
 
     /// The server-span rollups of `service` from minute `oldest` on, merged per
     /// operation and minute.
-    async fn rollups(
+    pub(crate) async fn rollups(
         &self,
         tenant: &Tenant,
         service: &str,
