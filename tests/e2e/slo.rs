@@ -239,6 +239,47 @@ async fn slo_figures_follow_the_formulas_and_the_gate_freezes() {
     );
     assert_eq!(get(&sluice, "/api/v1/slos/nope").await.0, 404);
 
+    // The same figures as Prometheus gauges.
+    let metrics = reqwest::get(sluice.api_url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let gauge = |name: &str, labels: &[&str]| -> Option<f64> {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!("{name}{{")) && labels.iter().all(|want| l.contains(want))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    };
+    let slo = "slo=\"checkout-availability\"";
+    assert_eq!(
+        gauge("sluice_slo_burn_rate", &[slo, "window=\"1h\""]),
+        Some(40.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        gauge("sluice_slo_error_budget_remaining", &[slo]),
+        Some(-39.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        gauge("sluice_slo_objective", &[slo]),
+        Some(0.999),
+        "{metrics}"
+    );
+    assert_eq!(
+        gauge(
+            "sluice_slo_alert_firing",
+            &[slo, "severity=\"page\"", "long_window=\"1h\""]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+
     let (_, gate) = get(&sluice, "/api/v1/gate?service=checkout").await;
     assert_eq!(gate["freeze"], true, "{gate}");
     assert!(!gate["reasons"].as_array().unwrap().is_empty());

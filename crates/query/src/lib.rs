@@ -6,6 +6,7 @@
 //! tables through DataFusion ([`sql`]) and trace lookup.
 
 pub mod api;
+pub mod metrics;
 mod sli;
 pub mod slo;
 mod slo_api;
@@ -106,6 +107,23 @@ async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+    // Fresh SLO gauges for every tenant that has data.
+    if !state.slo.definitions().is_empty() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        for tenant in state.slo.tenants().await {
+            match state.slo.statuses(&tenant, now, |_| true).await {
+                Ok(statuses) => statuses
+                    .iter()
+                    .for_each(|s| crate::metrics::record(&tenant, s)),
+                Err(error) => {
+                    tracing::warn!(tenant = %tenant, %error, "cannot evaluate SLOs for /metrics")
+                }
+            }
+        }
+    }
     state.metrics.run_upkeep();
     (
         [(

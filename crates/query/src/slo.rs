@@ -57,6 +57,22 @@ impl SloEngine {
         *self.definitions.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(definitions);
     }
 
+    /// The tenants with stored data: the top-level directories of the root
+    /// that are tenant ids.
+    pub async fn tenants(&self) -> Vec<Tenant> {
+        match self.sql.store().list_with_delimiter(None).await {
+            Ok(listing) => listing
+                .common_prefixes
+                .iter()
+                .filter_map(|p| p.filename().and_then(|name| name.parse().ok()))
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot list tenants");
+                Vec::new()
+            }
+        }
+    }
+
     /// The status of every evaluated SLO selected by `select`, at `now_nanos`.
     pub async fn statuses(
         &self,

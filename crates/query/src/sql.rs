@@ -92,6 +92,11 @@ impl SqlEngine {
         Self { store, config }
     }
 
+    /// The store the tables are read from.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
     pub fn config(&self) -> &QueryConfig {
         &self.config
     }
