@@ -354,3 +354,126 @@ async fn sighup_reloads_the_slo_definitions_and_a_bad_file_changes_nothing() {
     );
     sluice.stop_cleanly().unwrap();
 }
+
+/// `n` server spans of `service` ending `ago` before now, `errors` of them failed.
+fn spans_ago(
+    service: &str,
+    ago: Duration,
+    n: u64,
+    errors: u64,
+    first_id: u64,
+) -> ExportTraceServiceRequest {
+    let end = (SystemTime::now() - ago)
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let spans = (0..n)
+        .map(|i| Span {
+            trace_id: fixtures::trace_id(first_id + i),
+            span_id: fixtures::span_id(first_id + i),
+            name: "op".into(),
+            kind: 2,
+            start_time_unix_nano: end - 1_000_000,
+            end_time_unix_nano: end,
+            status: Some(Status {
+                code: if i < errors {
+                    StatusCode::Error as i32
+                } else {
+                    StatusCode::Unset as i32
+                },
+                message: String::new(),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: fixtures::resource(service),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn burn_rates_count_each_window_over_several_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        "[[slo]]\nname = \"days\"\nservice = \"days\"\nsli = \"availability\"\nobjective = 0.99\nwindow = \"30d\"\n",
+    )
+    .unwrap();
+    let mut sluice = Sluice::start_with(&[("SLUICE_CONFIG", config.to_str().unwrap())]).unwrap();
+    let mut client = TraceServiceClient::connect(sluice.grpc_url())
+        .await
+        .unwrap();
+    let minutes = |m: u64| Duration::from_secs(m * 60);
+    // (how long ago, requests, errors): each lands in a different set of windows.
+    let traffic = [
+        (minutes(60 * 60), 10_000, 100), // 2.5 days: 3d only
+        (minutes(20 * 60), 5_000, 0),    // 20 h: 1d, 3d
+        (minutes(3 * 60), 2_000, 20),    // 3 h: 6h and up
+        (minutes(40), 1_000, 50),        // 40 min: 1h and up
+        (minutes(2), 500, 25),           // 2 min: every window
+    ];
+    let mut id = 0;
+    for (ago, n, errors) in traffic {
+        client
+            .export(spans_ago("days", ago, n, errors, id))
+            .await
+            .unwrap();
+        id += n;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let (code, body) = get(&sluice, "/api/v1/slos/days").await;
+        assert_eq!(code, 200, "{body}");
+        if body["valid_events"] == 18_500 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "not all traffic counted: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status["good_events"], 18_500 - 195);
+    let expected = [
+        ("5m", 25.0 / 500.0),
+        ("30m", 25.0 / 500.0),
+        ("1h", 75.0 / 1_500.0),
+        ("2h", 75.0 / 1_500.0),
+        ("6h", 95.0 / 3_500.0),
+        ("1d", 95.0 / 8_500.0),
+        ("3d", 195.0 / 18_500.0),
+    ];
+    for (window, error_ratio) in expected {
+        let burn = error_ratio / 0.01;
+        assert!(
+            close(&status["burn_rates"][window], burn),
+            "{window}: expected {burn}, got {}",
+            status["burn_rates"][window]
+        );
+    }
+    let firing: Vec<(String, String)> = status["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["firing"] == true)
+        .map(|a| {
+            (
+                a["severity"].as_str().unwrap().to_owned(),
+                a["long_window"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    // Only the slow ticket burns: 1.05x over 3d and 2.7x over 6h, both above 1.
+    assert_eq!(firing, [("ticket".to_owned(), "3d".to_owned())]);
+    let (_, gate) = get(&sluice, "/api/v1/gate?service=days").await;
+    assert_eq!(
+        gate["freeze"], true,
+        "the budget is spent (195 bad of 185 allowed): {gate}"
+    );
+    sluice.stop_cleanly().unwrap();
+}
