@@ -477,3 +477,98 @@ async fn burn_rates_count_each_window_over_several_days() {
     );
     sluice.stop_cleanly().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ratio_slis_count_the_increments_of_counters() {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric::Data,
+        number_data_point,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[slo]]
+name = "api-ratio"
+service = "api"
+sli = "ratio"
+good = { metric = "http.server.requests", attributes = { outcome = "success" } }
+total = { metric = "http.server.requests" }
+objective = 0.995
+window = "30d"
+"#,
+    )
+    .unwrap();
+    let mut sluice = Sluice::start_with(&[("SLUICE_CONFIG", config.to_str().unwrap())]).unwrap();
+    // Two cumulative counter series, one point a minute for five minutes,
+    // started (StartTimeUnix) just before the first point.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let first = now - 6 * 60_000_000_000;
+    let series = |outcome: &str, values: [f64; 5]| {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| NumberDataPoint {
+                attributes: vec![fixtures::kv("outcome", Any::StringValue(outcome.into()))],
+                start_time_unix_nano: first - 1_000_000_000,
+                time_unix_nano: first + i as u64 * 60_000_000_000,
+                value: Some(number_data_point::Value::AsDouble(*v)),
+                ..Default::default()
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut points = series("success", [100.0, 200.0, 300.0, 400.0, 500.0]);
+    points.extend(series("failure", [0.0, 1.0, 2.0, 3.0, 5.0]));
+    let request = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            resource: fixtures::resource("api"),
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "http.server.requests".into(),
+                    data: Some(Data::Sum(Sum {
+                        data_points: points,
+                        aggregation_temporality: 2,
+                        is_monotonic: true,
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    MetricsServiceClient::connect(sluice.grpc_url())
+        .await
+        .unwrap()
+        .export(request)
+        .await
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let (code, body) = get(&sluice, "/api/v1/slos/api-ratio").await;
+        assert_eq!(code, 200, "{body}");
+        if body["valid_events"] != 0 {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no counter points counted: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // The series started inside the window: their whole counts are events.
+    assert_eq!(status["valid_events"], 505, "{status}");
+    assert_eq!(status["good_events"], 500, "{status}");
+    assert!(close(&status["sli_value"], 500.0 / 505.0));
+    assert_eq!(status["sli"], "ratio");
+    sluice.stop_cleanly().unwrap();
+}

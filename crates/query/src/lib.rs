@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod metrics;
+mod ratio;
 mod sli;
 pub mod slo;
 mod slo_api;

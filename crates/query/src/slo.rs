@@ -7,8 +7,7 @@
 //! `sluice-slo` does the arithmetic. Rollups reach storage every
 //! `storage.flush_interval`, so the newest seconds may not be counted yet.
 //!
-//! Ratio SLIs (from metric counters) are accepted in the config but not
-//! evaluated yet: they are left out of lists and answered 501 by name.
+//! Ratio SLIs count the increments of metric counters instead ([`crate::ratio`]).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -18,10 +17,11 @@ use datafusion::arrow::datatypes::{TimestampNanosecondType, UInt64Type};
 use sluice_model::Tenant;
 use sluice_model::time::PartitionHour;
 use sluice_slo::{
-    DdSketch, Minute, MinuteRange, RollupKey, SliKind, SliRollup, SloCounts, SloDefinition,
-    SloDefinitions, SloStatus, SpanKind,
+    DdSketch, Minute, MinuteRange, RollupKey, SliKind, SliRollup, SliSpec, SloCounts,
+    SloDefinition, SloDefinitions, SloStatus, SpanKind,
 };
 
+use crate::ratio::ratio_counts;
 use crate::sql::{QueryError, SqlEngine};
 
 /// The longest burn window, 3 days, in minutes.
@@ -32,11 +32,6 @@ const LONGEST_BURN_MINUTES: i64 = 3 * 24 * 60;
 pub struct SloEngine {
     sql: SqlEngine,
     definitions: Arc<RwLock<Arc<SloDefinitions>>>,
-}
-
-/// Whether this engine evaluates the SLO (ratio SLIs are not yet).
-pub fn is_evaluated(definition: &SloDefinition) -> bool {
-    definition.sli_kind() != SliKind::Ratio
 }
 
 impl SloEngine {
@@ -82,7 +77,7 @@ impl SloEngine {
     ) -> Result<Vec<SloStatus>, QueryError> {
         let definitions = self.definitions();
         let mut by_service: BTreeMap<&str, Vec<&SloDefinition>> = BTreeMap::new();
-        for definition in definitions.iter().filter(|d| is_evaluated(d) && select(d)) {
+        for definition in definitions.iter().filter(|d| select(d)) {
             by_service
                 .entry(&definition.service)
                 .or_default()
@@ -100,11 +95,25 @@ impl SloEngine {
                 .chain([MinuteRange::last_n(now_nanos, LONGEST_BURN_MINUTES).start])
                 .min()
                 .unwrap_or_else(|| Minute::of_nanos(now_nanos));
-            let rows = self.rollups(tenant, service, oldest).await?;
+            let span_based = slos.iter().any(|d| d.sli_kind() != SliKind::Ratio);
+            let rows = if span_based {
+                self.rollups(tenant, service, oldest).await?
+            } else {
+                Vec::new()
+            };
             for (key, minute, rollup) in &rows {
                 for (definition, counts) in slos.iter().zip(counts.iter_mut()) {
                     if let Some(events) = definition.span_counts(key, rollup) {
                         counts.add_minute(*minute, events);
+                    }
+                }
+            }
+            for (definition, counts) in slos.iter().zip(counts.iter_mut()) {
+                if let SliSpec::Ratio { good, total } = &definition.sli {
+                    let minutes =
+                        ratio_counts(&self.sql, tenant, service, good, total, oldest).await?;
+                    for (minute, events) in minutes {
+                        counts.add_minute(minute, events);
                     }
                 }
             }

@@ -189,13 +189,6 @@ async fn serve(
     let sql = sluice_query::SqlEngine::new(Arc::clone(&store), config.query.clone());
     let slo = sluice_query::SloEngine::new(sql.clone(), config.slo.clone());
     spawn_reload_on_sighup(config_path, slo.clone())?;
-    for definition in config
-        .slo
-        .iter()
-        .filter(|d| !sluice_query::slo::is_evaluated(d))
-    {
-        tracing::warn!(slo = %definition.name, "ratio SLIs from metric counters are accepted but not evaluated yet");
-    }
     let budget_bytes = config.memory_budget().map_err(anyhow::Error::msg)?;
     let budget = MemoryBudget::new(budget_bytes);
     let admission = Admission {
