@@ -87,14 +87,7 @@ async fn a_stalled_store_turns_into_retryable_refusals_and_no_loss() {
     // The stalled shard keeps retrying its batch, and says so.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let metrics = client
-            .get(sluice.api_url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = sluice.metrics().await.unwrap();
         if metrics.contains("sluice_storage_write_errors_total") {
             break;
         }

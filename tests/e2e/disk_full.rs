@@ -201,14 +201,7 @@ async fn writes_that_hit_a_full_disk_refuse_corrupt_nothing_and_recover() {
         next += 50;
     }
     assert!(refused > 0, "a full disk must lead to refusals");
-    let metrics = client
-        .get(sluice.api_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = sluice.metrics().await.unwrap();
     assert!(
         metrics.contains("sluice_wal_write_errors_total")
             || metrics.contains("sluice_storage_write_errors_total"),

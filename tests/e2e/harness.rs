@@ -151,6 +151,11 @@ impl Sluice {
         format!("http://{}", self.grpc)
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> Result<String> {
+        Ok(reqwest::get(self.api_url("/metrics")).await?.text().await?)
+    }
+
     /// Everything sluice logged so far.
     pub fn logs(&self) -> String {
         self.stderr.lock().unwrap().join("\n")
@@ -244,6 +249,18 @@ impl Drop for Sluice {
             let _ = child.wait();
         }
     }
+}
+
+/// The value of the first sample of `name` whose labels include every one of
+/// `labels` (e.g. `window="1h"`) in a Prometheus text exposition.
+pub fn metric_value(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .find(|line| {
+            (line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+                && labels.iter().all(|label| line.contains(label))
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
 }
 
 /// Every Parquet file under `dir`, sorted.

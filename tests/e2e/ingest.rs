@@ -258,14 +258,7 @@ async fn api_reports_health_readiness_and_metrics() {
         .await
         .unwrap();
     traces.export(fixtures::traces("m", 2, 3)).await.unwrap();
-    let metrics = client
-        .get(sluice.api_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = sluice.metrics().await.unwrap();
     assert!(
         metrics.contains(r#"sluice_records_received_total{signal="traces",transport="grpc"} 6"#),
         "{metrics}"
@@ -277,14 +270,7 @@ async fn api_reports_health_readiness_and_metrics() {
     // Counted once the file is in place and synced: poll until then.
     let mut metrics = String::new();
     for _ in 0..200 {
-        metrics = client
-            .get(sluice.api_url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        metrics = sluice.metrics().await.unwrap();
         if metrics.contains(r#"sluice_records_written_total{table="otel_traces"} 6"#) {
             break;
         }
@@ -326,23 +312,12 @@ async fn retention_removes_partitions_past_their_age() {
     traces.export(recent).await.unwrap();
     // The 2024 partition is written, then removed by retention (spans of both
     // shards may take two passes).
-    let client = reqwest::Client::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let metrics = client
-            .get(sluice.api_url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let removed = metrics
-            .lines()
-            .find(|l| l.starts_with("sluice_retention_partitions_removed_total "))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0);
+        let metrics = sluice.metrics().await.unwrap();
+        let removed =
+            sluice_e2e::metric_value(&metrics, "sluice_retention_partitions_removed_total", &[])
+                .unwrap_or(0.0);
         let old_files = parquet_files(&sluice.root.join("default/otel_traces"))
             .iter()
             .filter(|f| f.to_string_lossy().contains("date=2024-05-06"))

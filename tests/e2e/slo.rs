@@ -11,7 +11,7 @@ use opentelemetry_proto::tonic::trace::v1::{
     ResourceSpans, ScopeSpans, Span, Status, status::StatusCode,
 };
 use serde_json::Value;
-use sluice_e2e::{Sluice, fixtures};
+use sluice_e2e::{Sluice, fixtures, metric_value};
 
 const CONFIG: &str = r#"
 [[slo]]
@@ -240,21 +240,8 @@ async fn slo_figures_follow_the_formulas_and_the_gate_freezes() {
     assert_eq!(get(&sluice, "/api/v1/slos/nope").await.0, 404);
 
     // The same figures as Prometheus gauges.
-    let metrics = reqwest::get(sluice.api_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let gauge = |name: &str, labels: &[&str]| -> Option<f64> {
-        metrics
-            .lines()
-            .find(|l| {
-                l.starts_with(&format!("{name}{{")) && labels.iter().all(|want| l.contains(want))
-            })
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    };
+    let metrics = sluice.metrics().await.unwrap();
+    let gauge = |name: &str, labels: &[&str]| metric_value(&metrics, name, labels);
     let slo = "slo=\"checkout-availability\"";
     assert_eq!(
         gauge("sluice_slo_burn_rate", &[slo, "window=\"1h\""]),
