@@ -106,9 +106,10 @@ impl Pipeline {
             flush_rows: setup.storage.flush_rows,
             flush_interval: setup.storage.flush_interval.get(),
             max_open_batches: setup.pipeline.max_open_batches,
-            // Sorting and encoding copy a batch: a quarter of the budget spread
-            // over the shards keeps those copies a small part of it.
-            max_batch_bytes: (setup.budget.limit() / (4 * shards as u64)).max(1 << 20),
+            // Sorting and encoding copy a batch, about twice over: an eighth of
+            // the budget spread over the shards keeps those copies a small part
+            // of it.
+            max_batch_bytes: (setup.budget.limit() / (8 * shards as u64)).max(1 << 20),
         };
         let local_dir = sluice_storage::local_dir(&setup.storage.root);
         let mut queues = Vec::with_capacity(shards);

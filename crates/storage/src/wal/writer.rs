@@ -17,7 +17,7 @@ use crate::metrics;
 /// Records committed in one group at most.
 const MAX_GROUP_RECORDS: usize = 1024;
 /// Bytes committed in one group at most.
-const MAX_GROUP_BYTES: usize = 16 << 20;
+const MAX_GROUP_BYTES: usize = 4 << 20;
 
 pub(super) struct Writer {
     dir: PathBuf,
