@@ -59,12 +59,20 @@ def test_api_port_and_files_written_while_running(sluice):
     rows = arrow_rows(sluice.arrow("otel_traces"))
     assert [(r["SpanId"], r["ServiceName"]) for r in rows] == [("00f067aa0ba902b7", "probe")]
 
-    metrics = sluice.api_get("/metrics")
-    assert metrics.status == 200
-    text = metrics.body.decode()
+    # The file is renamed into place, then synced, then counted: the counter
+    # may trail the file by a moment.
+    written = 'sluice_records_written_total{table="otel_traces"}'
+    deadline = time.monotonic() + FILE_TIMEOUT_S
+    while True:
+        metrics = sluice.api_get("/metrics")
+        assert metrics.status == 200
+        text = metrics.body.decode()
+        if written in text or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert metric_value(text, "sluice_records_received_total") == 1
     # One span row; its per-minute rollup is written too, to sluice_rollups.
-    assert metric_value(text, 'sluice_records_written_total{table="otel_traces"}') == 1
+    assert metric_value(text, written) == 1
 
     sluice.stop()
     # Nothing was left to write at shutdown: still the same single file.
