@@ -1,10 +1,12 @@
 //! Shard workers: each a thread that alone owns its builders.
 //!
 //! A worker drains its queue, appends every record to the builder of its
-//! tenant, table and hour of event time, and writes a builder's rows as one
-//! Parquet file when it holds `flush_rows` rows, when it is `flush_interval`
-//! old, when more than `max_open_batches` are open (oldest first), and at
-//! shutdown.
+//! tenant, table and hour of event time, records every span into the
+//! per-minute SLI rollups (`sluice_rollups`, kept like any other table), and
+//! writes a builder's rows as one Parquet file when it holds `flush_rows` rows
+//! or weighs `max_batch_bytes`, when it is `flush_interval` old, when more than
+//! `max_open_batches` are open (oldest first), when the memory budget runs
+//! short, and at shutdown.
 //!
 //! # Durability
 //!
@@ -44,6 +46,7 @@ mod append;
 mod rollups;
 
 use rollups::OpenBuilder;
+pub use rollups::rollup_batch;
 
 /// One share of a request, or a control message.
 #[derive(Debug)]

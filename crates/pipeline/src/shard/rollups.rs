@@ -58,7 +58,7 @@ impl OpenBuilder {
 }
 
 /// Rollup rows as a `sluice_rollups` batch.
-pub(crate) fn rollup_batch(rows: &[RollupRow]) -> RecordBatch {
+pub fn rollup_batch(rows: &[RollupRow]) -> RecordBatch {
     let mut minute = TimestampNanosecondBuilder::with_capacity(rows.len()).with_timezone("UTC");
     let mut service = StringBuilder::new();
     let mut operation = StringBuilder::new();
