@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -281,7 +281,6 @@ async fn a_torn_or_corrupt_wal_tail_keeps_every_record_before_the_damage() {
 async fn a_second_sigterm_exits_at_once_and_the_wal_keeps_what_was_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
-    // A slow store would make the drain long; a second signal cuts it short.
     let env = [
         ("SLUICE_STORAGE_FLUSH_INTERVAL", "1h"),
         ("SLUICE_PIPELINE_SHARDS", "2"),
@@ -298,13 +297,25 @@ async fn a_second_sigterm_exits_at_once_and_the_wal_keeps_what_was_acknowledged(
             .unwrap();
         assert_eq!(response.status(), 200);
     }
+    // A stalled store keeps the drain from ever finishing (a file where the
+    // tenant directory must go): only the second signal ends the process.
+    let blocker = root.join("default");
+    std::fs::write(&blocker, b"not a directory").unwrap();
     sluice.signal("TERM").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sluice.logs().contains("cannot write batch") {
+        assert!(
+            Instant::now() < deadline,
+            "the drain never stalled:\n{}",
+            sluice.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     sluice.signal("TERM").unwrap();
     let status = sluice.wait().unwrap();
-    // Either the drain finished first (exit 0) or the second signal won (130):
-    // both leave every acknowledged span recoverable.
-    assert!(status.success() || status.code() == Some(130), "{status}");
+    assert_eq!(status.code(), Some(130), "the second signal exits at once");
 
+    std::fs::remove_file(&blocker).unwrap();
     let mut sluice = Sluice::start_in(&root, &env).unwrap();
     sluice.stop_cleanly().unwrap();
     let stored = stored_span_ids(&root);

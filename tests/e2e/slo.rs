@@ -39,8 +39,60 @@ objective = 0.99
 window = "30d"
 "#;
 
-/// `n` server spans of `service`/`operation` ending a minute ago, lasting
-/// `millis`, with an error status when `error`.
+/// Spans of one service and operation, all ending `ago` before now.
+struct Traffic<'a> {
+    service: &'a str,
+    operation: &'a str,
+    ago: Duration,
+    /// Spans, with ids from `first_id`.
+    n: u64,
+    first_id: u64,
+    /// The first `errors` spans have an ERROR status.
+    errors: u64,
+    millis: u64,
+    kind: i32,
+}
+
+impl Traffic<'_> {
+    fn request(&self) -> ExportTraceServiceRequest {
+        let end = (SystemTime::now() - self.ago)
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        let spans = (0..self.n)
+            .map(|i| Span {
+                trace_id: fixtures::trace_id(self.first_id + i),
+                span_id: fixtures::span_id(self.first_id + i),
+                name: self.operation.into(),
+                kind: self.kind,
+                start_time_unix_nano: end - self.millis * 1_000_000,
+                end_time_unix_nano: end,
+                status: Some(Status {
+                    code: if i < self.errors {
+                        StatusCode::Error as i32
+                    } else {
+                        StatusCode::Ok as i32
+                    },
+                    message: String::new(),
+                }),
+                ..Default::default()
+            })
+            .collect();
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: fixtures::resource(self.service),
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+}
+
+/// `n` spans of `service`/`operation` ending a minute ago, lasting `millis`,
+/// all failed when `error`.
 fn spans(
     service: &str,
     operation: &str,
@@ -50,40 +102,17 @@ fn spans(
     first_id: u64,
     kind: i32,
 ) -> ExportTraceServiceRequest {
-    let end = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        - 60_000_000_000;
-    let spans = (first_id..first_id + n)
-        .map(|id| Span {
-            trace_id: fixtures::trace_id(id),
-            span_id: fixtures::span_id(id),
-            name: operation.into(),
-            kind,
-            start_time_unix_nano: end - millis * 1_000_000,
-            end_time_unix_nano: end,
-            status: Some(Status {
-                code: if error {
-                    StatusCode::Error as i32
-                } else {
-                    StatusCode::Ok as i32
-                },
-                message: String::new(),
-            }),
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: fixtures::resource(service),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
+    Traffic {
+        service,
+        operation,
+        ago: Duration::from_secs(60),
+        n,
+        first_id,
+        errors: if error { n } else { 0 },
+        millis,
+        kind,
     }
+    .request()
 }
 
 async fn get(sluice: &Sluice, path: &str) -> (u16, Value) {
@@ -350,39 +379,17 @@ fn spans_ago(
     errors: u64,
     first_id: u64,
 ) -> ExportTraceServiceRequest {
-    let end = (SystemTime::now() - ago)
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64;
-    let spans = (0..n)
-        .map(|i| Span {
-            trace_id: fixtures::trace_id(first_id + i),
-            span_id: fixtures::span_id(first_id + i),
-            name: "op".into(),
-            kind: 2,
-            start_time_unix_nano: end - 1_000_000,
-            end_time_unix_nano: end,
-            status: Some(Status {
-                code: if i < errors {
-                    StatusCode::Error as i32
-                } else {
-                    StatusCode::Unset as i32
-                },
-                message: String::new(),
-            }),
-            ..Default::default()
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: fixtures::resource(service),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
+    Traffic {
+        service,
+        operation: "op",
+        ago,
+        n,
+        first_id,
+        errors,
+        millis: 1,
+        kind: 2,
     }
+    .request()
 }
 
 #[tokio::test(flavor = "multi_thread")]

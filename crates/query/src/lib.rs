@@ -110,10 +110,7 @@ async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
 async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     // Fresh SLO gauges for every tenant that has data.
     if !state.slo.definitions().is_empty() {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
+        let now = now_nanos();
         for tenant in state.slo.tenants().await {
             match state.slo.statuses(&tenant, now, |_| true).await {
                 Ok(statuses) => statuses
@@ -133,6 +130,15 @@ async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// The wall clock in nanoseconds since the Unix epoch: the `now` the SLO and
+/// SLI answers are computed at.
+pub(crate) fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use sluice_model::units::Duration;
 use sluice_slo::{DdSketch, Minute, NANOS_PER_MINUTE, SliRollup};
 
-use crate::ApiState;
 use crate::api::{error, invalid_tenant, tenant};
+use crate::{ApiState, now_nanos};
 
 /// Points one answer holds at most.
 const MAX_POINTS: i64 = 10_000;
@@ -107,7 +107,7 @@ pub async fn sli(
     let Some(tenant) = tenant(&headers) else {
         return invalid_tenant();
     };
-    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let now = now_nanos();
     let to = match query.to.as_deref().map(parse_time) {
         None => now,
         Some(Some(t)) => t,

@@ -7,15 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sluice_slo::GateDecision;
 
-use crate::ApiState;
 use crate::api::{error, invalid_tenant, tenant};
-
-fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+use crate::{ApiState, now_nanos};
 
 pub async fn list(State(state): State<ApiState>, headers: HeaderMap) -> Response {
     let Some(tenant) = tenant(&headers) else {

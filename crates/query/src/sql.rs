@@ -97,10 +97,6 @@ impl SqlEngine {
         &self.store
     }
 
-    pub fn config(&self) -> &QueryConfig {
-        &self.config
-    }
-
     /// A session with `tenant`'s tables registered.
     fn session(&self, tenant: &Tenant) -> Result<SessionContext, QueryError> {
         let internal = |e: datafusion::error::DataFusionError| QueryError::Internal(e.to_string());

@@ -21,6 +21,33 @@ impl ShardWorker {
         self.target(key, seq, replay).and_then(OpenBuilder::rows)
     }
 
+    /// The rollup key of a span. Consecutive spans mostly share it (same
+    /// service and operation), so the last one is reused rather than
+    /// allocating its strings again for every span.
+    fn rollup_key(
+        &mut self,
+        tenant: &Tenant,
+        service: &str,
+        operation: &str,
+        kind: SpanKind,
+    ) -> RollupKey {
+        match &self.last_rollup_key {
+            Some(last)
+                if last.span_kind == kind
+                    && *last.operation == *operation
+                    && *last.service == *service
+                    && last.tenant == *tenant =>
+            {
+                last.clone()
+            }
+            _ => {
+                let key = RollupKey::new(tenant.clone(), service, operation, kind);
+                self.last_rollup_key = Some(key.clone());
+                key
+            }
+        }
+    }
+
     /// Adds `span` to the SLI rollup of its minute of end time.
     fn record_rollup(
         &mut self,
@@ -36,13 +63,10 @@ impl ShardWorker {
             table: Table::Rollups,
             hour: PartitionHour::of_nanos(end),
         };
+        let rollup_key =
+            self.rollup_key(tenant, service, &span.name, SpanKind::from_otlp(span.kind));
         if let Some(OpenBuilder::Rollups(rollups)) = self.target(key, seq, replay) {
-            let key = RollupKey::new(
-                tenant.clone(),
-                service,
-                span.name.as_str(),
-                SpanKind::from_otlp(span.kind),
-            );
+            let key = rollup_key;
             let is_error = span
                 .status
                 .as_ref()

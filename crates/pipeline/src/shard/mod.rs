@@ -37,6 +37,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use sluice_model::budget::{Charge, MemoryBudget};
 use sluice_model::time::PartitionHour;
 use sluice_model::{Table, Tenant};
+use sluice_slo::RollupKey;
 use sluice_storage::{ParquetFileWriter, SeqRange};
 
 use crate::metrics::{FLUSHES, QUEUE_DEPTH, ROWS_OPEN};
@@ -153,6 +154,8 @@ pub struct ShardWorker {
     charges: VecDeque<(u64, Arc<Charge>)>,
     /// The budget those charges count against: under pressure, write early.
     budget: Arc<MemoryBudget>,
+    /// The rollup key of the last span, reused while spans share it.
+    last_rollup_key: Option<RollupKey>,
 }
 
 /// Longest wait for a message before checking batch ages.
@@ -184,6 +187,7 @@ impl ShardWorker {
             persisted: HashMap::new(),
             charges: VecDeque::new(),
             budget,
+            last_rollup_key: None,
         }
     }
 

@@ -255,24 +255,17 @@ impl<T: Send + 'static> Wal<T> {
         self.shared.bytes.store(0, Ordering::Release);
         ::metrics::gauge!(metrics::WAL_BYTES).set(0.0);
     }
+}
 
-    /// Stops taking appends, lets the writer commit what is queued, and waits
-    /// for it to end. The segments stay on disk.
-    pub fn close(&mut self) {
+/// Dropping the WAL stops taking appends, lets the writer commit what is
+/// queued, and waits for it to end. The segments stay on disk.
+impl<T> Drop for Wal<T> {
+    fn drop(&mut self) {
         self.queue = None;
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
             tracing::error!("the wal thread panicked");
-        }
-    }
-}
-
-impl<T> Drop for Wal<T> {
-    fn drop(&mut self) {
-        self.queue = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }
