@@ -1,6 +1,16 @@
 //! SLO answers over a month of rollups: `SloEngine::statuses` for 20 SLOs
 //! (10 availability, 10 latency) over 30 days of per-minute rollups of 50
-//! services, read from Parquet through DataFusion as `/api/v1/slos` does.
+//! services, as `/api/v1/slos` computes them, and golden-signal series of one
+//! service as `/api/v1/sli` computes them.
+//!
+//! - `statuses_20_slos_30_days_50_services`: an answer of a running server,
+//!   whose SLO index is up to date: it lists the rollup files, finds none new,
+//!   and sums the per-minute counts.
+//! - `first_statuses_after_start`: the first answer of a fresh engine, which
+//!   reads the whole month into its index (a server does this once, in the
+//!   background, at start and after a reload).
+//! - `golden_signals_*`: one service's series over the last hour (1m step)
+//!   and the last day (5m step).
 //!
 //! Setup writes 30 × 24 hourly `sluice_rollups` files (50 services × 60
 //! minutes each, 2.16 M rows in all) into a temporary directory, once.
@@ -15,9 +25,11 @@ use object_store::local::LocalFileSystem;
 use sluice_model::Table;
 use sluice_model::Tenant;
 use sluice_model::time::PartitionHour;
+use sluice_model::units::Duration as StepDuration;
 use sluice_pipeline::shard::rollup_batch;
+use sluice_query::sli::{SeriesRequest, golden_signals};
 use sluice_query::{QueryConfig, SloEngine, SqlEngine};
-use sluice_slo::{Minute, RollupKey, RollupRow, SliRollup, SloDefinitions, SpanKind};
+use sluice_slo::{Minute, MinuteRange, RollupKey, RollupRow, SliRollup, SloDefinitions, SpanKind};
 use sluice_storage::{encode_parquet, sort_batch, writer_properties};
 
 const SERVICES: usize = 50;
@@ -97,22 +109,67 @@ fn bench_slos(c: &mut Criterion) {
     write_month(dir.path(), now);
     let store = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).expect("store"));
     let sql = SqlEngine::new(store, QueryConfig::default());
-    let engine = SloEngine::new(sql, definitions());
+    let engine = SloEngine::new(sql.clone(), definitions());
     let tenant = Tenant::default_tenant();
+    // Every written minute inside the 30-day window counts 100 requests.
+    let window = MinuteRange::last_n(now, DAYS * 24 * 60);
+    let first = Minute::of_nanos(now).plus(-(DAYS * 24 * 60));
+    let expected = (0..DAYS * 24 * 60)
+        .filter(|i| window.contains(first.plus(*i)))
+        .count() as u64
+        * 100;
+    let check = |statuses: Vec<sluice_slo::SloStatus>| {
+        assert_eq!(statuses.len(), 20);
+        for status in &statuses {
+            assert_eq!(status.valid_events, expected, "{}", status.name);
+        }
+    };
 
     let mut group = c.benchmark_group("slo");
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(20));
-    group.bench_function("statuses_20_slos_30_days_50_services", |b| {
+    group.bench_function("first_statuses_after_start", |b| {
         b.iter(|| {
-            let statuses = runtime
-                .block_on(engine.statuses(&tenant, now, |_| true))
-                .expect("statuses");
-            assert_eq!(statuses.len(), 20);
-            assert!(statuses[0].valid_events > (DAYS - 1) as u64 * 24 * 60 * 100);
+            let fresh = SloEngine::new(sql.clone(), definitions());
+            check(
+                runtime
+                    .block_on(fresh.statuses(&tenant, now, |_| true))
+                    .expect("statuses"),
+            );
         })
     });
+    runtime.block_on(engine.warm());
+    group.bench_function("statuses_20_slos_30_days_50_services", |b| {
+        b.iter(|| {
+            check(
+                runtime
+                    .block_on(engine.statuses(&tenant, now, |_| true))
+                    .expect("statuses"),
+            );
+        })
+    });
+    for (name, minutes, step) in [
+        ("golden_signals_1_hour_1m_step", 60, "1m"),
+        ("golden_signals_1_day_5m_step", 24 * 60, "5m"),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let request = SeriesRequest {
+                    service: "svc-7".into(),
+                    operation: None,
+                    from: now - minutes * 60_000_000_000,
+                    to: now,
+                    step: step.parse::<StepDuration>().expect("step"),
+                };
+                let series = runtime
+                    .block_on(golden_signals(&engine, &tenant, request))
+                    .expect("series");
+                let requests: u64 = series.points.iter().map(|p| p.requests).sum();
+                assert!(requests >= (minutes as u64 - 1) * 100, "{requests}");
+            })
+        });
+    }
     group.finish();
 }
 

@@ -8,9 +8,11 @@
 pub mod api;
 pub mod metrics;
 mod ratio;
-mod sli;
+mod rollup_files;
+pub mod sli;
 pub mod slo;
 mod slo_api;
+mod slo_index;
 pub mod sql;
 
 pub use slo::SloEngine;

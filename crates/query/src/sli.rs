@@ -1,6 +1,9 @@
 //! `GET /api/v1/sli`: the golden signals of a service (and operation) as a
 //! time series, from the rollups: throughput, error ratio, and latency
 //! percentiles for all, successful and failed requests (server spans).
+//!
+//! Only the hour partitions of the range are listed and read, and of each
+//! file only the service's server-span rows (see [`crate::rollup_files`]).
 
 use std::collections::BTreeMap;
 
@@ -9,11 +12,13 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use sluice_model::Tenant;
 use sluice_model::units::Duration;
-use sluice_slo::{DdSketch, Minute, NANOS_PER_MINUTE, SliRollup};
+use sluice_slo::{DdSketch, Minute, MinuteRange, NANOS_PER_MINUTE, SliRollup};
 
 use crate::api::{error, invalid_tenant, tenant};
-use crate::{ApiState, now_nanos};
+use crate::sql::QueryError;
+use crate::{ApiState, SloEngine, now_nanos};
 
 /// Points one answer holds at most.
 const MAX_POINTS: i64 = 10_000;
@@ -99,6 +104,61 @@ fn rfc3339(nanos: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// A validated golden-signal question.
+#[derive(Debug, Clone)]
+pub struct SeriesRequest {
+    pub service: String,
+    pub operation: Option<String>,
+    /// Nanoseconds since the Unix epoch; `from < to`.
+    pub from: i64,
+    pub to: i64,
+    /// A whole number of minutes.
+    pub step: Duration,
+}
+
+impl SeriesRequest {
+    /// Checks the query of `GET /api/v1/sli` at `now`; the error is the
+    /// client's to fix.
+    fn parse(query: SliQuery, now: i64) -> Result<Self, String> {
+        let to = match query.to.as_deref().map(parse_time) {
+            None => now,
+            Some(Some(t)) => t,
+            Some(None) => return Err("to: expected RFC 3339 or Unix seconds".into()),
+        };
+        let from = match query.from.as_deref().map(parse_time) {
+            None => to - 60 * NANOS_PER_MINUTE,
+            Some(Some(t)) => t,
+            Some(None) => return Err("from: expected RFC 3339 or Unix seconds".into()),
+        };
+        let step: Duration = query
+            .step
+            .as_deref()
+            .unwrap_or("1m")
+            .parse()
+            .map_err(|e| format!("step: {e}"))?;
+        let step_nanos = i64::try_from(step.as_nanos_u64()).unwrap_or(i64::MAX);
+        if step_nanos < NANOS_PER_MINUTE || step_nanos % NANOS_PER_MINUTE != 0 {
+            return Err("step: must be a whole number of minutes".into());
+        }
+        if from >= to {
+            return Err("from must be before to".into());
+        }
+        let steps = to.saturating_sub(from).saturating_add(step_nanos - 1) / step_nanos;
+        if steps > MAX_POINTS {
+            return Err(format!(
+                "{steps} points asked; at most {MAX_POINTS}: widen the step"
+            ));
+        }
+        Ok(Self {
+            service: query.service,
+            operation: query.operation,
+            from,
+            to,
+            step,
+        })
+    }
+}
+
 pub async fn sli(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -107,70 +167,50 @@ pub async fn sli(
     let Some(tenant) = tenant(&headers) else {
         return invalid_tenant();
     };
-    let now = now_nanos();
-    let to = match query.to.as_deref().map(parse_time) {
-        None => now,
-        Some(Some(t)) => t,
-        Some(None) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "to: expected RFC 3339 or Unix seconds",
-            );
-        }
+    let request = match SeriesRequest::parse(query, now_nanos()) {
+        Ok(request) => request,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    let from = match query.from.as_deref().map(parse_time) {
-        None => to - 60 * NANOS_PER_MINUTE,
-        Some(Some(t)) => t,
-        Some(None) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "from: expected RFC 3339 or Unix seconds",
-            );
-        }
-    };
-    let step: Duration = match query.step.as_deref().unwrap_or("1m").parse() {
-        Ok(step) => step,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("step: {e}")),
-    };
+    match golden_signals(&state.slo, &tenant, request).await {
+        Ok(series) => Json(series).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The golden signals `request` asks for, from the stored rollups: one point
+/// per step that has requests, steps counted from `from`.
+pub async fn golden_signals(
+    slo: &SloEngine,
+    tenant: &Tenant,
+    request: SeriesRequest,
+) -> Result<SliSeries, QueryError> {
+    let SeriesRequest {
+        service,
+        operation,
+        from,
+        to,
+        step,
+    } = request;
     let step_nanos = i64::try_from(step.as_nanos_u64()).unwrap_or(i64::MAX);
-    if step_nanos < NANOS_PER_MINUTE || step_nanos % NANOS_PER_MINUTE != 0 {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "step: must be a whole number of minutes",
-        );
-    }
-    if from >= to {
-        return error(StatusCode::BAD_REQUEST, "from must be before to");
-    }
-    let steps = (to - from + step_nanos - 1) / step_nanos;
-    if steps > MAX_POINTS {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("{steps} points asked; at most {MAX_POINTS}: widen the step"),
-        );
-    }
     let first = Minute::of_nanos(from);
-    let rows = match state.slo.rollups(&tenant, &query.service, first).await {
-        Ok(rows) => rows,
-        Err(e) => return e.into_response(),
+    let range = MinuteRange {
+        start: first,
+        end: Minute::of_nanos(to - 1).plus(1),
     };
+    let rows = slo.server_rollups(tenant, &service, range).await?;
     let origin = first.start_nanos();
     let mut buckets: BTreeMap<i64, SliRollup> = BTreeMap::new();
-    for (key, minute, rollup) in rows {
-        let at = minute.start_nanos();
-        if at >= to
-            || query
-                .operation
-                .as_deref()
-                .is_some_and(|op| *key.operation != *op)
-        {
+    for (row_operation, minute, rollup) in rows {
+        if operation.as_deref().is_some_and(|op| row_operation != op) {
             continue;
         }
+        let at = minute.start_nanos();
         let bucket = origin + (at - origin) / step_nanos * step_nanos;
-        let merged = buckets.entry(bucket).or_default();
-        if let Err(e) = merged.merge(&rollup) {
-            return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-        }
+        buckets
+            .entry(bucket)
+            .or_default()
+            .merge(&rollup)
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
     }
     let seconds = step_nanos as f64 / 1e9;
     let points = buckets
@@ -189,13 +229,12 @@ pub async fn sli(
             },
         })
         .collect();
-    Json(SliSeries {
-        service: query.service,
-        operation: query.operation,
+    Ok(SliSeries {
+        service,
+        operation,
         from: rfc3339(from),
         to: rfc3339(to),
         step: step.to_string(),
         points,
     })
-    .into_response()
 }

@@ -1,37 +1,36 @@
 //! SLO status, error budgets, burn rates and the deploy gate, computed from
 //! the `sluice_rollups` table (never from raw spans).
 //!
-//! For each service with SLOs, one query reads the server-span rollup rows of
-//! the longest window needed (the SLO window, at least the 3-day burn window),
-//! pruned by partition; rows of all shards and nodes are merged per minute, and
-//! `sluice-slo` does the arithmetic. Rollups reach storage every
-//! `storage.flush_interval`, so the newest seconds may not be counted yet.
+//! Span-based SLIs count the server-span rollups of the SLO window (at least
+//! the 3-day burn window), through the in-memory [`crate::slo_index`] that
+//! folds each stored rollup file in once; rows of all shards and nodes add up
+//! per minute, and `sluice-slo` does the arithmetic. Rollups reach storage
+//! every `storage.flush_interval`, so the newest seconds may not be counted
+//! yet.
 //!
 //! Ratio SLIs count the increments of metric counters instead ([`crate::ratio`]).
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{TimestampNanosecondType, UInt64Type};
 use sluice_model::Tenant;
 use sluice_model::time::PartitionHour;
 use sluice_slo::{
-    DdSketch, Minute, MinuteRange, RollupKey, SliKind, SliRollup, SliSpec, SloCounts,
-    SloDefinition, SloDefinitions, SloStatus, SpanKind,
+    Minute, MinuteRange, SliKind, SliRollup, SliSpec, SloCounts, SloDefinition, SloDefinitions,
+    SloStatus,
 };
 
 use crate::ratio::ratio_counts;
+use crate::rollup_files::{RollupFile, list_rollup_files, read_files, read_server_rollups};
+use crate::slo_index::{LONGEST_BURN_MINUTES, SloIndex};
 use crate::sql::{QueryError, SqlEngine};
-
-/// The longest burn window, 3 days, in minutes.
-const LONGEST_BURN_MINUTES: i64 = 3 * 24 * 60;
 
 /// Evaluates the configured SLOs.
 #[derive(Debug, Clone)]
 pub struct SloEngine {
     sql: SqlEngine,
     definitions: Arc<RwLock<Arc<SloDefinitions>>>,
+    index: Arc<SloIndex>,
 }
 
 impl SloEngine {
@@ -39,6 +38,7 @@ impl SloEngine {
         Self {
             sql,
             definitions: Arc::new(RwLock::new(Arc::new(definitions))),
+            index: Arc::default(),
         }
     }
 
@@ -47,7 +47,8 @@ impl SloEngine {
     }
 
     /// Replaces the definitions (config reload); statuses are computed from
-    /// stored rollups, so no state is lost.
+    /// stored rollups, so no state is lost (the index of each tenant is
+    /// rebuilt from them on its next answer, or by [`Self::warm`]).
     pub fn replace(&self, definitions: SloDefinitions) {
         *self.definitions.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(definitions);
     }
@@ -68,7 +69,8 @@ impl SloEngine {
         }
     }
 
-    /// The status of every evaluated SLO selected by `select`, at `now_nanos`.
+    /// The status of every evaluated SLO selected by `select`, at `now_nanos`,
+    /// in the order of the definitions.
     pub async fn statuses(
         &self,
         tenant: &Tenant,
@@ -76,147 +78,89 @@ impl SloEngine {
         select: impl Fn(&SloDefinition) -> bool,
     ) -> Result<Vec<SloStatus>, QueryError> {
         let definitions = self.definitions();
-        let mut by_service: BTreeMap<&str, Vec<&SloDefinition>> = BTreeMap::new();
-        for definition in definitions.iter().filter(|d| select(d)) {
-            by_service
-                .entry(&definition.service)
-                .or_default()
-                .push(definition);
+        let selected: Vec<(usize, &SloDefinition)> = definitions
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| select(d))
+            .collect();
+        let mut counts: Vec<SloCounts> = selected
+            .iter()
+            .map(|(_, d)| SloCounts::new(d.window, now_nanos))
+            .collect();
+        let mut span_based: Vec<(usize, &mut SloCounts)> = selected
+            .iter()
+            .zip(counts.iter_mut())
+            .filter(|((_, d), _)| d.sli_kind() != SliKind::Ratio)
+            .map(|((position, _), counts)| (*position, counts))
+            .collect();
+        if !span_based.is_empty() {
+            self.index
+                .add_counts(self.sql.store(), tenant, &definitions, &mut span_based)
+                .await?;
         }
-        let mut statuses = Vec::new();
-        for (service, slos) in by_service {
-            let mut counts: Vec<SloCounts> = slos
-                .iter()
-                .map(|d| SloCounts::new(d.window, now_nanos))
-                .collect();
-            let oldest = slos
-                .iter()
-                .map(|d| d.window.range(now_nanos).start)
-                .chain([MinuteRange::last_n(now_nanos, LONGEST_BURN_MINUTES).start])
-                .min()
-                .unwrap_or_else(|| Minute::of_nanos(now_nanos));
-            let span_based = slos.iter().any(|d| d.sli_kind() != SliKind::Ratio);
-            let rows = if span_based {
-                self.rollups(tenant, service, oldest).await?
-            } else {
-                Vec::new()
-            };
-            for (key, minute, rollup) in &rows {
-                for (definition, counts) in slos.iter().zip(counts.iter_mut()) {
-                    if let Some(events) = definition.span_counts(key, rollup) {
-                        counts.add_minute(*minute, events);
-                    }
+        for ((_, definition), counts) in selected.iter().zip(counts.iter_mut()) {
+            if let SliSpec::Ratio { good, total } = &definition.sli {
+                let oldest = counts
+                    .range()
+                    .start
+                    .min(MinuteRange::last_n(now_nanos, LONGEST_BURN_MINUTES).start);
+                let minutes =
+                    ratio_counts(&self.sql, tenant, &definition.service, good, total, oldest)
+                        .await?;
+                for (minute, events) in minutes {
+                    counts.add_minute(minute, events);
                 }
             }
-            for (definition, counts) in slos.iter().zip(counts.iter_mut()) {
-                if let SliSpec::Ratio { good, total } = &definition.sli {
-                    let minutes =
-                        ratio_counts(&self.sql, tenant, service, good, total, oldest).await?;
-                    for (minute, events) in minutes {
-                        counts.add_minute(minute, events);
-                    }
-                }
-            }
-            for (definition, counts) in slos.iter().zip(&counts) {
-                statuses.push(SloStatus::evaluate(definition, counts));
-            }
         }
-        let order: Vec<&str> = definitions.iter().map(|d| d.name.as_str()).collect();
-        statuses.sort_by_key(|s| order.iter().position(|n| *n == s.name));
-        Ok(statuses)
+        Ok(selected
+            .iter()
+            .zip(&counts)
+            .map(|((_, definition), counts)| SloStatus::evaluate(definition, counts))
+            .collect())
     }
 
-    /// The server-span rollups of `service` from minute `oldest` on, merged per
-    /// operation and minute.
-    pub(crate) async fn rollups(
+    /// Reads the stored rollups of every tenant into the SLO index, so the
+    /// first answers after a start or a reload are as fast as the later ones.
+    pub async fn warm(&self) {
+        let now = crate::now_nanos();
+        for tenant in self.tenants().await {
+            if let Err(error) = self.statuses(&tenant, now, |_| true).await {
+                tracing::warn!(%error, tenant = %tenant, "cannot read the slo rollups");
+            }
+        }
+    }
+
+    /// The server-span rollups of `service` in the minutes of `range`, one
+    /// element per stored row (several per operation and minute when several
+    /// shards, nodes or flushes wrote that minute).
+    pub(crate) async fn server_rollups(
         &self,
         tenant: &Tenant,
         service: &str,
-        oldest: Minute,
-    ) -> Result<Vec<(RollupKey, Minute, SliRollup)>, QueryError> {
-        let (y, m, d, _) = PartitionHour::of_nanos(oldest.start_nanos()).civil();
-        let sql = format!(
-            "SELECT \"Minute\", \"SpanName\", \"Requests\", \"Errors\", \"LatencySketchSuccess\", \"LatencySketchFailure\" FROM sluice_rollups \
-             WHERE \"ServiceName\" = '{}' AND \"SpanKind\" = '{}' \
-             AND date >= '{y:04}-{m:02}-{d:02}' AND \"Minute\" >= to_timestamp_nanos({})",
-            service.replace('\'', "''"),
-            SpanKind::Server.as_str(),
-            oldest.start_nanos()
-        );
-        let batches = self.sql.query_unlimited(tenant, &sql).await?.batches;
-        let mut merged: BTreeMap<(String, Minute), SliRollup> = BTreeMap::new();
-        for batch in &batches {
-            for (operation, minute, rollup) in read_rows(batch)? {
-                match merged.get_mut(&(operation.clone(), minute)) {
-                    Some(existing) => existing
-                        .merge(&rollup)
-                        .map_err(|e| QueryError::Internal(e.to_string()))?,
-                    None => {
-                        merged.insert((operation, minute), rollup);
-                    }
-                }
-            }
+        range: MinuteRange,
+    ) -> Result<Vec<(String, Minute, SliRollup)>, QueryError> {
+        if range.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(merged
-            .into_iter()
-            .map(|((operation, minute), rollup)| {
-                let key = RollupKey::new(tenant.clone(), service, operation, SpanKind::Server);
-                (key, minute, rollup)
-            })
-            .collect())
-    }
-}
-
-/// The rollup rows of one batch.
-fn read_rows(batch: &RecordBatch) -> Result<Vec<(String, Minute, SliRollup)>, QueryError> {
-    let bad =
-        |what: &str| QueryError::Internal(format!("sluice_rollups: unexpected column {what}"));
-    let minute = batch
-        .column(0)
-        .as_primitive_opt::<TimestampNanosecondType>()
-        .ok_or_else(|| bad("Minute"))?;
-    let operation = batch.column(1);
-    let requests = batch
-        .column(2)
-        .as_primitive_opt::<UInt64Type>()
-        .ok_or_else(|| bad("Requests"))?;
-    let errors = batch
-        .column(3)
-        .as_primitive_opt::<UInt64Type>()
-        .ok_or_else(|| bad("Errors"))?;
-    let string_at = |i: usize| -> Option<String> {
-        operation
-            .as_string_view_opt()
-            .map(|a| a.value(i).to_owned())
-            .or_else(|| {
-                operation
-                    .as_string_opt::<i32>()
-                    .map(|a| a.value(i).to_owned())
-            })
-    };
-    let sketch_at = |column: usize, i: usize| -> Result<DdSketch, QueryError> {
-        let array = batch.column(column);
-        let bytes = array
-            .as_binary_view_opt()
-            .map(|a| a.value(i))
-            .or_else(|| array.as_binary_opt::<i32>().map(|a| a.value(i)))
-            .ok_or_else(|| bad("LatencySketch"))?;
-        DdSketch::from_bytes(bytes).map_err(|e| QueryError::Internal(e.to_string()))
-    };
-    let mut rows = Vec::with_capacity(batch.num_rows());
-    for i in 0..batch.num_rows() {
-        if minute.is_null(i) {
-            continue;
-        }
-        let op = string_at(i).ok_or_else(|| bad("SpanName"))?;
-        let rollup = SliRollup::from_parts(
-            requests.value(i),
-            errors.value(i),
-            sketch_at(4, i)?,
-            sketch_at(5, i)?,
+        let files = list_rollup_files(
+            self.sql.store(),
+            tenant,
+            PartitionHour::of_nanos(range.start.start_nanos()),
+            Some(PartitionHour::of_nanos(range.end.plus(-1).start_nanos())),
         )
-        .map_err(|e| QueryError::Internal(e.to_string()))?;
-        rows.push((op, Minute::of_nanos(minute.value(i)), rollup));
+        .await?;
+        let services = HashSet::from([service.to_owned()]);
+        let decoded = read_files(self.sql.store(), files, move |_file: &RollupFile, bytes| {
+            let mut rows = Vec::new();
+            read_server_rollups(bytes, &services, true, |row| {
+                if range.contains(row.minute) {
+                    rows.push((row.operation.to_owned(), row.minute, row.rollup()?));
+                }
+                Ok(())
+            })?;
+            Ok(rows)
+        })
+        .await?;
+        Ok(decoded.into_iter().flatten().collect())
     }
-    Ok(rows)
 }

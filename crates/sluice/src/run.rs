@@ -135,6 +135,8 @@ fn spawn_reload_on_sighup(
                         let count = config.slo.len();
                         slo.replace(config.slo);
                         tracing::info!(slos = count, "config reloaded: SLO definitions applied");
+                        let slo = slo.clone();
+                        tokio::spawn(async move { slo.warm().await });
                     }
                     Err(error) => {
                         tracing::error!(%error, "config reload failed; keeping the running SLO definitions")
@@ -188,6 +190,10 @@ async fn serve(
     spawn_retention(&config, Arc::clone(&store));
     let sql = sluice_query::SqlEngine::new(Arc::clone(&store), config.query.clone());
     let slo = sluice_query::SloEngine::new(sql.clone(), config.slo.clone());
+    tokio::spawn({
+        let slo = slo.clone();
+        async move { slo.warm().await }
+    });
     spawn_reload_on_sighup(config_path, slo.clone())?;
     let budget_bytes = config.memory_budget().map_err(anyhow::Error::msg)?;
     let budget = MemoryBudget::new(budget_bytes);
