@@ -365,6 +365,9 @@ pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
+/// A real Alertmanager for the alerting tests.
+#[path = "alertmanager.rs"]
+pub mod alertmanager;
 /// OTLP requests with known contents.
 #[path = "fixtures.rs"]
 pub mod fixtures;

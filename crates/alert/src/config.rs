@@ -45,6 +45,9 @@ timeout = "10s"
 # What an anomaly without SLO impact becomes: "ticket" (sent with severity=ticket)
 # or "dashboard" (not sent). Only SLO burn-rate alerts page.
 anomaly_severity = "ticket"
+# How often the SLOs' multi-window burn-rate alerts (and exhausted budgets)
+# are evaluated and sent.
+slo_evaluation_interval = "30s"
 "#;
 
 /// What an anomaly without SLO impact becomes.
@@ -87,6 +90,7 @@ pub struct AlertingConfig {
     pub max_active_alerts: usize,
     pub timeout: Duration,
     pub anomaly_severity: AnomalySeverity,
+    pub slo_evaluation_interval: Duration,
 }
 
 impl Default for AlertingConfig {
@@ -107,6 +111,7 @@ impl Default for AlertingConfig {
             max_active_alerts: 10_000,
             timeout: Duration::from_secs(10),
             anomaly_severity: AnomalySeverity::Ticket,
+            slo_evaluation_interval: Duration::from_secs(30),
         }
     }
 }
@@ -147,6 +152,7 @@ impl AlertingConfig {
             ("retry_initial_backoff", self.retry_initial_backoff),
             ("retry_max_backoff", self.retry_max_backoff),
             ("timeout", self.timeout),
+            ("slo_evaluation_interval", self.slo_evaluation_interval),
         ];
         for (key, value) in positive {
             if value.get().is_zero() {

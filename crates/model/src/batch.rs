@@ -36,7 +36,7 @@ impl BatchBuilder {
                 Self::ExponentialHistogram(ExponentialHistogramBatchBuilder::new())
             }
             Table::MetricsSummary => Self::Summary(SummaryBatchBuilder::new()),
-            Table::Rollups => return None,
+            Table::Rollups | Table::Anomalies => return None,
         })
     }
 

@@ -256,7 +256,29 @@ fn rollups() -> Schema {
     ])
 }
 
-static SCHEMAS: LazyLock<[SchemaRef; 8]> = LazyLock::new(|| {
+/// `sluice_anomalies`: one row each time an anomaly opens or ends (the API
+/// keeps the last row of each `Id`). Partitioned by `Start`, so both rows of
+/// an anomaly lie in the same hour.
+fn anomalies() -> Schema {
+    Schema::new(vec![
+        utf8("Id"),
+        ts("Start"),
+        Field::new("End", timestamp_type(), true),
+        ts("Updated"),
+        utf8("ServiceName"),
+        Field::new("Operation", DataType::Utf8, true),
+        utf8("Signal"),
+        attrs("Labels"),
+        f64f("Observed", false),
+        f64f("Expected", false),
+        f64f("Score", false),
+        utf8("Severity"),
+        utf8("Direction"),
+        utf8("Detector"),
+    ])
+}
+
+static SCHEMAS: LazyLock<[SchemaRef; 9]> = LazyLock::new(|| {
     Table::ALL.map(|table| {
         Arc::new(match table {
             Table::Traces => traces(),
@@ -267,6 +289,7 @@ static SCHEMAS: LazyLock<[SchemaRef; 8]> = LazyLock::new(|| {
             Table::MetricsExponentialHistogram => exponential_histogram(),
             Table::MetricsSummary => summary(),
             Table::Rollups => rollups(),
+            Table::Anomalies => anomalies(),
         })
     })
 });

@@ -52,10 +52,13 @@ pub enum Table {
     /// Per-minute SLI rollups of spans (requests, errors, latency sketches),
     /// derived by the shards; Sluice's own table.
     Rollups,
+    /// Anomalies found by the detectors, one row per change of an anomaly
+    /// (opened, resolved); Sluice's own table.
+    Anomalies,
 }
 
 impl Table {
-    pub const ALL: [Table; 8] = [
+    pub const ALL: [Table; 9] = [
         Table::Traces,
         Table::Logs,
         Table::MetricsGauge,
@@ -64,6 +67,7 @@ impl Table {
         Table::MetricsExponentialHistogram,
         Table::MetricsSummary,
         Table::Rollups,
+        Table::Anomalies,
     ];
 
     /// The tables of the ClickHouse exporter schema, holding OTLP records as
@@ -88,14 +92,7 @@ impl Table {
             Table::MetricsExponentialHistogram => "otel_metrics_exponential_histogram",
             Table::MetricsSummary => "otel_metrics_summary",
             Table::Rollups => "sluice_rollups",
-        }
-    }
-
-    pub const fn signal(self) -> Signal {
-        match self {
-            Table::Traces | Table::Rollups => Signal::Traces,
-            Table::Logs => Signal::Logs,
-            _ => Signal::Metrics,
+            Table::Anomalies => "sluice_anomalies",
         }
     }
 
@@ -104,6 +101,7 @@ impl Table {
         match self {
             Table::Traces | Table::Logs => "Timestamp",
             Table::Rollups => "Minute",
+            Table::Anomalies => "Start",
             _ => "TimeUnix",
         }
     }

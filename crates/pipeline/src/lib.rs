@@ -32,6 +32,7 @@ mod pipeline;
 mod recovery;
 pub mod route;
 pub mod shard;
+pub mod watch;
 
 pub use config::PipelineConfig;
 pub use memory::{MemoryConfig, available_memory};

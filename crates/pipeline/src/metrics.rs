@@ -22,3 +22,12 @@ pub const MEMORY_USED: &str = "sluice_memory_budget_used_bytes";
 pub const MEMORY_BUDGET: &str = "sluice_memory_budget_bytes";
 /// Free bytes on the filesystem of a directory Sluice writes to, by path.
 pub const DISK_FREE: &str = "sluice_disk_free_bytes";
+/// Anomaly changes found, by change (`opened`, `updated`, `resolved`) and signal.
+pub const ANOMALIES: &str = "sluice_anomalies_total";
+/// Step summaries or records the watch left out, by reason (`queue_full`,
+/// `late`, `future`, `write_failed`).
+pub const ANOMALY_DROPPED: &str = "sluice_anomaly_dropped_total";
+/// Series the detectors watch.
+pub const ANOMALY_SERIES: &str = "sluice_anomaly_series";
+/// New series left out because `anomaly.max_series` were watched.
+pub const ANOMALY_SERIES_REFUSED: &str = "sluice_anomaly_series_refused_total";

@@ -19,6 +19,7 @@ use crate::metrics::{MEMORY_BUDGET, MEMORY_USED, REFUSED, WAL_DURABLE_SEQ};
 use crate::recovery::{Replayed, replay, scan};
 use crate::route::split;
 use crate::shard::{ShardSettings, ShardStats, ShardWorker};
+use crate::watch::{AnomalySink, StepFeed, WatchConfig, WatchStage};
 use crate::{PipelineConfig, ShardMessage};
 
 /// How often durable WAL segments are looked for and deleted.
@@ -28,6 +29,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 #[derive(Debug)]
 pub struct ShardThreads {
     threads: Vec<JoinHandle<ShardStats>>,
+    /// The anomaly detector thread, which ends after the shards.
+    watch: Option<JoinHandle<()>>,
 }
 
 impl ShardThreads {
@@ -43,6 +46,11 @@ impl ShardThreads {
                 }
                 Err(_) => tracing::error!("a shard thread panicked"),
             }
+        }
+        if let Some(watch) = self.watch
+            && watch.join().is_err()
+        {
+            tracing::error!("the anomaly detector thread panicked");
         }
         total
     }
@@ -62,6 +70,10 @@ pub struct PipelineSetup<'a> {
     pub budget: Arc<MemoryBudget>,
     /// Bytes charged per byte of request, to weigh replayed records.
     pub bytes_per_request_byte: u64,
+    /// The anomaly watch; off when `None` or not enabled.
+    pub watch: Option<&'a WatchConfig>,
+    /// Hears of every anomaly change (the alert notifier).
+    pub anomaly_sink: Option<Arc<dyn AnomalySink>>,
 }
 
 /// Routes validated requests to the shards, through the WAL.
@@ -115,6 +127,29 @@ impl Pipeline {
         let mut queues = Vec::with_capacity(shards);
         let mut watermarks = Vec::with_capacity(shards);
         let mut threads = Vec::with_capacity(shards);
+        let mut watch_thread = None;
+        let watch_queue = match setup.watch.filter(|w| w.enabled) {
+            Some(config) => {
+                let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
+                // Its files take the shard number after the last shard's.
+                let writer = ParquetFileWriter::new(
+                    Arc::clone(&setup.store),
+                    setup.runtime.clone(),
+                    setup.storage,
+                    setup.node,
+                    shards,
+                    local_dir.clone(),
+                );
+                let stage = WatchStage::new(config.clone(), rx, writer, setup.anomaly_sink.clone());
+                watch_thread = Some(
+                    std::thread::Builder::new()
+                        .name("sluice-watch".into())
+                        .spawn(move || stage.run())?,
+                );
+                Some((tx, config))
+            }
+            None => None,
+        };
         for index in 0..shards {
             let (tx, rx) = crossbeam_channel::bounded(setup.pipeline.queue_capacity);
             let writer = ParquetFileWriter::new(
@@ -133,6 +168,9 @@ impl Pipeline {
                 settings.clone(),
                 Arc::clone(&watermark),
                 Arc::clone(&setup.budget),
+                watch_queue
+                    .as_ref()
+                    .map(|(tx, config)| StepFeed::new(index, tx.clone(), config)),
             );
             let thread = std::thread::Builder::new()
                 .name(format!("sluice-shard-{index}"))
@@ -184,7 +222,14 @@ impl Pipeline {
         std::thread::Builder::new()
             .name("sluice-checkpoint".into())
             .spawn(move || checkpoint_loop(weak))?;
-        Ok((pipeline, ShardThreads { threads }))
+        drop(watch_queue);
+        Ok((
+            pipeline,
+            ShardThreads {
+                threads,
+                watch: watch_thread,
+            },
+        ))
     }
 
     pub fn shards(&self) -> usize {

@@ -5,6 +5,7 @@
 //! (Prometheus text format). Query endpoints ([`api`]): SQL over the stored
 //! tables through DataFusion ([`sql`]) and trace lookup.
 
+pub mod anomalies;
 pub mod api;
 pub mod metrics;
 mod ratio;
@@ -98,6 +99,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/slos", get(slo_api::list))
         .route("/api/v1/slos/{name}", get(slo_api::one))
         .route("/api/v1/gate", get(slo_api::gate))
+        .route("/api/v1/anomalies", get(anomalies::anomalies))
         .with_state(state)
 }
 

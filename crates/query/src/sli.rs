@@ -91,7 +91,7 @@ pub struct SliSeries {
 }
 
 /// RFC 3339 or Unix seconds to nanoseconds.
-fn parse_time(text: &str) -> Option<i64> {
+pub(crate) fn parse_time(text: &str) -> Option<i64> {
     if let Ok(seconds) = text.parse::<f64>() {
         return Some((seconds * 1e9) as i64);
     }
@@ -100,7 +100,7 @@ fn parse_time(text: &str) -> Option<i64> {
         .and_then(|t| t.timestamp_nanos_opt())
 }
 
-fn rfc3339(nanos: i64) -> String {
+pub(crate) fn rfc3339(nanos: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(nanos).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 

@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use sluice_alert::AlertingConfig;
 use sluice_model::units::Duration;
 use sluice_otlp::ReceiverConfig;
+use sluice_pipeline::watch::WatchConfig;
 use sluice_pipeline::{MemoryConfig, PipelineConfig, available_memory};
 use sluice_query::{ApiConfig, QueryConfig};
 use sluice_slo::SloDefinitions;
@@ -71,6 +73,10 @@ pub struct Config {
     pub storage: StorageConfig,
     pub wal: WalConfig,
     pub log: LogConfig,
+    /// Streaming anomaly detection.
+    pub anomaly: WatchConfig,
+    /// Notifications of SLO alerts and anomalies.
+    pub alerting: AlertingConfig,
     /// `[[slo]]` entries.
     pub slo: SloDefinitions,
 }
@@ -124,6 +130,8 @@ impl Config {
         self.pipeline.validate()?;
         self.storage.validate()?;
         self.wal.validate()?;
+        self.anomaly.validate()?;
+        self.alerting.validate()?;
         self.memory_budget()?;
         self.wal.resolve_dir(&self.storage.root)?;
         if !matches!(self.log.format.as_str(), "text" | "json") {

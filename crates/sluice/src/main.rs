@@ -1,6 +1,7 @@
 //! The `sluice` binary: command line, config, logging, and the daemon's wiring
 //! (`run`).
 
+mod alerting;
 mod config;
 mod gate;
 mod run;

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusBuilder;
+use sluice_alert::Notifier;
 use sluice_model::budget::MemoryBudget;
 use sluice_otlp::{Admission, ExportHandler};
 use sluice_pipeline::{Pipeline, PipelineSetup};
@@ -195,6 +196,19 @@ async fn serve(
         async move { slo.warm().await }
     });
     spawn_reload_on_sighup(config_path, slo.clone())?;
+    let alerts = if config.alerting.is_enabled() {
+        let (notifier, dispatcher) =
+            Notifier::start(config.alerting.clone()).context("cannot start alerting")?;
+        crate::alerting::spawn_slo_alerts(
+            slo.clone(),
+            notifier.clone(),
+            config.alerting.slo_evaluation_interval.get(),
+        );
+        Some((notifier, dispatcher))
+    } else {
+        None
+    };
+    let anomaly_sink = crate::alerting::anomaly_sink(alerts.as_ref().map(|(n, _)| n));
     let budget_bytes = config.memory_budget().map_err(anyhow::Error::msg)?;
     let budget = MemoryBudget::new(budget_bytes);
     let admission = Admission {
@@ -215,6 +229,8 @@ async fn serve(
             node: &node_id,
             budget,
             bytes_per_request_byte: setup_config.memory.bytes_per_request_byte,
+            watch: Some(&setup_config.anomaly),
+            anomaly_sink,
         })
     })
     .await
@@ -304,6 +320,14 @@ async fn serve(
         ),
     };
     pipeline.retire_wal();
+    if let Some((notifier, dispatcher)) = alerts {
+        // Sends what is pending once; bounded by the request timeout.
+        notifier.shutdown();
+        let limit = config.alerting.timeout.get() * 2;
+        if tokio::time::timeout(limit, dispatcher).await.is_err() {
+            tracing::warn!("alert notifications still pending at exit were not sent");
+        }
+    }
     let _ = stop_api.send(true);
     let _ = api.await;
     tracing::info!(

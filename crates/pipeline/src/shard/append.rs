@@ -63,18 +63,29 @@ impl ShardWorker {
             table: Table::Rollups,
             hour: PartitionHour::of_nanos(end),
         };
-        let rollup_key =
-            self.rollup_key(tenant, service, &span.name, SpanKind::from_otlp(span.kind));
+        let kind = SpanKind::from_otlp(span.kind);
+        let rollup_key = self.rollup_key(tenant, service, &span.name, kind);
+        let is_error = span
+            .status
+            .as_ref()
+            .is_some_and(|s| s.code == StatusCode::Error as i32);
+        let duration = span
+            .end_time_unix_nano
+            .saturating_sub(span.start_time_unix_nano);
+        if kind == SpanKind::Server
+            && let Some(feed) = &mut self.feed
+        {
+            feed.record_span(
+                tenant,
+                service,
+                &span.name,
+                span.end_time_unix_nano,
+                duration,
+                is_error,
+            );
+        }
         if let Some(OpenBuilder::Rollups(rollups)) = self.target(key, seq, replay) {
-            let key = rollup_key;
-            let is_error = span
-                .status
-                .as_ref()
-                .is_some_and(|s| s.code == StatusCode::Error as i32);
-            let duration = span
-                .end_time_unix_nano
-                .saturating_sub(span.start_time_unix_nano);
-            rollups.record_span(&key, end, duration, is_error);
+            rollups.record_span(&rollup_key, end, duration, is_error);
         }
     }
 
@@ -117,6 +128,14 @@ impl ShardWorker {
             for sl in &rl.scope_logs {
                 let scope = ScopeContext::new(sl.scope.as_ref(), &sl.schema_url);
                 for record in &sl.log_records {
+                    if let Some(feed) = &mut self.feed {
+                        feed.record_log(
+                            tenant,
+                            &resource.service_name,
+                            event_time(record),
+                            record.severity_number,
+                        );
+                    }
                     let hour = PartitionHour::of_nanos(to_arrow_nanos(event_time(record)));
                     let key = BatchKey {
                         tenant: tenant.clone(),
@@ -143,6 +162,9 @@ impl ShardWorker {
             for sm in &rm.scope_metrics {
                 let scope = ScopeContext::new(sm.scope.as_ref(), &sm.schema_url);
                 for metric in &sm.metrics {
+                    if let Some(feed) = &mut self.feed {
+                        feed.record_metric(tenant, &resource, metric);
+                    }
                     let key = |table, time: u64| BatchKey {
                         tenant: tenant.clone(),
                         table,

@@ -42,6 +42,7 @@ use sluice_storage::{ParquetFileWriter, SeqRange};
 
 use crate::metrics::{FLUSHES, QUEUE_DEPTH, ROWS_OPEN};
 use crate::route::ShardRecords;
+use crate::watch::StepFeed;
 
 mod append;
 mod rollups;
@@ -156,6 +157,8 @@ pub struct ShardWorker {
     budget: Arc<MemoryBudget>,
     /// The rollup key of the last span, reused while spans share it.
     last_rollup_key: Option<RollupKey>,
+    /// Step summaries for the anomaly detectors, when they watch.
+    feed: Option<StepFeed>,
 }
 
 /// Longest wait for a message before checking batch ages.
@@ -173,6 +176,7 @@ impl ShardWorker {
         settings: ShardSettings,
         watermark: Arc<AtomicU64>,
         budget: Arc<MemoryBudget>,
+        feed: Option<StepFeed>,
     ) -> Self {
         Self {
             index,
@@ -188,6 +192,7 @@ impl ShardWorker {
             charges: VecDeque::new(),
             budget,
             last_rollup_key: None,
+            feed,
         }
     }
 
@@ -209,6 +214,9 @@ impl ShardWorker {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.flush_due();
+            if let Some(feed) = &mut self.feed {
+                feed.send_due(Instant::now());
+            }
             self.publish_watermark();
             depth.set(self.queue.len() as f64);
             rows_open.set(self.open_rows as f64);
@@ -216,6 +224,9 @@ impl ShardWorker {
         let keys: Vec<BatchKey> = self.open.keys().cloned().collect();
         for key in keys {
             self.flush(&key, FlushReason::Shutdown);
+        }
+        if let Some(feed) = &mut self.feed {
+            feed.send();
         }
         self.publish_watermark();
         depth.set(0.0);
