@@ -88,11 +88,11 @@ impl LabelledSeries {
 pub enum Scenario {
     /// A day of request rate with noise and glitches, no incident.
     SteadyTraffic,
-    /// A day of p99 latency with GC-pause spikes and four 2–4× incidents.
+    /// A day of p99 latency with GC-pause spikes and four 1.8–4× incidents.
     LatencySpike,
-    /// A day of error ratio with blips and four bursts of +5–20 points.
+    /// A day of error ratio with blips and four bursts of +3–20 points.
     ErrorBurst,
-    /// A day of request rate with glitches and four drops to 30–60%.
+    /// A day of request rate with glitches and four drops to 30–70%.
     TrafficDrop,
     /// A day of a utilization gauge climbing slowly, half of them to 1.0.
     SlowDrift,

@@ -15,7 +15,9 @@ const INCIDENT_STEPS: (usize, usize) = (12, 61);
 /// within this many steps (4 hours).
 pub const EXHAUSTION_HORIZON_STEPS: usize = 4 * STEPS_PER_HOUR;
 
-/// Autocorrelated noise: an AR(1) process of marginal standard deviation `sd`.
+/// Autocorrelated, heavy-tailed noise: an AR(1) process of standard
+/// deviation about `sd` whose innovations are three times larger one time in
+/// twenty.
 struct Ar1 {
     phi: f64,
     innovation: f64,
@@ -32,7 +34,8 @@ impl Ar1 {
     }
 
     fn next(&mut self, rng: &mut SplitMix64) -> f64 {
-        self.x = self.phi * self.x + self.innovation * rng.normal();
+        let tail = if rng.chance(0.05) { 3.0 } else { 1.0 };
+        self.x = self.phi * self.x + tail * self.innovation * rng.normal();
         self.x
     }
 }
@@ -55,6 +58,55 @@ fn place_incidents(rng: &mut SplitMix64, from: usize, to: usize, count: usize) -
         .collect()
 }
 
+/// Glitches are isolated: after one (one or two steps long), none for
+/// `QUIET_STEPS`. Three glitched steps in a row would be an incident by any
+/// other name.
+const QUIET_STEPS: usize = 6;
+
+/// Which glitch, if any, hits a step.
+#[derive(Debug, Default)]
+struct Glitches {
+    quiet: usize,
+    second: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Glitch {
+    None,
+    Short,
+    Over,
+}
+
+impl Glitches {
+    /// Rolls for one step: short with `p_short`, over with `p_over`, and two
+    /// short steps in a row with `p_double`.
+    fn roll(&mut self, rng: &mut SplitMix64, p_short: f64, p_over: f64, p_double: f64) -> Glitch {
+        if std::mem::take(&mut self.second) {
+            self.quiet = QUIET_STEPS;
+            return Glitch::Short;
+        }
+        if self.quiet > 0 {
+            self.quiet -= 1;
+            return Glitch::None;
+        }
+        let u = rng.unit();
+        let glitch = if u < p_short {
+            Glitch::Short
+        } else if u < p_short + p_over {
+            Glitch::Over
+        } else if u < p_short + p_over + p_double {
+            self.second = true;
+            Glitch::Short
+        } else {
+            Glitch::None
+        };
+        if glitch != Glitch::None && !self.second {
+            self.quiet = QUIET_STEPS;
+        }
+        glitch
+    }
+}
+
 fn inside(incidents: &[Incident], i: usize) -> Option<usize> {
     incidents.iter().position(|x| (x.start..x.end).contains(&i))
 }
@@ -73,8 +125,9 @@ fn series(name: String, signal: Signal, values: Vec<f64>) -> LabelledSeries {
 }
 
 /// Requests per second: Poisson counts around `rate × shape(i)` with 3%
-/// autocorrelated burstiness, and single-step glitches (a step 30–70% short,
-/// or 1.5–2.5× over) 0.2% of the time each, outside incidents.
+/// autocorrelated burstiness, a level that wanders about 10% a day, and
+/// glitches outside incidents: a step 30–70% short or 1.5–2.5× over 0.2% of
+/// the time each, two short steps in a row 0.05% of the time.
 fn traffic(
     rng: &mut SplitMix64,
     steps: usize,
@@ -84,16 +137,20 @@ fn traffic(
 ) -> Vec<f64> {
     let rate = rng.log_uniform(20.0, 500.0);
     let mut jitter = Ar1::new(0.6, 0.03);
+    let mut wander = 0.0;
+    let mut glitches = Glitches::default();
     (0..steps)
         .map(|i| {
+            wander += 0.001 * rng.normal();
             let incident = inside(incidents, i).map_or(1.0, |k| factors[k]);
-            let mean = rate * shape(i) * (1.0 + jitter.next(rng)).max(0.0) * incident;
+            let mean =
+                rate * wander.exp() * shape(i) * (1.0 + jitter.next(rng)).max(0.0) * incident;
             let mut value = rng.poisson(mean * STEP_SECONDS) / STEP_SECONDS;
             if incident == 1.0 {
-                if rng.chance(0.002) {
-                    value *= rng.uniform(0.3, 0.7);
-                } else if rng.chance(0.002) {
-                    value *= rng.uniform(1.5, 2.5);
+                match glitches.roll(rng, 0.002, 0.002, 0.0005) {
+                    Glitch::Short => value *= rng.uniform(0.3, 0.7),
+                    Glitch::Over => value *= rng.uniform(1.5, 2.5),
+                    Glitch::None => {}
                 }
             }
             value
@@ -107,10 +164,10 @@ pub fn steady_traffic(rng: &mut SplitMix64, name: String) -> LabelledSeries {
     series(name, Signal::RequestRate, values)
 }
 
-/// A day of traffic with four drops to 30–60% of normal.
+/// A day of traffic with four drops to 30–70% of normal.
 pub fn traffic_drop(rng: &mut SplitMix64, name: String, warmup: usize) -> LabelledSeries {
     let incidents = place_incidents(rng, warmup + STEPS_PER_HOUR, STEPS_PER_DAY, 4);
-    let factors: Vec<f64> = incidents.iter().map(|_| rng.uniform(0.3, 0.6)).collect();
+    let factors: Vec<f64> = incidents.iter().map(|_| rng.uniform(0.3, 0.7)).collect();
     let values = traffic(rng, STEPS_PER_DAY, |_| 1.0, &incidents, &factors);
     LabelledSeries {
         incidents,
@@ -120,17 +177,18 @@ pub fn traffic_drop(rng: &mut SplitMix64, name: String, warmup: usize) -> Labell
 
 /// A day of p99 latency (milliseconds): log-normal around 20–400 ms with
 /// 5–15% autocorrelated noise, single-point spikes of 1.5–3× (a GC pause)
-/// 0.5% of the time, and four incidents where it runs 2–4× slower.
+/// 0.5% of the time, and four incidents where it runs 1.8–4× slower.
 pub fn latency_spike(rng: &mut SplitMix64, name: String, warmup: usize) -> LabelledSeries {
     let incidents = place_incidents(rng, warmup + STEPS_PER_HOUR, STEPS_PER_DAY, 4);
-    let factors: Vec<f64> = incidents.iter().map(|_| rng.uniform(2.0, 4.0)).collect();
+    let factors: Vec<f64> = incidents.iter().map(|_| rng.uniform(1.8, 4.0)).collect();
     let base = rng.log_uniform(20.0, 400.0);
     let mut noise = Ar1::new(0.5, rng.uniform(0.05, 0.15));
+    let mut glitches = Glitches::default();
     let values = (0..STEPS_PER_DAY)
         .map(|i| {
             let incident = inside(&incidents, i).map_or(1.0, |k| factors[k]);
             let mut value = base * noise.next(rng).exp() * incident;
-            if incident == 1.0 && rng.chance(0.005) {
+            if incident == 1.0 && glitches.roll(rng, 0.0, 0.005, 0.0) == Glitch::Over {
                 value *= rng.uniform(1.5, 3.0);
             }
             value
@@ -144,20 +202,21 @@ pub fn latency_spike(rng: &mut SplitMix64, name: String, warmup: usize) -> Label
 
 /// A day of error ratio: binomial errors of 20–300 requests per second at a
 /// base ratio of 0.1–2% (with 20% autocorrelated wobble), single-step blips
-/// of +2–10 points 0.2% of the time, and four bursts of +5–20 points.
+/// of +2–10 points 0.2% of the time, and four bursts of +3–20 points.
 pub fn error_burst(rng: &mut SplitMix64, name: String, warmup: usize) -> LabelledSeries {
     let incidents = place_incidents(rng, warmup + STEPS_PER_HOUR, STEPS_PER_DAY, 4);
-    let extra: Vec<f64> = incidents.iter().map(|_| rng.uniform(0.05, 0.2)).collect();
+    let extra: Vec<f64> = incidents.iter().map(|_| rng.uniform(0.03, 0.2)).collect();
     let requests = rng.log_uniform(20.0, 300.0) * STEP_SECONDS;
     let ratio = rng.log_uniform(0.001, 0.02);
     let mut wobble = Ar1::new(0.5, 0.2);
+    let mut glitches = Glitches::default();
     let values = (0..STEPS_PER_DAY)
         .map(|i| {
             let burst = inside(&incidents, i).map(|k| extra[k]);
             let p = ratio * wobble.next(rng).exp() + burst.unwrap_or(0.0);
             let n = rng.poisson(requests).max(1.0);
             let mut value = rng.binomial(n, p) / n;
-            if burst.is_none() && rng.chance(0.002) {
+            if burst.is_none() && glitches.roll(rng, 0.0, 0.002, 0.0) == Glitch::Over {
                 value = (value + rng.uniform(0.02, 0.1)).min(1.0);
             }
             value
@@ -188,11 +247,12 @@ pub fn slow_drift(rng: &mut SplitMix64, name: String, crossing: bool) -> Labelle
     };
     let slope = (top - base) / (ramp_end - ramp_start) as f64;
     let mut noise = Ar1::new(0.3, sd);
+    let mut glitches = Glitches::default();
     let values = (0..STEPS_PER_DAY)
         .map(|i| {
             let level = base + slope * (i.clamp(ramp_start, ramp_end) - ramp_start) as f64;
             let mut value = level + noise.next(rng);
-            if rng.chance(0.003) {
+            if glitches.roll(rng, 0.0, 0.003, 0.0) == Glitch::Over {
                 value += rng.uniform(0.05, 0.15);
             }
             value.clamp(0.0, 1.0)
@@ -216,7 +276,7 @@ pub fn slow_drift(rng: &mut SplitMix64, name: String, crossing: bool) -> Labelle
 /// `days` of traffic with a daily cycle: a peak at 12:00–18:00 UTC of 30–60%
 /// above the mean (with a second harmonic, so the peak is sharper than the
 /// trough), the whole day 5% busier or quieter than the one before (changing
-/// smoothly), and with `incidents`, three drops to 30–60% after the second day.
+/// smoothly), and with `incidents`, three drops to 30–70% after the second day.
 pub fn daily_seasonality(
     rng: &mut SplitMix64,
     name: String,
@@ -232,7 +292,7 @@ pub fn daily_seasonality(
     } else {
         Vec::new()
     };
-    let factors: Vec<f64> = truth.iter().map(|_| rng.uniform(0.3, 0.6)).collect();
+    let factors: Vec<f64> = truth.iter().map(|_| rng.uniform(0.3, 0.7)).collect();
     let shape = |i: usize| {
         let hours = i as f64 / STEPS_PER_HOUR as f64;
         let angle = std::f64::consts::TAU * (hours - peak_hour) / 24.0;
