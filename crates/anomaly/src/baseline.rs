@@ -43,6 +43,34 @@ pub fn decay_rate(dt_nanos: i64, half_life_nanos: i64) -> f64 {
     -(-(dt_nanos as f64) / half_life_nanos as f64 * std::f64::consts::LN_2).exp_m1()
 }
 
+/// [`decay_rate`] for one half-life, remembering the last step: a series
+/// comes at a fixed step, so the exponential is computed once, not per point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decay {
+    half_life_nanos: i64,
+    dt_nanos: i64,
+    rate: f64,
+}
+
+impl Decay {
+    pub fn new(half_life_nanos: i64) -> Self {
+        Self {
+            half_life_nanos,
+            dt_nanos: 0,
+            rate: 0.0,
+        }
+    }
+
+    /// The weight of a point `dt_nanos` after the previous one.
+    pub fn rate(&mut self, dt_nanos: i64) -> f64 {
+        if dt_nanos != self.dt_nanos {
+            self.dt_nanos = dt_nanos;
+            self.rate = decay_rate(dt_nanos, self.half_life_nanos);
+        }
+        self.rate
+    }
+}
+
 /// The learning rates of one point: level and spread from their half-lives,
 /// and a scale applied after the running-mean speed-up (0.1 while an anomaly
 /// is open learns ten times slower however young the baseline is).

@@ -38,7 +38,7 @@
 //! than `max_gap` restarts the hysteresis runs.
 
 use crate::AnomalyError;
-use crate::baseline::{Clipping, Rates, RobustBaseline, decay_rate};
+use crate::baseline::{Clipping, Decay, Rates, RobustBaseline};
 use crate::config::DetectorConfig;
 use crate::event::{AnomalyEvent, DetectorKind, Transition};
 use crate::hysteresis::{Edge, Hysteresis};
@@ -82,8 +82,8 @@ pub enum StepOutcome {
 pub struct SeriesDetector {
     config: DetectorConfig,
     policy: DirectionPolicy,
-    level_half_life: i64,
-    spread_half_life: i64,
+    level_decay: Decay,
+    spread_decay: Decay,
     max_gap: i64,
     baseline: RobustBaseline,
     seasonal: Option<Box<SeasonalProfile>>,
@@ -106,8 +106,8 @@ impl SeriesDetector {
         Ok(Self {
             config: *config,
             policy: config.policy(signal),
-            level_half_life: nanos(config.level_half_life),
-            spread_half_life: nanos(config.spread_half_life),
+            level_decay: Decay::new(nanos(config.level_half_life)),
+            spread_decay: Decay::new(nanos(config.spread_half_life)),
             max_gap: nanos(config.max_gap),
             baseline: RobustBaseline::new(),
             seasonal: (seasonality.daily || seasonality.weekly)
@@ -291,11 +291,8 @@ impl SeriesDetector {
         } else {
             1.0
         };
-        let mut rates = Rates::new(
-            decay_rate(dt, self.level_half_life),
-            decay_rate(dt, self.spread_half_life),
-        )
-        .scaled(scale);
+        let mut rates =
+            Rates::new(self.level_decay.rate(dt), self.spread_decay.rate(dt)).scaled(scale);
         if open {
             // The spread learns nothing from an incident.
             rates.spread = 0.0;

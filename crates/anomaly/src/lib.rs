@@ -55,7 +55,7 @@ pub mod seasonal;
 pub mod signal;
 pub mod trend;
 
-pub use baseline::{Clipping, Rates, RobustBaseline, decay_rate};
+pub use baseline::{Clipping, Decay, Rates, RobustBaseline, decay_rate};
 pub use config::{Amount, DetectorConfig, Fraction, Points, Score, SeasonalityConfig, TrendConfig};
 pub use detector::{Evaluation, SeriesDetector, StepOutcome};
 pub use error::AnomalyError;

@@ -34,7 +34,7 @@
 //! differ, the finer daily one otherwise. Memory is fixed: 264 slots of 24
 //! bytes (6.3 KiB) per series with both profiles on.
 
-use crate::baseline::{Clipping, MAD_TO_SIGMA, Rates, RobustBaseline, decay_rate};
+use crate::baseline::{Clipping, Decay, MAD_TO_SIGMA, Rates, RobustBaseline};
 use crate::config::SeasonalityConfig;
 use crate::event::DetectorKind;
 
@@ -62,21 +62,30 @@ pub struct SeasonalProfile {
     daily: Option<Profile>,
     weekly: Option<Profile>,
     min_periods: u16,
-    half_life_periods: f64,
 }
 
 impl SeasonalProfile {
     /// The profiles `config` turns on, empty.
     pub fn new(config: &SeasonalityConfig) -> Self {
+        let half_life_periods = config.half_life_periods.get();
         Self {
             daily: config.daily.then(|| {
-                Profile::new(DAILY_SLOTS, NANOS_PER_HOUR / 4, DetectorKind::SeasonalDaily)
+                Profile::new(
+                    DAILY_SLOTS,
+                    NANOS_PER_HOUR / 4,
+                    DetectorKind::SeasonalDaily,
+                    half_life_periods,
+                )
             }),
-            weekly: config
-                .weekly
-                .then(|| Profile::new(WEEKLY_SLOTS, NANOS_PER_HOUR, DetectorKind::SeasonalWeekly)),
+            weekly: config.weekly.then(|| {
+                Profile::new(
+                    WEEKLY_SLOTS,
+                    NANOS_PER_HOUR,
+                    DetectorKind::SeasonalWeekly,
+                    half_life_periods,
+                )
+            }),
             min_periods: u16::try_from(config.min_periods.get()).unwrap_or(u16::MAX),
-            half_life_periods: config.half_life_periods.get(),
         }
     }
 
@@ -109,12 +118,8 @@ impl SeasonalProfile {
         if !value.is_finite() || rates.scale <= 0.0 {
             return;
         }
-        let half_life_periods = self.half_life_periods;
         for profile in [&mut self.daily, &mut self.weekly].into_iter().flatten() {
-            let slot_rate = decay_rate(
-                dt_nanos,
-                (half_life_periods * profile.slot_nanos as f64) as i64,
-            );
+            let slot_rate = profile.slot_decay.rate(dt_nanos);
             profile.learn(
                 time_nanos,
                 value,
@@ -144,6 +149,9 @@ struct Profile {
     period_nanos: i64,
     slots: Box<[Slot]>,
     residual: RobustBaseline,
+    /// A slot's learning rate: visited for `slot_nanos` a period, it halves
+    /// its memory over `half_life_periods` periods.
+    slot_decay: Decay,
 }
 
 /// The two slots nearest a time and the weight of the second.
@@ -155,7 +163,7 @@ struct Position {
 }
 
 impl Profile {
-    fn new(slots: usize, slot_nanos: i64, kind: DetectorKind) -> Self {
+    fn new(slots: usize, slot_nanos: i64, kind: DetectorKind, half_life_periods: f64) -> Self {
         let count = i64::try_from(slots).expect("96 or 168 slots");
         Self {
             kind,
@@ -163,6 +171,7 @@ impl Profile {
             period_nanos: slot_nanos * count,
             slots: vec![Slot::default(); slots].into_boxed_slice(),
             residual: RobustBaseline::new(),
+            slot_decay: Decay::new((half_life_periods * slot_nanos as f64) as i64),
         }
     }
 

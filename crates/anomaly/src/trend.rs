@@ -33,7 +33,7 @@
 //! `max_gap`, and a longer gap restarts the hysteresis runs.
 
 use crate::AnomalyError;
-use crate::baseline::{MAD_TO_SIGMA, decay_rate};
+use crate::baseline::{Decay, MAD_TO_SIGMA};
 use crate::config::TrendConfig;
 use crate::event::{AnomalyEvent, DetectorKind, Transition};
 use crate::hysteresis::{Edge, Hysteresis};
@@ -47,8 +47,8 @@ const UNCLIPPED_POINTS: u32 = 8;
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrendForecast {
     config: TrendConfig,
-    level_half_life: i64,
-    slope_half_life: i64,
+    level_decay: Decay,
+    slope_decay: Decay,
     max_gap: i64,
     level: f64,
     /// Units per second.
@@ -70,8 +70,8 @@ impl TrendForecast {
         config.validate()?;
         Ok(Self {
             config: *config,
-            level_half_life: nanos(config.level_half_life),
-            slope_half_life: nanos(config.slope_half_life),
+            level_decay: Decay::new(nanos(config.level_half_life)),
+            slope_decay: Decay::new(nanos(config.slope_half_life)),
             max_gap: nanos(config.max_gap),
             level: 0.0,
             slope: 0.0,
@@ -214,10 +214,10 @@ impl TrendForecast {
         }
         let dt = dt_nanos as f64 / NANOS_PER_SECOND;
         let running = 1.0 / (f64::from(self.count) + 1.0);
-        let level_rate = decay_rate(dt_nanos, self.level_half_life).max(running);
+        let level_rate = self.level_decay.rate(dt_nanos).max(running);
         // No running-mean start for the slope: early level changes are mostly
         // noise, and a slope learned from them would warn falsely.
-        let slope_rate = decay_rate(dt_nanos, self.slope_half_life);
+        let slope_rate = self.slope_decay.rate(dt_nanos);
         let forecast = self.level + self.slope * dt;
         let surprise = value - forecast;
         let spread = self.spread().max(1e-12 * (1.0 + self.level.abs()));

@@ -1,4 +1,5 @@
 use super::*;
+use crate::baseline::decay_rate;
 use crate::config::{Points, SeasonalityConfig};
 
 const HOUR: i64 = NANOS_PER_HOUR;
@@ -39,7 +40,7 @@ fn daily_only() -> SeasonalityConfig {
 
 #[test]
 fn slots_are_the_nearest_two_with_the_right_weight() {
-    let p = Profile::new(96, HOUR / 4, DetectorKind::SeasonalDaily);
+    let p = Profile::new(96, HOUR / 4, DetectorKind::SeasonalDaily, 3.0);
     let at = p.position(MONDAY + 2 * HOUR);
     assert_eq!((at.first, at.second), (7, 8));
     assert!((at.weight - 0.5).abs() < 1e-12);
@@ -49,7 +50,7 @@ fn slots_are_the_nearest_two_with_the_right_weight() {
     let before_epoch = p.position(-HOUR / 16);
     assert_eq!((before_epoch.first, before_epoch.second), (95, 0));
     assert!((before_epoch.weight - 0.25).abs() < 1e-12);
-    let weekly = Profile::new(168, HOUR, DetectorKind::SeasonalWeekly);
+    let weekly = Profile::new(168, HOUR, DetectorKind::SeasonalWeekly, 3.0);
     let at = weekly.position(MONDAY + 24 * HOUR + 2 * HOUR);
     assert!((at.weight - 0.5).abs() < 1e-12);
     assert_eq!(at.second - at.first, 1);
