@@ -246,6 +246,26 @@ fn the_daily_peak_does_not_fire_and_the_profile_follows_the_ramps() {
     );
 }
 
+#[test]
+fn a_constant_series_never_fires_with_the_profiles_in_use() {
+    let mut d = detector(Signal::LatencyP99);
+    // Three days of one-minute steps: the daily profile takes over on day 3.
+    let minute = |i: usize| Observation::new(T0 + i as i64 * 60_000_000_000, 250.0);
+    for i in 0..3 * 1_440 {
+        assert_eq!(d.observe(minute(i)), None);
+    }
+    let e = d
+        .evaluate(T0 + 3 * 1_440 * 60_000_000_000, 250.0)
+        .expect("warm");
+    assert_eq!(e.detector, DetectorKind::SeasonalDaily);
+    assert_eq!((e.expected, e.score), (250.0, 0.0));
+    // A change below min_change_rel (10%) does not count either.
+    let e = d
+        .evaluate(T0 + 3 * 1_440 * 60_000_000_000, 270.0)
+        .expect("warm");
+    assert_eq!(e.score, 0.0);
+}
+
 fn replay(values: &[f64]) -> Vec<(usize, Transition)> {
     let mut d = detector(Signal::LatencyP99);
     feed(&mut d, 0, values)
