@@ -269,9 +269,12 @@ async fn slo_pages_and_anomaly_tickets_reach_alertmanager_and_resolve() {
     // Without the SLO (reloaded on SIGHUP) its alerts resolve.
     std::fs::write(&config_path, config(&am.url, false)).unwrap();
     sluice.signal("HUP").unwrap();
-    gone(&am, Duration::from_secs(20), "the resolved SLO alerts", |a| {
-        label(a, "slo") == "payments-availability"
-    })
+    gone(
+        &am,
+        Duration::from_secs(20),
+        "the resolved SLO alerts",
+        |a| label(a, "slo") == "payments-availability",
+    )
     .await;
     live.abort();
 }

@@ -126,7 +126,12 @@ mod tests {
         let mut config = WatchConfig::default();
         assert_eq!(config.validate(), Ok(()));
         config.step = Duration::from_millis(1500);
-        assert!(config.validate().expect_err("invalid").starts_with("anomaly.step:"));
+        assert!(
+            config
+                .validate()
+                .expect_err("invalid")
+                .starts_with("anomaly.step:")
+        );
         config.step = Duration::from_secs(10);
         config.detector.warmup_points = sluice_anomaly::Points::new(1).expect("a count");
         let error = config.validate().expect_err("invalid");
