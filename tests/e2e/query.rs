@@ -85,6 +85,12 @@ async fn sql_and_trace_lookup_over_what_was_ingested() {
     let response = sql(&sluice, "SELECT * FROM otel_traces", &[]).await;
     assert_eq!(response.headers()["sluice-truncated"], "true");
     assert_eq!(response.json::<Vec<Value>>().await.unwrap().len(), 50);
+    // EXPLAIN ANALYZE runs (the row limit does not wrap the plan).
+    let explained = rows(&sluice, "EXPLAIN ANALYZE SELECT count(*) FROM otel_traces").await;
+    assert_eq!(
+        explained[0]["plan_type"], "Plan with Metrics",
+        "{explained:?}"
+    );
     let csv = sql(
         &sluice,
         "SELECT \"SpanName\" FROM otel_traces WHERE \"SpanName\" = 'op-0' LIMIT 3",
