@@ -15,7 +15,12 @@
 //! - `ingest/arrow_to_parquet`: [`sort_batch`] and [`encode_parquet`] of that finished batch
 //!   with the default storage settings (zstd level 3), as the Parquet writer
 //!   does before its `put`;
-//! - `ingest/decode_to_parquet`: all of it, body bytes to Parquet bytes.
+//! - `ingest/decode_to_parquet`: all of it, body bytes to Parquet bytes;
+//! - `ingest/route`: splitting a decoded request over 2 shards by trace id
+//!   ([`sluice_pipeline::route::split`]; the request's clone is set-up, not
+//!   measured);
+//! - `ingest/sketch_insert`: recording every span's duration in the per-minute
+//!   SLI rollup ([`SliRollup::record`]: a DDSketch insert and two counters).
 //!
 //! A 512-row file carries the fixed cost of a Parquet file (footer, column
 //! chunk setup, a bloom filter per row group) on few rows, while a shard
@@ -30,13 +35,15 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use prost::Message;
 use sluice_benches::payload::{TracePayload, span_count, trace_request};
 use sluice_model::context::{ResourceContext, ScopeContext};
 use sluice_model::traces::TraceBatchBuilder;
 use sluice_model::{Signal, Table};
 use sluice_otlp::{BodyEncoding, ExportRequest, decode_export};
+use sluice_pipeline::route::split;
+use sluice_slo::SliRollup;
 use sluice_storage::{StorageConfig, encode_parquet, sort_batch, writer_properties};
 
 fn decode(body: &[u8]) -> ExportRequest {
@@ -114,6 +121,37 @@ fn ingest(c: &mut Criterion) {
 
     group.bench_function("decode_to_parquet", |b| {
         b.iter(|| to_parquet(&to_arrow(black_box(&body), &mut builder)));
+    });
+
+    let decoded = decode(&body);
+    group.bench_function("route", |b| {
+        b.iter_batched(
+            || decoded.clone(),
+            |request| split(request, 2),
+            BatchSize::SmallInput,
+        );
+    });
+
+    let durations: Vec<(u64, bool)> = request
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .map(|span| {
+            let duration = span
+                .end_time_unix_nano
+                .saturating_sub(span.start_time_unix_nano);
+            let failed = span.status.as_ref().is_some_and(|s| s.code == 2);
+            (duration, failed)
+        })
+        .collect();
+    let mut rollup = SliRollup::default();
+    group.bench_function("sketch_insert", |b| {
+        b.iter(|| {
+            for (duration, failed) in black_box(&durations) {
+                rollup.record(*duration, *failed);
+            }
+        })
     });
 
     group.finish();
