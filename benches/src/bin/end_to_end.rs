@@ -1,0 +1,393 @@
+//! The end-to-end benchmark: starts a release Sluice on loopback ports with a
+//! fresh data root (WAL fsync on, the defaults otherwise), drives it with
+//! `sluice-loadgen`, and writes `benches/RESULTS.md`.
+//!
+//! One command (it builds the release binaries it needs first):
+//!
+//! ```sh
+//! cargo run --release -p sluice-benches --bin end_to_end
+//! ```
+//!
+//! What it measures, all in one run so the ratios share the machine's state:
+//!
+//! - the highest sustained spans/s with under 0.1% refusals (the rate of an
+//!   as-fast-as-possible run, then lowered by 10% until refusals stay under
+//!   0.1%), per core Sluice used (its CPU seconds over the wall time);
+//!   logs/s and data points/s as fast as possible;
+//! - end-to-end spans/s per core over decode-only spans/s per core of the same
+//!   payload shape (512 spans, 10 attributes each), decoded in this process;
+//! - acknowledgement latency p50/p99 at half the sustained rate;
+//! - Sluice's peak resident memory;
+//! - bytes on disk per span (`otel_traces` Parquet) next to the OTLP protobuf
+//!   and protobuf+zstd bytes per span of the same requests (`bytes_sent` of
+//!   the load generator with and without `--compression zstd`).
+//!
+//! The load generator runs on the same machine and takes CPU too: the report
+//! says how many cores each used. Set `E2E_SECONDS` (default 15) for longer
+//! steps.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use sluice_benches::payload::{TracePayload, span_count, trace_request};
+use sluice_model::Signal;
+use sluice_otlp::{BodyEncoding, decode_export};
+
+type Error = Box<dyn std::error::Error>;
+
+/// A load generator run's JSON summary, the fields used here.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Summary {
+    records_sent: u64,
+    records_acknowledged: u64,
+    records_refused: u64,
+    bytes_sent: u64,
+    duration_seconds: f64,
+    acknowledged_records_per_second: f64,
+    ack_latency_ms: Latency,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Latency {
+    p50: Option<f64>,
+    p99: Option<f64>,
+}
+
+impl Summary {
+    fn refused_ratio(&self) -> f64 {
+        self.records_refused as f64 / self.records_sent.max(1) as f64
+    }
+}
+
+/// The running daemon.
+struct Sluice {
+    child: Child,
+    grpc: String,
+    root: PathBuf,
+}
+
+impl Sluice {
+    fn start(bin: &Path, root: &Path) -> Result<Self, Error> {
+        let port = || -> Result<u16, Error> {
+            Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port())
+        };
+        let (grpc, http, api) = (port()?, port()?, port()?);
+        let child = Command::new(bin)
+            .env("SLUICE_STORAGE_ROOT", root)
+            .env("SLUICE_RECEIVERS_GRPC_LISTEN", format!("127.0.0.1:{grpc}"))
+            .env("SLUICE_RECEIVERS_HTTP_LISTEN", format!("127.0.0.1:{http}"))
+            .env("SLUICE_API_LISTEN", format!("127.0.0.1:{api}"))
+            .env("SLUICE_LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", api)).is_err() {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err("sluice did not open its API port within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self {
+            child,
+            grpc: format!("http://127.0.0.1:{grpc}"),
+            root: root.to_owned(),
+        })
+    }
+
+    /// CPU seconds the process used so far (user + system).
+    fn cpu_seconds(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name, which is in parentheses.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // utime and stime are fields 14 and 15 of the whole line.
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
+    /// Peak resident memory, bytes.
+    fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+
+    fn stop(mut self) -> Result<(), Error> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        let status = self.child.wait()?;
+        if !status.success() {
+            return Err(format!("sluice exited with {status}").into());
+        }
+        Ok(())
+    }
+}
+
+/// Runs the load generator against `endpoint`; its JSON summary.
+fn loadgen(
+    bin: &Path,
+    endpoint: &str,
+    signal: &str,
+    rate: f64,
+    seconds: u64,
+    extra: &[&str],
+) -> Result<Summary, Error> {
+    let output = Command::new(bin)
+        .args([
+            "--endpoint",
+            endpoint,
+            "--protocol",
+            "grpc",
+            "--signal",
+            signal,
+            "--rate",
+            &format!("{}", rate.round() as u64),
+            "--duration",
+            &format!("{seconds}s"),
+            "--concurrency",
+            "8",
+            "--batch",
+            "512",
+            "--attributes",
+            "10",
+            "--json",
+            "--quiet",
+        ])
+        .args(extra)
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !output.status.success() {
+        return Err(format!("sluice-loadgen failed: {}", output.status).into());
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// Decode-only spans/s on one core for the default payload shape.
+fn decode_only() -> f64 {
+    let request = trace_request(&TracePayload::default());
+    let spans = span_count(&request) as f64;
+    let body = request.encode_to_vec();
+    let started = Instant::now();
+    let mut decoded = 0u64;
+    while started.elapsed() < Duration::from_secs(3) {
+        let request = decode_export(Signal::Traces, &body, BodyEncoding::Protobuf)
+            .expect("the payload is valid OTLP");
+        std::hint::black_box(request);
+        decoded += 1;
+    }
+    decoded as f64 * spans / started.elapsed().as_secs_f64()
+}
+
+fn parquet_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                parquet_bytes(&path)
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                entry.metadata().map_or(0, |m| m.len())
+            } else {
+                0
+            }
+        })
+        .sum()
+}
+
+fn main() -> Result<(), Error> {
+    let seconds: u64 = std::env::var("E2E_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("==> cargo build --release -p sluice -p sluice-loadgen");
+    let built = Command::new(&cargo)
+        .args(["build", "--release", "-p", "sluice", "-p", "sluice-loadgen"])
+        .status()?;
+    if !built.success() {
+        return Err("cannot build the release binaries".into());
+    }
+    let release = std::env::current_exe()?
+        .parent()
+        .map(Path::to_owned)
+        .ok_or("no directory for the current executable")?;
+    let (sluice_bin, loadgen_bin) = (release.join("sluice"), release.join("sluice-loadgen"));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    eprintln!("==> decode-only throughput (one core, in this process)");
+    let decode = decode_only();
+
+    let dir = tempfile::tempdir()?;
+    let sluice = Sluice::start(&sluice_bin, &dir.path().join("data"))?;
+    let endpoint = sluice.grpc.clone();
+
+    eprintln!("==> traces as fast as possible ({seconds} s)");
+    let fastest = loadgen(&loadgen_bin, &endpoint, "traces", 0.0, seconds, &[])?;
+    let mut rate = fastest.acknowledged_records_per_second;
+    let mut sustained = None;
+    for _ in 0..6 {
+        eprintln!("==> traces at {rate:.0} spans/s ({seconds} s)");
+        let cpu_before = sluice.cpu_seconds();
+        let run = loadgen(&loadgen_bin, &endpoint, "traces", rate, seconds, &[])?;
+        let cpu = (sluice.cpu_seconds() - cpu_before) / run.duration_seconds;
+        if run.refused_ratio() < 0.001 {
+            sustained = Some((run, cpu));
+            break;
+        }
+        rate *= 0.9;
+    }
+    let (sustained, sluice_cores) =
+        sustained.ok_or("no rate sustained with under 0.1% refusals")?;
+    let per_core = sustained.acknowledged_records_per_second / sluice_cores.max(0.01);
+
+    eprintln!("==> latency at half the sustained rate");
+    let half = loadgen(
+        &loadgen_bin,
+        &endpoint,
+        "traces",
+        sustained.acknowledged_records_per_second / 2.0,
+        seconds,
+        &[],
+    )?;
+
+    eprintln!("==> the same requests with zstd");
+    let zstd = loadgen(
+        &loadgen_bin,
+        &endpoint,
+        "traces",
+        sustained.acknowledged_records_per_second / 2.0,
+        seconds.min(5),
+        &["--compression", "zstd"],
+    )?;
+
+    eprintln!("==> logs and metrics as fast as possible");
+    let logs = loadgen(&loadgen_bin, &endpoint, "logs", 0.0, seconds, &[])?;
+    let metrics = loadgen(&loadgen_bin, &endpoint, "metrics", 0.0, seconds, &[])?;
+
+    let peak = sluice.peak_rss();
+    let root = sluice.root.clone();
+    sluice.stop()?;
+    let spans_stored = [&fastest, &sustained, &half, &zstd]
+        .iter()
+        .map(|s| s.records_acknowledged)
+        .sum::<u64>();
+    let disk = parquet_bytes(&root.join("default/otel_traces"));
+    let disk_per_span = disk as f64 / spans_stored.max(1) as f64;
+    let proto_per_span = half.bytes_sent as f64 / half.records_sent.max(1) as f64;
+    let zstd_per_span = zstd.bytes_sent as f64 / zstd.records_sent.max(1) as f64;
+
+    let mut report = String::new();
+    let _ = writeln!(report, "# End-to-end results\n");
+    let _ = writeln!(
+        report,
+        "Produced by `cargo run --release -p sluice-benches --bin end_to_end` on {cores} cores; \
+         Sluice with the default config (WAL fsync `always`), the load generator on the same \
+         machine over loopback gRPC: 8 concurrent requests of 512 records with 10 attributes each, \
+         {seconds} s per step.\n"
+    );
+    let _ = writeln!(report, "| measure | value |\n|---|---|");
+    let mut row = |name: &str, value: String| {
+        let _ = writeln!(report, "| {name} | {value} |");
+    };
+    row(
+        "traces, as fast as possible",
+        format!(
+            "{:.0} spans/s acknowledged, {:.2}% refused",
+            fastest.acknowledged_records_per_second,
+            fastest.refused_ratio() * 100.0
+        ),
+    );
+    row(
+        "traces, sustained with < 0.1% refusals",
+        format!("{:.0} spans/s", sustained.acknowledged_records_per_second),
+    );
+    row(
+        "cores Sluice used at that rate",
+        format!("{sluice_cores:.2}"),
+    );
+    row("sustained spans/s per core", format!("{per_core:.0}"));
+    row(
+        "decode-only spans/s per core (same payload shape)",
+        format!("{decode:.0}"),
+    );
+    row(
+        "end-to-end / decode-only (per core)",
+        format!("{:.2}", per_core / decode),
+    );
+    row(
+        "ack latency at half the sustained rate",
+        format!(
+            "p50 {:.1} ms, p99 {:.1} ms",
+            half.ack_latency_ms.p50.unwrap_or(f64::NAN),
+            half.ack_latency_ms.p99.unwrap_or(f64::NAN)
+        ),
+    );
+    row(
+        "logs, as fast as possible",
+        format!(
+            "{:.0} records/s acknowledged, {:.2}% refused",
+            logs.acknowledged_records_per_second,
+            logs.refused_ratio() * 100.0
+        ),
+    );
+    row(
+        "metrics, as fast as possible",
+        format!(
+            "{:.0} data points/s acknowledged, {:.2}% refused",
+            metrics.acknowledged_records_per_second,
+            metrics.refused_ratio() * 100.0
+        ),
+    );
+    row(
+        "peak resident memory",
+        format!("{:.0} MiB", peak as f64 / 1048576.0),
+    );
+    row(
+        "bytes per span: Parquet on disk",
+        format!("{disk_per_span:.1}"),
+    );
+    row(
+        "bytes per span: OTLP protobuf",
+        format!("{proto_per_span:.1}"),
+    );
+    row(
+        "bytes per span: OTLP protobuf + zstd",
+        format!("{zstd_per_span:.1}"),
+    );
+    row(
+        "Parquet / (protobuf + zstd)",
+        format!("{:.2}", disk_per_span / zstd_per_span),
+    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
+    let previous = std::fs::read_to_string(&path).unwrap_or_default();
+    let history = previous
+        .split_once("\n## History\n")
+        .map(|(_, h)| h.to_owned())
+        .unwrap_or_default();
+    let _ = writeln!(report, "\n## History\n{history}");
+    std::fs::write(&path, &report)?;
+    println!("{report}");
+    Ok(())
+}
