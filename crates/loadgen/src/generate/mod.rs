@@ -1,0 +1,325 @@
+//! Realistic OTLP export requests: what a fleet of instrumented services
+//! would send.
+//!
+//! # Place in the run
+//!
+//! Each worker owns one [`Generator`]. Before every request it asks the
+//! [`crate::phase::Scenario`] for each service's current settings (error ratio,
+//! latency distribution, share of traffic), then [`Generator::generate`] builds
+//! an [`ExportRequest`] of exactly the requested number of records (spans, data
+//! points or log records), which the client encodes and sends. Event times are
+//! "now", so the endpoint sees live traffic (SLO windows and anomaly detectors
+//! react in real time).
+//!
+//! # Shape
+//!
+//! - [`traces`]: one SERVER root span per trace plus 1–3 CLIENT or INTERNAL
+//!   children; `http.method`, `http.route`, `http.status_code` (500 and status
+//!   ERROR on errors).
+//! - [`metrics`]: per instance, a gauge `system.cpu.utilization`, a monotonic
+//!   cumulative sum `http.server.requests` by route and outcome, and a
+//!   cumulative histogram `http.server.duration` by route.
+//! - [`logs`]: mostly INFO, ERROR per the error ratio, some WARN; a body text;
+//!   trace context on half of them.
+//!
+//! Every record also carries `--attributes` synthetic attributes `attr.0`,
+//! `attr.1`, ... whose values are `--attribute-bytes` long, drawn from a pool of
+//! 256 random strings per run.
+
+mod logs;
+mod metrics;
+mod traces;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, InstrumentationScope, KeyValue, any_value::Value,
+};
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+
+use crate::latency::LatencyDistribution;
+use crate::options::Signal;
+use crate::phase::ServiceSettings;
+use crate::rng::XorShift64;
+
+/// Distinct values of each synthetic attribute.
+const ATTRIBUTE_POOL: usize = 256;
+
+/// An HTTP operation of a service: `(method, route)`.
+const OPERATIONS: [(&str, &str); 8] = [
+    ("GET", "/api/v1/items"),
+    ("POST", "/api/v1/orders"),
+    ("GET", "/api/v1/orders/{id}"),
+    ("PUT", "/api/v1/cart"),
+    ("DELETE", "/api/v1/cart/{item}"),
+    ("GET", "/api/v1/search"),
+    ("POST", "/api/v1/payments"),
+    ("GET", "/api/v1/recommendations"),
+];
+
+/// One generated request, before encoding.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportRequest {
+    Traces(ExportTraceServiceRequest),
+    Metrics(ExportMetricsServiceRequest),
+    Logs(ExportLogsServiceRequest),
+}
+
+impl ExportRequest {
+    /// The records it holds: spans, data points or log records.
+    pub fn records(&self) -> usize {
+        match self {
+            Self::Traces(r) => r
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len())
+                .sum(),
+            Self::Metrics(r) => r
+                .resource_metrics
+                .iter()
+                .flat_map(|r| &r.scope_metrics)
+                .flat_map(|s| &s.metrics)
+                .map(|m| match &m.data {
+                    Some(Data::Gauge(g)) => g.data_points.len(),
+                    Some(Data::Sum(s)) => s.data_points.len(),
+                    Some(Data::Histogram(h)) => h.data_points.len(),
+                    Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+                    Some(Data::Summary(s)) => s.data_points.len(),
+                    None => 0,
+                })
+                .sum(),
+            Self::Logs(r) => r
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .map(|s| s.log_records.len())
+                .sum(),
+        }
+    }
+
+    /// The protobuf encoding.
+    pub fn encode_proto(&self) -> Vec<u8> {
+        match self {
+            Self::Traces(r) => r.encode_to_vec(),
+            Self::Metrics(r) => r.encode_to_vec(),
+            Self::Logs(r) => r.encode_to_vec(),
+        }
+    }
+
+    /// The OTLP/JSON encoding: lowerCamelCase keys, hex trace and span ids,
+    /// enums as integers, 64-bit integers as strings (the serde mapping of
+    /// `opentelemetry-proto`).
+    pub fn encode_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        match self {
+            Self::Traces(r) => serde_json::to_vec(r),
+            Self::Metrics(r) => serde_json::to_vec(r),
+            Self::Logs(r) => serde_json::to_vec(r),
+        }
+    }
+}
+
+/// What a worker's generator makes.
+#[derive(Debug, Clone)]
+pub struct GeneratorConfig {
+    pub signal: Signal,
+    pub services: Vec<String>,
+    pub operations: usize,
+    pub attributes: usize,
+    pub attribute_bytes: usize,
+    /// The worker's index: part of `host.name` and `service.instance.id`.
+    pub worker: usize,
+    /// Identifies the run in `service.instance.id`, so two runs never share
+    /// a cumulative series.
+    pub run_id: u64,
+    pub seed: u64,
+}
+
+/// A service's operation.
+#[derive(Debug, Clone)]
+struct Operation {
+    method: &'static str,
+    route: String,
+    /// `"GET /api/v1/items"`: the span name.
+    name: String,
+}
+
+/// Builds requests for one worker; see the module docs.
+#[derive(Debug)]
+pub struct Generator {
+    config: GeneratorConfig,
+    rng: XorShift64,
+    operations: Vec<Operation>,
+    attribute_keys: Vec<String>,
+    attribute_pool: Vec<String>,
+    /// Unix nanoseconds when the generator started: the start of cumulative
+    /// metric series.
+    started: u64,
+    metrics: metrics::MetricState,
+}
+
+impl Generator {
+    pub fn new(config: GeneratorConfig, now_nanos: u64) -> Self {
+        let worker_mix = (config.worker as u64).wrapping_mul(0xA24B_AED4_963E_E407);
+        let mut rng = XorShift64::new(config.seed ^ worker_mix);
+        let operations = (0..config.operations.max(1))
+            .map(|k| {
+                let (method, route) = match OPERATIONS.get(k) {
+                    Some((method, route)) => (*method, (*route).to_owned()),
+                    None => ("GET", format!("/api/v1/op-{k}")),
+                };
+                Operation {
+                    name: format!("{method} {route}"),
+                    method,
+                    route,
+                }
+            })
+            .collect();
+        let attribute_keys = (0..config.attributes)
+            .map(|k| format!("attr.{k}"))
+            .collect();
+        let attribute_pool = (0..ATTRIBUTE_POOL)
+            .map(|_| rng.text(config.attribute_bytes))
+            .collect();
+        Self {
+            config,
+            rng,
+            operations,
+            attribute_keys,
+            attribute_pool,
+            started: now_nanos,
+            metrics: metrics::MetricState::default(),
+        }
+    }
+
+    pub fn config(&self) -> &GeneratorConfig {
+        &self.config
+    }
+
+    /// A request of exactly `records` records; `settings[i]` holds the current
+    /// settings of service `i`, `now_nanos` is the event time.
+    pub fn generate(
+        &mut self,
+        records: usize,
+        settings: &[ServiceSettings],
+        now_nanos: u64,
+    ) -> ExportRequest {
+        match self.config.signal {
+            Signal::Traces => ExportRequest::Traces(self.traces(records, settings, now_nanos)),
+            Signal::Metrics => ExportRequest::Metrics(self.metrics(records, settings, now_nanos)),
+            Signal::Logs => ExportRequest::Logs(self.logs(records, settings, now_nanos)),
+        }
+    }
+
+    /// A service index, weighted by the services' rate multipliers (evenly
+    /// when they are all 0).
+    fn pick_service(&mut self, settings: &[ServiceSettings]) -> usize {
+        let n = self.config.services.len();
+        let weight = |i: usize| settings.get(i).map_or(1.0, |s| s.rate_multiplier);
+        let total: f64 = (0..n).map(weight).sum();
+        if n <= 1 {
+            return 0;
+        }
+        if total <= 0.0 {
+            return self.rng.index(n);
+        }
+        let mut point = self.rng.unit() * total;
+        for i in 0..n {
+            point -= weight(i);
+            if point < 0.0 {
+                return i;
+            }
+        }
+        n - 1
+    }
+
+    fn pick_operation(&mut self) -> usize {
+        self.rng.index(self.operations.len())
+    }
+
+    /// The `--attributes` synthetic attributes, values drawn at random.
+    fn synthetic_attributes(&mut self, out: &mut Vec<KeyValue>) {
+        for k in 0..self.attribute_keys.len() {
+            let value = self.attribute_pool[self.rng.index(ATTRIBUTE_POOL)].clone();
+            out.push(kv(&self.attribute_keys[k], Value::StringValue(value)));
+        }
+    }
+
+    /// The synthetic attributes of a metric series: fixed for the series, so
+    /// cumulative values stay one series.
+    fn series_attributes(&self, series: u64, out: &mut Vec<KeyValue>) {
+        for (k, key) in self.attribute_keys.iter().enumerate() {
+            let mixed = (series ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            let value = &self.attribute_pool[(mixed >> 56) as usize % ATTRIBUTE_POOL];
+            out.push(kv(key, Value::StringValue(value.clone())));
+        }
+    }
+
+    fn service_name(&self, service: usize) -> &str {
+        self.config
+            .services
+            .get(service)
+            .map_or("unknown_service", String::as_str)
+    }
+
+    /// The resource of `service` as run by this worker; `instance` tells apart
+    /// the simulated instances of a metrics run.
+    fn resource(&self, service: usize, instance: Option<usize>) -> Resource {
+        let name = self.service_name(service);
+        let GeneratorConfig { worker, run_id, .. } = self.config;
+        let instance_id = match instance {
+            Some(i) => format!("{name}-{run_id:08x}-{worker}-{i}"),
+            None => format!("{name}-{run_id:08x}-{worker}"),
+        };
+        Resource {
+            attributes: vec![
+                kv("service.name", Value::StringValue(name.to_owned())),
+                kv("service.instance.id", Value::StringValue(instance_id)),
+                kv("service.version", Value::StringValue("1.4.2".into())),
+                kv("host.name", Value::StringValue(format!("loadgen-{worker}"))),
+                kv(
+                    "deployment.environment",
+                    Value::StringValue("load-test".into()),
+                ),
+                kv(
+                    "telemetry.sdk.name",
+                    Value::StringValue("sluice-loadgen".into()),
+                ),
+                kv("telemetry.sdk.language", Value::StringValue("rust".into())),
+            ],
+            ..Default::default()
+        }
+    }
+}
+
+/// The settings of service `i`, or the defaults if the caller passed fewer.
+fn settings_for(settings: &[ServiceSettings], i: usize) -> ServiceSettings {
+    settings.get(i).copied().unwrap_or(ServiceSettings {
+        error_ratio: 0.0,
+        latency: LatencyDistribution::default(),
+        rate_multiplier: 1.0,
+    })
+}
+
+fn kv(key: &str, value: Value) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+fn scope() -> Option<InstrumentationScope> {
+    Some(InstrumentationScope {
+        name: "sluice-loadgen".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,226 @@
+#![allow(clippy::unwrap_used)]
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
+use serde_json::Value as Json;
+
+use super::*;
+
+/// 2025-01-01T00:00:00Z.
+const NOW: u64 = 1_735_689_600_000_000_000;
+
+fn generator(signal: Signal, attributes: usize) -> Generator {
+    let config = GeneratorConfig {
+        signal,
+        services: vec!["checkout".into(), "cart".into(), "search".into()],
+        operations: 4,
+        attributes,
+        attribute_bytes: 12,
+        worker: 3,
+        run_id: 0xABCD,
+        seed: 7,
+    };
+    Generator::new(config, NOW - 60_000_000_000)
+}
+
+fn settings(error_ratio: f64) -> Vec<ServiceSettings> {
+    vec![
+        ServiceSettings {
+            error_ratio,
+            latency: LatencyDistribution::default(),
+            rate_multiplier: 1.0,
+        };
+        3
+    ]
+}
+
+#[test]
+fn every_signal_holds_exactly_the_requested_records() {
+    for signal in [Signal::Traces, Signal::Metrics, Signal::Logs] {
+        let mut g = generator(signal, 3);
+        for records in [1, 2, 7, 100, 512, 1000] {
+            let request = g.generate(records, &settings(0.1), NOW);
+            assert_eq!(request.records(), records, "{signal:?}");
+        }
+    }
+}
+
+#[test]
+fn traces_have_a_server_root_and_children_ending_no_later_than_now() {
+    let mut g = generator(Signal::Traces, 2);
+    let ExportRequest::Traces(request) = g.generate(600, &settings(0.2), NOW) else {
+        panic!("traces expected");
+    };
+    let spans: Vec<_> = request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .collect();
+    let roots: Vec<_> = spans
+        .iter()
+        .filter(|s| s.parent_span_id.is_empty())
+        .collect();
+    assert!(
+        roots.len() > 100 && roots.len() < 400,
+        "{} roots",
+        roots.len()
+    );
+    assert!(
+        roots
+            .iter()
+            .all(|s| s.kind == 2 && s.end_time_unix_nano == NOW)
+    );
+    for span in &spans {
+        assert_eq!((span.trace_id.len(), span.span_id.len()), (16, 8));
+        assert!(span.start_time_unix_nano <= span.end_time_unix_nano);
+        assert!(span.end_time_unix_nano <= NOW);
+        // 3 or 4 semantic attributes, then the 2 synthetic ones.
+        let synthetic = span
+            .attributes
+            .iter()
+            .filter(|a| a.key.starts_with("attr."))
+            .count();
+        assert_eq!(synthetic, 2);
+    }
+    let errors = roots
+        .iter()
+        .filter(|s| s.status.as_ref().map(|s| s.code) == Some(StatusCode::Error as i32))
+        .count();
+    let ratio = errors as f64 / roots.len() as f64;
+    assert!((0.1..0.3).contains(&ratio), "error ratio {ratio}");
+    let resource = request.resource_spans[0].resource.as_ref().unwrap();
+    let keys: Vec<_> = resource.attributes.iter().map(|a| a.key.as_str()).collect();
+    for key in ["service.name", "service.instance.id", "host.name"] {
+        assert!(keys.contains(&key), "{keys:?}");
+    }
+}
+
+#[test]
+fn a_silent_service_gets_no_records() {
+    let mut g = generator(Signal::Logs, 0);
+    let mut s = settings(0.0);
+    s[1].rate_multiplier = 0.0;
+    let ExportRequest::Logs(request) = g.generate(300, &s, NOW) else {
+        panic!("logs expected");
+    };
+    let names: Vec<String> = request
+        .resource_logs
+        .iter()
+        .map(|r| format!("{:?}", r.resource.as_ref().unwrap().attributes[0].value))
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.iter().all(|n| !n.contains("\"cart\"")), "{names:?}");
+}
+
+#[test]
+fn cumulative_metrics_grow_between_exports() {
+    let mut g = generator(Signal::Metrics, 1);
+    let total = |request: &ExportRequest| -> f64 {
+        let ExportRequest::Metrics(r) = request else {
+            panic!("metrics expected");
+        };
+        r.resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .filter_map(|m| match &m.data {
+                Some(Data::Sum(s)) => Some(&s.data_points),
+                _ => None,
+            })
+            .flatten()
+            .map(|p| match p.value {
+                Some(
+                    opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsDouble(v),
+                ) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    // One service, so every request exports the same instances.
+    let mut one = settings(0.05);
+    one[1].rate_multiplier = 0.0;
+    one[2].rate_multiplier = 0.0;
+    let first = g.generate(64, &one, NOW);
+    let second = g.generate(64, &one, NOW + 10_000_000_000);
+    assert!(total(&second) > total(&first));
+}
+
+/// What the OTLP/JSON receivers (Sluice's, the Collector's) expect: hex ids,
+/// integer enums, 64-bit integers as strings, lowerCamelCase keys.
+#[test]
+fn json_is_otlp_json_and_decodes_back_to_the_same_request() {
+    let mut g = generator(Signal::Traces, 1);
+    let request = g.generate(20, &settings(0.5), NOW);
+    let bytes = request.encode_json().unwrap();
+    let json: Json = serde_json::from_slice(&bytes).unwrap();
+    let span = &json["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+    let trace_id = span["traceId"].as_str().unwrap();
+    assert_eq!(trace_id.len(), 32);
+    assert!(
+        trace_id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
+    assert_eq!(span["spanId"].as_str().unwrap().len(), 16);
+    assert_eq!(span["kind"], 2);
+    assert_eq!(span["endTimeUnixNano"], NOW.to_string());
+    let status_code = span["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == "http.status_code")
+        .unwrap();
+    assert!(
+        status_code["value"]["intValue"].is_string()
+            || status_code["value"]["intValue"].is_number()
+    );
+    let decoded: ExportTraceServiceRequest = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(ExportRequest::Traces(decoded), request);
+
+    let mut g = generator(Signal::Metrics, 1);
+    let request = g.generate(40, &settings(0.1), NOW);
+    let bytes = request.encode_json().unwrap();
+    let json: Json = serde_json::from_slice(&bytes).unwrap();
+    let metrics = &json["resourceMetrics"][0]["scopeMetrics"][0]["metrics"];
+    assert!(metrics[0]["gauge"]["dataPoints"][0]["asDouble"].is_number());
+    assert_eq!(metrics[1]["sum"]["aggregationTemporality"], 2);
+    assert_eq!(metrics[1]["sum"]["isMonotonic"], true);
+    // serde_json may parse a float 1 ulp off, so compare the shape, not the values.
+    let decoded: ExportMetricsServiceRequest = serde_json::from_slice(&bytes).unwrap();
+    let ExportRequest::Metrics(original) = &request else {
+        panic!("metrics expected");
+    };
+    assert_eq!(ExportRequest::Metrics(decoded.clone()).records(), 40);
+    assert_eq!(
+        decoded.resource_metrics[0].resource,
+        original.resource_metrics[0].resource
+    );
+
+    let mut g = generator(Signal::Logs, 1);
+    let request = g.generate(40, &settings(0.1), NOW);
+    let bytes = request.encode_json().unwrap();
+    let json: Json = serde_json::from_slice(&bytes).unwrap();
+    let record = &json["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0];
+    assert!(record["severityNumber"].is_number());
+    assert!(record["body"]["stringValue"].is_string());
+    let decoded: ExportLogsServiceRequest = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(ExportRequest::Logs(decoded), request);
+}
+
+#[test]
+fn sluice_validation_keeps_every_generated_record() {
+    use sluice_model::validate::{retain_valid_logs, retain_valid_metrics, retain_valid_spans};
+    for signal in [Signal::Traces, Signal::Metrics, Signal::Logs] {
+        let mut g = generator(signal, 4);
+        let rejected = match g.generate(512, &settings(0.1), NOW) {
+            ExportRequest::Traces(mut r) => retain_valid_spans(&mut r),
+            ExportRequest::Metrics(mut r) => retain_valid_metrics(&mut r),
+            ExportRequest::Logs(mut r) => retain_valid_logs(&mut r),
+        };
+        assert!(rejected.is_empty(), "{signal:?}: {rejected:?}");
+        assert_eq!(rejected.accepted, 512, "{signal:?}");
+    }
+}
