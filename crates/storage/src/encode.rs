@@ -1,10 +1,11 @@
 //! Batches to Parquet bytes: sorted by service then time, zstd, dictionaries for
-//! repetitive strings, a bloom filter on trace ids.
+//! repetitive strings, delta encoding for times, a bloom filter on trace ids.
 
 use arrow::array::RecordBatch;
 use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take_record_batch};
+use arrow::datatypes::DataType;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -40,6 +41,18 @@ pub fn writer_properties(
     for column in HIGH_CARDINALITY {
         if schema.field_with_name(column).is_ok() {
             builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+        }
+    }
+    // Times and durations are nearly all distinct: a dictionary only costs
+    // (interning every value) and overflows. Sorted times delta-encode to a
+    // few bits each.
+    for field in schema.fields() {
+        let timestamp = matches!(field.data_type(), DataType::Timestamp(_, _));
+        if timestamp || field.name() == "Duration" {
+            let path = ColumnPath::from(field.name().as_str());
+            builder = builder
+                .set_column_dictionary_enabled(path.clone(), false)
+                .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
         }
     }
     if table == Table::Traces {
