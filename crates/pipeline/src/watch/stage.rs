@@ -121,9 +121,10 @@ impl WatchStage {
     fn take(&mut self, batch: StepBatch, now: Instant, wall: i64) {
         let step = self.config.step_nanos();
         for (tenant, newest) in batch.newest {
+            let newest = newest.min(wall + MAX_SKEW_NANOS);
             let watch = self.tenants.entry(tenant).or_default();
             let clock = watch.clocks.entry(batch.shard).or_insert((newest, now));
-            clock.0 = clock.0.max(newest.min(wall + MAX_SKEW_NANOS));
+            clock.0 = clock.0.max(newest);
             clock.1 = now;
         }
         for (tenant, start, summary) in batch.steps {
