@@ -278,7 +278,87 @@ pub(super) fn histogram_quantile(bounds: &[f64], counts: &[u64], q: f64) -> Opti
 
 #[cfg(test)]
 mod tests {
+    use sluice_anomaly::{Direction, Points};
+
+    use super::super::step::SpanStep;
     use super::*;
+
+    fn config() -> WatchConfig {
+        let mut config = WatchConfig::default();
+        config.detector.warmup_points = Points::new(10).expect("a count");
+        config.detector.seasonality.daily = false;
+        config.detector.seasonality.weekly = false;
+        config
+    }
+
+    /// One step of `checkout` `POST /pay`: `requests` spans of 30 ms.
+    fn summary(requests: u64, errors: u64) -> StepSummary {
+        let mut step = SpanStep {
+            requests,
+            errors,
+            ..SpanStep::default()
+        };
+        for _ in 0..requests {
+            step.latency.add(30e6);
+        }
+        let mut summary = StepSummary::default();
+        summary
+            .spans
+            .entry("checkout".into())
+            .or_default()
+            .insert("POST /pay".into(), step);
+        summary
+    }
+
+    fn opened(result: StepResult) -> Vec<(Signal, Direction)> {
+        result
+            .transitions
+            .into_iter()
+            .filter(|(_, t)| matches!(t, Transition::Opened(_)))
+            .map(|(key, t)| (key.signal, t.event().direction))
+            .collect()
+    }
+
+    #[test]
+    fn an_error_burst_opens_one_anomaly_and_silence_is_a_traffic_drop() {
+        let config = config();
+        let step = config.step_nanos();
+        let mut series = TenantSeries::default();
+        let mut room = 100;
+        let mut found = Vec::new();
+        for i in 0..36 {
+            let errors = if i >= 30 { 50 } else { i as u64 % 2 };
+            found.extend(opened(series.observe_step(
+                &config,
+                i * step,
+                summary(100, errors),
+                &mut room,
+            )));
+        }
+        assert_eq!(found, vec![(Signal::ErrorRatio, Direction::Up)]);
+        // Steps with no spans at all: the request rate is observed as zero.
+        let mut found = Vec::new();
+        for i in 36..42 {
+            found.extend(opened(series.observe_step(
+                &config,
+                i * step,
+                StepSummary::default(),
+                &mut room,
+            )));
+        }
+        assert_eq!(found, vec![(Signal::RequestRate, Direction::Down)]);
+        assert_eq!(room, 97, "three series: rate, error ratio, p99");
+    }
+
+    #[test]
+    fn new_series_beyond_the_cap_are_refused() {
+        let config = config();
+        let mut series = TenantSeries::default();
+        let mut room = 1;
+        let result = series.observe_step(&config, 0, summary(100, 0), &mut room);
+        assert_eq!((room, result.refused), (0, 2));
+        assert_eq!(series.series.len(), 1);
+    }
 
     #[test]
     fn histogram_quantiles_interpolate_inside_the_bucket() {
