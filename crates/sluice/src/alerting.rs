@@ -105,7 +105,9 @@ pub fn spawn_slo_alerts(slo: SloEngine, notifier: Notifier, interval: Duration) 
                 let statuses = match slo.statuses(&tenant, now, |_| true).await {
                     Ok(statuses) => statuses,
                     Err(error) => {
+                        // Unknown is not resolved: keep what fired.
                         tracing::warn!(tenant = %tenant, %error, "cannot evaluate slo alerts");
+                        seen.extend(firing.keys().filter(|k| k.0 == tenant.as_str()).cloned());
                         continue;
                     }
                 };
