@@ -177,6 +177,22 @@ fn flush(c: &mut Criterion) {
     group.bench_function("arrow_to_parquet", |b| {
         b.iter(|| to_parquet(black_box(&batch)));
     });
+    // The same at each zstd level, for `storage.zstd_level`'s trade-off.
+    for level in [1, 3, 6] {
+        let encode = |batch: &RecordBatch| {
+            let sorted = sort_batch(Table::Traces, batch).expect("the traces schema");
+            let properties = writer_properties(Table::Traces, 100_000, level, vec![]);
+            encode_parquet(Table::Traces, &sorted, properties).expect("in memory")
+        };
+        eprintln!(
+            "flush: zstd level {level}: {} bytes for {} spans",
+            encode(&batch).len(),
+            payload.spans
+        );
+        group.bench_function(format!("arrow_to_parquet_zstd_{level}"), |b| {
+            b.iter(|| encode(black_box(&batch)));
+        });
+    }
     group.finish();
 }
 
