@@ -6,99 +6,12 @@
 //! Skipped with a notice when `/usr/bin/prometheus-alertmanager` is missing,
 //! unless `E2E_REQUIRE_ALERTMANAGER` is set, in which case it fails.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 use sluice_alert::{Alert, AlertingConfig, Notifier, Severity};
+use sluice_e2e::alertmanager::Alertmanager;
 use sluice_model::units::Duration as ConfigDuration;
-
-const BINARY: &str = "/usr/bin/prometheus-alertmanager";
-
-/// One receiver that notifies nobody; alerts grouped by service.
-const CONFIG: &str = "\
-route:
-  receiver: sluice-test
-  group_by: [service]
-receivers:
-  - name: sluice-test
-";
-
-/// A running Alertmanager, killed on drop.
-struct Alertmanager {
-    child: Child,
-    base: String,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Alertmanager {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("alertmanager.yml");
-        std::fs::write(&config, CONFIG).expect("write config");
-        let storage = dir.path().join("data");
-        let log = dir.path().join("alertmanager.log");
-        let port = free_port();
-        let child = Command::new(BINARY)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", storage.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start alertmanager");
-        Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn wait_ready(&mut self, client: &reqwest::Client) {
-        for _ in 0..200 {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("alertmanager exited with {status}:\n{}", self.log());
-            }
-            let ready = client.get(format!("{}/-/ready", self.base)).send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("alertmanager not ready after 10s:\n{}", self.log());
-    }
-
-    /// Alertmanager's alerts, every state included.
-    async fn alerts(&self, client: &reqwest::Client) -> Vec<Value> {
-        let url = format!(
-            "{}/api/v2/alerts?active=true&silenced=true&inhibited=true&unprocessed=true",
-            self.base
-        );
-        let response = client.get(url).send().await.expect("GET /api/v2/alerts");
-        assert!(response.status().is_success(), "{}", response.status());
-        response.json().await.expect("a JSON array")
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
 
 fn now_nanos() -> i64 {
     let since_epoch = std::time::SystemTime::now()
@@ -116,15 +29,10 @@ fn rfc3339_nanos(value: &Value) -> i64 {
 }
 
 /// Polls Alertmanager (up to 5 s) until `found` accepts its alert list.
-async fn wait_until(
-    am: &Alertmanager,
-    client: &reqwest::Client,
-    what: &str,
-    found: impl Fn(&[Value]) -> bool,
-) -> Vec<Value> {
+async fn wait_until(am: &Alertmanager, what: &str, found: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let mut alerts = Vec::new();
     for _ in 0..100 {
-        alerts = am.alerts(client).await;
+        alerts = am.alerts().await.expect("GET /api/v2/alerts");
         if found(&alerts) {
             return alerts;
         }
@@ -135,19 +43,12 @@ async fn wait_until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_firing_alert_reaches_alertmanager_then_resolves() {
-    if !Path::new(BINARY).exists() {
-        if std::env::var_os("E2E_REQUIRE_ALERTMANAGER").is_some() {
-            panic!("{BINARY} is missing and E2E_REQUIRE_ALERTMANAGER is set");
-        }
-        eprintln!("skipped: {BINARY} is missing (apt-get install prometheus-alertmanager)");
+    let Some(am) = Alertmanager::start().await.expect("alertmanager starts") else {
         return;
-    }
-    let client = reqwest::Client::new();
-    let mut am = Alertmanager::start();
-    am.wait_ready(&client).await;
+    };
 
     let config = AlertingConfig {
-        alertmanager_urls: vec![am.base.clone()],
+        alertmanager_urls: vec![am.url.clone()],
         external_url: "http://127.0.0.1:4319".to_owned(),
         group_wait: ConfigDuration::from_millis(100),
         group_interval: ConfigDuration::from_millis(100),
@@ -170,7 +71,7 @@ async fn a_firing_alert_reaches_alertmanager_then_resolves() {
     assert!(notifier.notify(alert.clone()));
 
     let fingerprint = alert.fingerprint().to_string();
-    let alerts = wait_until(&am, &client, "the firing alert", |alerts| {
+    let alerts = wait_until(&am, "the firing alert", |alerts| {
         alerts
             .iter()
             .any(|a| a["fingerprint"] == fingerprint && a["status"]["state"] == "active")
@@ -219,7 +120,7 @@ async fn a_firing_alert_reaches_alertmanager_then_resolves() {
     );
 
     // Still firing: re-sent every repeat_interval, which moves endsAt on.
-    wait_until(&am, &client, "the repeat", |alerts| {
+    wait_until(&am, "the repeat", |alerts| {
         alerts
             .iter()
             .any(|a| a["fingerprint"] == fingerprint && rfc3339_nanos(&a["endsAt"]) > ends)
@@ -227,7 +128,7 @@ async fn a_firing_alert_reaches_alertmanager_then_resolves() {
     .await;
 
     assert!(notifier.notify(alert.clone().resolved(now_nanos())));
-    wait_until(&am, &client, "the resolution", |alerts| {
+    wait_until(&am, "the resolution", |alerts| {
         !alerts.iter().any(|a| a["fingerprint"] == fingerprint)
     })
     .await;
