@@ -6,11 +6,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::trace::v1::{
-    ResourceSpans, ScopeSpans, Span, Status, status::StatusCode,
-};
 use serde_json::Value;
 use sluice_e2e::alertmanager::Alertmanager;
 use sluice_e2e::{Rng, Sluice, fixtures, seed};
@@ -58,51 +54,6 @@ daily = false
 weekly = false
 {slo}"#
     )
-}
-
-/// `n` server spans of `service` ending in `[start, start + width)`, the
-/// first `errors` failed.
-fn spans(
-    service: &str,
-    start: u64,
-    width: u64,
-    n: u64,
-    errors: u64,
-    rng: &mut Rng,
-) -> ExportTraceServiceRequest {
-    let spans = (0..n)
-        .map(|i| {
-            let end = start + rng.range(0..width);
-            let id = rng.next_u64();
-            Span {
-                trace_id: fixtures::trace_id(id),
-                span_id: fixtures::span_id(id),
-                name: "POST /pay".into(),
-                kind: 2,
-                start_time_unix_nano: end - rng.range(20..40) * 1_000_000,
-                end_time_unix_nano: end,
-                status: Some(Status {
-                    code: if i < errors {
-                        StatusCode::Error as i32
-                    } else {
-                        StatusCode::Ok as i32
-                    },
-                    message: String::new(),
-                }),
-                ..Default::default()
-            }
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: fixtures::resource(service),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
 }
 
 fn now() -> u64 {
@@ -167,7 +118,7 @@ async fn slo_pages_and_anomaly_tickets_reach_alertmanager_and_resolve() {
 
     // payments: 90% errors right now, far past every burn-rate threshold.
     client
-        .export(spans(
+        .export(fixtures::server_spans(
             "payments",
             now() - 30 * SECOND,
             30 * SECOND,
@@ -183,7 +134,7 @@ async fn slo_pages_and_anomaly_tickets_reach_alertmanager_and_resolve() {
     for step in 0..45 {
         let errors = if step >= 40 { 30 } else { rng.range(0..2) };
         client
-            .export(spans(
+            .export(fixtures::server_spans(
                 "checkout",
                 first + step * SECOND,
                 SECOND,
@@ -201,7 +152,7 @@ async fn slo_pages_and_anomaly_tickets_reach_alertmanager_and_resolve() {
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(30) {
                 let _ = client
-                    .export(spans(
+                    .export(fixtures::server_spans(
                         "checkout",
                         now() - SECOND / 4,
                         SECOND / 4,

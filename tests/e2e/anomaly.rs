@@ -7,11 +7,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::trace::v1::{
-    ResourceSpans, ScopeSpans, Span, Status, status::StatusCode,
-};
 use serde_json::Value;
 use sluice_e2e::{Rng, Sluice, fixtures, seed};
 
@@ -36,43 +32,6 @@ weekly = false
 
 const STEP: u64 = 10_000_000_000;
 const SPANS_PER_STEP: u64 = 60;
-
-/// One step of `checkout` server spans ending inside `[start, start + 10 s)`;
-/// `errors` of them fail.
-fn step(start: u64, errors: u64, rng: &mut Rng, first_id: u64) -> ExportTraceServiceRequest {
-    let spans = (0..SPANS_PER_STEP)
-        .map(|i| {
-            let end = start + rng.range(0..STEP);
-            Span {
-                trace_id: fixtures::trace_id(first_id + i),
-                span_id: fixtures::span_id(first_id + i),
-                name: "POST /pay".into(),
-                kind: 2,
-                start_time_unix_nano: end - rng.range(20..40) * 1_000_000,
-                end_time_unix_nano: end,
-                status: Some(Status {
-                    code: if i < errors {
-                        StatusCode::Error as i32
-                    } else {
-                        StatusCode::Ok as i32
-                    },
-                    message: String::new(),
-                }),
-                ..Default::default()
-            }
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: fixtures::resource("checkout"),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_error_burst_in_replayed_traffic_is_found_and_ends() {
@@ -100,7 +59,14 @@ async fn an_error_burst_in_replayed_traffic_is_found_and_ends() {
             rng.range(0..2)
         };
         client
-            .export(step(first + i * STEP, errors, &mut rng, i * SPANS_PER_STEP))
+            .export(fixtures::server_spans(
+                "checkout",
+                first + i * STEP,
+                STEP,
+                SPANS_PER_STEP,
+                errors,
+                &mut rng,
+            ))
             .await
             .unwrap();
     }

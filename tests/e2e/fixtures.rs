@@ -234,3 +234,48 @@ pub fn metrics(service: &str, points: u64) -> ExportMetricsServiceRequest {
         }],
     }
 }
+
+/// `n` `POST /pay` server spans of `service` lasting 20–40 ms and ending in
+/// `[start, start + width)`, the first `errors` failed, with random ids.
+pub fn server_spans(
+    service: &str,
+    start: u64,
+    width: u64,
+    n: u64,
+    errors: u64,
+    rng: &mut crate::Rng,
+) -> ExportTraceServiceRequest {
+    let spans = (0..n)
+        .map(|i| {
+            let end = start + rng.range(0..width);
+            let id = rng.next_u64();
+            Span {
+                trace_id: trace_id(id),
+                span_id: span_id(id),
+                name: "POST /pay".into(),
+                kind: 2,
+                start_time_unix_nano: end - rng.range(20..40) * 1_000_000,
+                end_time_unix_nano: end,
+                status: Some(Status {
+                    code: if i < errors {
+                        StatusCode::Error as i32
+                    } else {
+                        StatusCode::Ok as i32
+                    },
+                    message: String::new(),
+                }),
+                ..Default::default()
+            }
+        })
+        .collect();
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: resource(service),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
