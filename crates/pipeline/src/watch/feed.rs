@@ -40,8 +40,8 @@ pub struct StepFeed {
     max_entries: usize,
     metrics: bool,
     logs: bool,
-    pending: HashMap<Tenant, HashMap<i64, StepSummary>>,
-    newest: HashMap<Tenant, i64>,
+    /// Per tenant: the newest event time seen, and the summaries by step.
+    pending: HashMap<Tenant, (i64, HashMap<i64, StepSummary>)>,
     entries: usize,
     last_send: Instant,
 }
@@ -60,7 +60,6 @@ impl StepFeed {
             metrics: config.metrics,
             logs: config.logs,
             pending: HashMap::new(),
-            newest: HashMap::new(),
             entries: 0,
             last_send: Instant::now(),
         }
@@ -68,21 +67,13 @@ impl StepFeed {
 
     /// The summary of `tenant`'s step holding `time`.
     fn summary(&mut self, tenant: &Tenant, time: i64) -> &mut StepSummary {
-        match self.newest.get_mut(tenant) {
-            Some(newest) => *newest = (*newest).max(time),
-            None => {
-                self.newest.insert(tenant.clone(), time);
-            }
-        }
         let step = time.div_euclid(self.step) * self.step;
         if !self.pending.contains_key(tenant) {
-            self.pending.insert(tenant.clone(), HashMap::new());
+            self.pending.insert(tenant.clone(), (time, HashMap::new()));
         }
-        self.pending
-            .get_mut(tenant)
-            .expect("inserted above")
-            .entry(step)
-            .or_default()
+        let (newest, steps) = self.pending.get_mut(tenant).expect("inserted above");
+        *newest = (*newest).max(time);
+        steps.entry(step).or_default()
     }
 
     fn full(&self) -> bool {
@@ -246,21 +237,23 @@ impl StepFeed {
 
     /// Sends what is pending, dropping it if the detector thread is behind.
     pub fn send(&mut self) {
-        if self.newest.is_empty() {
+        if self.pending.is_empty() {
             return;
         }
-        let steps = std::mem::take(&mut self.pending)
-            .into_iter()
-            .flat_map(|(tenant, steps)| {
-                steps
+        let mut steps = Vec::new();
+        let mut newest = Vec::new();
+        for (tenant, (time, summaries)) in std::mem::take(&mut self.pending) {
+            newest.push((tenant.clone(), time));
+            steps.extend(
+                summaries
                     .into_iter()
-                    .map(move |(step, summary)| (tenant.clone(), step, summary))
-            })
-            .collect();
+                    .map(|(step, summary)| (tenant.clone(), step, summary)),
+            );
+        }
         let batch = StepBatch {
             shard: self.shard,
             steps,
-            newest: self.newest.drain().collect(),
+            newest,
         };
         self.entries = 0;
         match self.sender.try_send(batch) {
