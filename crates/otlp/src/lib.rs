@@ -22,7 +22,7 @@ mod handler;
 pub mod http;
 pub mod metrics;
 mod response;
-mod rpc_status;
+pub mod rpc_status;
 mod sink;
 
 pub use config::ReceiverConfig;

@@ -41,6 +41,23 @@ struct ProtoDuration {
     nanos: i32,
 }
 
+/// The retry delay in an encoded `google.rpc.Status` (a gRPC error's
+/// `grpc-status-details-bin`, or an OTLP/HTTP error body), if it carries a
+/// `RetryInfo`: what a client of [`retry_info`] reads back.
+pub fn retry_delay(status: &[u8]) -> Option<Duration> {
+    let status = RpcStatus::decode(status).ok()?;
+    status
+        .details
+        .iter()
+        .find(|any| any.type_url.ends_with("/google.rpc.RetryInfo"))
+        .and_then(|any| RetryInfo::decode(&any.value[..]).ok())
+        .and_then(|info| info.retry_delay)
+        .map(|d| {
+            Duration::from_secs(u64::try_from(d.seconds).unwrap_or(0))
+                + Duration::from_nanos(u64::try_from(d.nanos).unwrap_or(0))
+        })
+}
+
 /// A `RetryInfo` detail asking the client to wait `delay`.
 pub fn retry_info(delay: Duration) -> Any {
     let info = RetryInfo {

@@ -1,61 +1,11 @@
-//! `google.rpc.Status` details: the `RetryInfo` an OTLP/gRPC server attaches to
-//! a retryable refusal, and the names of gRPC status codes.
-
-use std::time::Duration;
+//! What a client reads in refusals: the message of an OTLP/HTTP error body,
+//! the names of gRPC status codes, and which are retryable. The
+//! `google.rpc.Status` types and the `RetryInfo` decoding are
+//! `sluice_otlp::rpc_status`'s.
 
 use prost::Message;
-
-/// `google.rpc.Status`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RpcStatus {
-    #[prost(int32, tag = "1")]
-    code: i32,
-    #[prost(string, tag = "2")]
-    message: String,
-    #[prost(message, repeated, tag = "3")]
-    details: Vec<Any>,
-}
-
-/// `google.protobuf.Any`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct Any {
-    #[prost(string, tag = "1")]
-    type_url: String,
-    #[prost(bytes = "vec", tag = "2")]
-    value: Vec<u8>,
-}
-
-/// `google.rpc.RetryInfo`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct RetryInfo {
-    #[prost(message, optional, tag = "1")]
-    retry_delay: Option<ProtoDuration>,
-}
-
-/// `google.protobuf.Duration`.
-#[derive(Clone, PartialEq, prost::Message)]
-struct ProtoDuration {
-    #[prost(int64, tag = "1")]
-    seconds: i64,
-    #[prost(int32, tag = "2")]
-    nanos: i32,
-}
-
-/// The retry delay in the encoded `google.rpc.Status` of a gRPC error
-/// (`grpc-status-details-bin`), if it carries a `RetryInfo`.
-pub fn retry_delay(status_details: &[u8]) -> Option<Duration> {
-    let status = RpcStatus::decode(status_details).ok()?;
-    status
-        .details
-        .iter()
-        .find(|any| any.type_url.ends_with("/google.rpc.RetryInfo"))
-        .and_then(|any| RetryInfo::decode(&any.value[..]).ok())
-        .and_then(|info| info.retry_delay)
-        .map(|d| {
-            Duration::from_secs(u64::try_from(d.seconds).unwrap_or(0))
-                + Duration::from_nanos(u64::try_from(d.nanos).unwrap_or(0))
-        })
-}
+use sluice_otlp::rpc_status::RpcStatus;
+pub use sluice_otlp::rpc_status::retry_delay;
 
 /// The message of an OTLP/HTTP error body: a `google.rpc.Status` in protobuf
 /// or JSON, or else the body itself if it is short text.
@@ -116,23 +66,18 @@ pub fn is_retryable(code: tonic::Code, has_retry_info: bool) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
     fn reads_the_retry_delay_of_a_status() {
-        let info = RetryInfo {
-            retry_delay: Some(ProtoDuration {
-                seconds: 2,
-                nanos: 500_000_000,
-            }),
-        };
         let status = RpcStatus {
             code: 14,
             message: "busy".into(),
-            details: vec![Any {
-                type_url: "type.googleapis.com/google.rpc.RetryInfo".into(),
-                value: info.encode_to_vec(),
-            }],
+            details: vec![sluice_otlp::rpc_status::retry_info(Duration::from_millis(
+                2500,
+            ))],
         };
         assert_eq!(
             retry_delay(&status.encode_to_vec()),
