@@ -9,7 +9,7 @@ use sluice_model::validate::Rejected;
 use sluice_model::{Signal, Tenant};
 
 use crate::decode::{BodyEncoding, decode_export};
-use crate::metrics::{RECORDS_RECEIVED, RECORDS_REFUSED, REQUESTS};
+use crate::metrics::{RECORDS_RECEIVED, RECORDS_REFUSED, REQUEST_SECONDS, REQUESTS};
 use crate::{Export, ExportSink, ReceiverConfig, ReceiverError, SinkError};
 
 /// What an accepted request came to.
@@ -113,6 +113,7 @@ impl ExportHandler {
         encoding: BodyEncoding,
         wire_bytes: usize,
     ) -> Result<Outcome, ReceiverError> {
+        let started = std::time::Instant::now();
         let result = self
             .decode_and_export(signal, tenant, body, encoding, wire_bytes)
             .await;
@@ -128,6 +129,8 @@ impl ExportHandler {
                 let partial = !outcome.rejected.is_empty();
                 ::metrics::counter!(REQUESTS, &labels(if partial { "partial" } else { "ok" }))
                     .increment(1);
+                ::metrics::histogram!(REQUEST_SECONDS, "signal" => signal.as_str(), "transport" => transport)
+                    .record(started.elapsed().as_secs_f64());
                 ::metrics::counter!(RECORDS_RECEIVED, "signal" => signal.as_str(), "transport" => transport)
                     .increment(u64::try_from(outcome.rejected.accepted).unwrap_or(0));
                 if outcome.rejected.count > 0 {

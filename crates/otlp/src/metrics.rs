@@ -10,3 +10,7 @@ pub const RECORDS_RECEIVED: &str = "sluice_records_received_total";
 pub const RECORDS_REFUSED: &str = "sluice_records_refused_total";
 /// Request bytes received as sent (before decompression), by signal and transport.
 pub const BYTES_RECEIVED: &str = "sluice_receiver_bytes_total";
+/// Seconds from a decompressed body to its answer (decode, validation, the
+/// WAL's group commit, dispatch to the shards), by signal and transport, for
+/// requests that were taken: the server's side of acknowledgement latency.
+pub const REQUEST_SECONDS: &str = "sluice_receiver_request_seconds";
