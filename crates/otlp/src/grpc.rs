@@ -32,15 +32,17 @@ use crate::handler::tenant_from_header;
 use crate::response::{export_response, rpc_status};
 use crate::{ExportHandler, ReceiverError, TENANT_HEADER};
 
-/// Passes message bytes through unchanged in both directions.
+/// Passes message bytes through unchanged in both directions: the server
+/// decodes them itself (so a malformed message gets OTLP's status), and
+/// clients such as the load generator send bodies encoded once up front.
 #[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
+pub struct RawCodec;
 
 #[derive(Debug, Clone, Copy, Default)]
-struct RawEncoder;
+pub struct RawEncoder;
 
 #[derive(Debug, Clone, Copy, Default)]
-struct RawDecoder;
+pub struct RawDecoder;
 
 impl Codec for RawCodec {
     type Encode = Bytes;
