@@ -256,18 +256,28 @@ pub fn server_spans(
                 kind: 2,
                 start_time_unix_nano: end - rng.range(20..40) * 1_000_000,
                 end_time_unix_nano: end,
-                status: Some(Status {
-                    code: if i < errors {
-                        StatusCode::Error as i32
-                    } else {
-                        StatusCode::Ok as i32
-                    },
-                    message: String::new(),
-                }),
+                status: ok_or_error(i < errors),
                 ..Default::default()
             }
         })
         .collect();
+    one_resource(service, spans)
+}
+
+/// An OK or ERROR span status.
+pub fn ok_or_error(error: bool) -> Option<Status> {
+    Some(Status {
+        code: if error {
+            StatusCode::Error as i32
+        } else {
+            StatusCode::Ok as i32
+        },
+        message: String::new(),
+    })
+}
+
+/// `spans` of `service` as one request (one resource, one scope).
+pub fn one_resource(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: resource(service),

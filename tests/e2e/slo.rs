@@ -7,9 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::trace::v1::{
-    ResourceSpans, ScopeSpans, Span, Status, status::StatusCode,
-};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::Value;
 use sluice_e2e::{Sluice, fixtures, metric_value};
 
@@ -67,27 +65,11 @@ impl Traffic<'_> {
                 kind: self.kind,
                 start_time_unix_nano: end - self.millis * 1_000_000,
                 end_time_unix_nano: end,
-                status: Some(Status {
-                    code: if i < self.errors {
-                        StatusCode::Error as i32
-                    } else {
-                        StatusCode::Ok as i32
-                    },
-                    message: String::new(),
-                }),
+                status: fixtures::ok_or_error(i < self.errors),
                 ..Default::default()
             })
             .collect();
-        ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: fixtures::resource(self.service),
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }
+        fixtures::one_resource(self.service, spans)
     }
 }
 
