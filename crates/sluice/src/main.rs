@@ -2,6 +2,7 @@
 //! (`run`).
 
 mod alerting;
+mod allocator;
 mod config;
 mod gate;
 mod run;
@@ -12,9 +13,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Sluice: an OpenTelemetry ingestion daemon. Receives OTLP traces, metrics and
 /// logs over gRPC (:4317) and HTTP (:4318) and stores them as Parquet under
@@ -56,6 +54,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    allocator::tune();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref(), std::env::vars()) {
         Ok(config) => config,
