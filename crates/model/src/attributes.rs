@@ -190,19 +190,39 @@ impl StringPairs {
 /// forbids duplicates, but a sender may still send them, and engines reading a
 /// Parquet map (DuckDB among them) reject one with duplicate keys.
 fn unique(attributes: &[KeyValue]) -> impl Iterator<Item = &KeyValue> {
+    // A handful of keys is checked pairwise, on cheap fingerprints first (most
+    // keys of a span differ in length or in their last bytes); more go
+    // through a set.
+    const PAIRWISE: usize = 16;
+    let mut prints = [0u64; PAIRWISE];
+    let pairwise = attributes.len() <= PAIRWISE;
+    if pairwise {
+        for (print, kv) in prints.iter_mut().zip(attributes) {
+            *print = fingerprint(&kv.key);
+        }
+    }
     let mut seen: Option<HashSet<&str>> = None;
     attributes
         .iter()
         .enumerate()
         .filter(move |(i, kv)| {
-            if attributes.len() <= 16 {
-                !attributes[..*i].iter().any(|prev| prev.key == kv.key)
+            if pairwise {
+                !(0..*i).any(|j| prints[j] == prints[*i] && attributes[j].key == kv.key)
             } else {
                 seen.get_or_insert_with(HashSet::new)
                     .insert(kv.key.as_str())
             }
         })
         .map(|(_, kv)| kv)
+}
+
+/// Equal keys have equal fingerprints: the length and up to 8 bytes from the end.
+fn fingerprint(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let tail = &bytes[bytes.len().saturating_sub(8)..];
+    let mut last = [0u8; 8];
+    last[..tail.len()].copy_from_slice(tail);
+    u64::from_le_bytes(last) ^ (bytes.len() as u64).rotate_left(56)
 }
 
 /// The builder of one attribute column (or of the maps inside a list column).
@@ -335,5 +355,27 @@ mod tests {
         let pairs = StringPairs::from_key_values(&many);
         assert_eq!(pairs.0.len(), 20);
         assert_eq!(pairs.get("k3"), Some("3"));
+    }
+
+    proptest::proptest! {
+        /// Few or many keys, long or short, alike at the end or not: the first
+        /// of each key is kept, in order.
+        #[test]
+        fn unique_keeps_the_first_of_each_key(
+            keys in proptest::collection::vec("(service\\.|attr\\.|)[ab]{0,10}", 0..24),
+        ) {
+            let attrs: Vec<KeyValue> = keys
+                .iter()
+                .map(|k| KeyValue { key: k.clone(), ..Default::default() })
+                .collect();
+            let mut expected: Vec<&str> = Vec::new();
+            for k in &keys {
+                if !expected.contains(&k.as_str()) {
+                    expected.push(k);
+                }
+            }
+            let kept: Vec<&str> = unique(&attrs).map(|kv| kv.key.as_str()).collect();
+            proptest::prop_assert_eq!(kept, expected);
+        }
     }
 }

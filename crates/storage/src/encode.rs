@@ -2,7 +2,7 @@
 //! repetitive strings, delta encoding for times, a bloom filter on trace ids.
 
 use arrow::array::RecordBatch;
-use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take_record_batch};
+use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices};
 use arrow::datatypes::DataType;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -13,6 +13,7 @@ use parquet::schema::types::ColumnPath;
 use sluice_model::Table;
 
 use crate::StorageError;
+use crate::take::take_nested;
 
 /// Columns whose values are (nearly) all distinct: a dictionary only costs there.
 const HIGH_CARDINALITY: [&str; 3] = ["TraceId", "SpanId", "ParentSpanId"];
@@ -83,9 +84,8 @@ fn sort_columns(table: Table) -> [&'static str; 2] {
 ///
 /// # Cost
 ///
-/// About a quarter of a flush (`--bench ingest`, `flush/arrow_to_parquet`),
-/// nearly all of it `take` copying the nested columns (events, links,
-/// attribute maps) row by row.
+/// Mostly copying the nested columns (events, links, attribute maps); see
+/// [`take_nested`].
 pub fn sort_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
     let sort_err = |source| StorageError::Sort {
         table: table.name(),
@@ -111,7 +111,13 @@ pub fn sort_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch, Stor
         // Already in order: nothing to copy.
         return Ok(batch.clone());
     }
-    take_record_batch(batch, &indices).map_err(sort_err)
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| take_nested(column.as_ref(), &indices))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sort_err)?;
+    RecordBatch::try_new(batch.schema(), columns).map_err(sort_err)
 }
 
 /// Encodes `batch` (already sorted) as one Parquet file.

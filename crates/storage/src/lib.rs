@@ -27,6 +27,7 @@ mod layout;
 pub mod metrics;
 pub mod retention;
 mod store;
+mod take;
 pub mod wal;
 mod writer;
 

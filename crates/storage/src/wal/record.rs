@@ -61,18 +61,21 @@ impl WalRecord {
     pub fn encode_into(&self, out: &mut BytesMut) {
         let tenant = self.tenant.as_str().as_bytes();
         let payload_len = 1 + 2 + 1 + tenant.len() + self.body.len();
-        let mut payload = BytesMut::with_capacity(payload_len);
-        payload.put_u8(signal_code(self.signal));
-        payload.put_u16_le(self.shards);
-        // Tenant ids are at most 64 bytes.
-        payload.put_u8(u8::try_from(tenant.len()).unwrap_or(u8::MAX));
-        payload.put_slice(tenant);
-        payload.put_slice(&self.body);
-        out.reserve(HEADER_LEN + payload.len());
-        out.put_u32_le(u32::try_from(payload.len()).unwrap_or(u32::MAX));
-        out.put_u32_le(checksum(self.seq, &payload));
+        out.reserve(HEADER_LEN + payload_len);
+        let start = out.len();
+        out.put_u32_le(u32::try_from(payload_len).unwrap_or(u32::MAX));
+        // The checksum covers the payload: written in place once it is there,
+        // so the body is copied once.
+        out.put_u32_le(0);
         out.put_u64_le(self.seq);
-        out.put_slice(&payload);
+        out.put_u8(signal_code(self.signal));
+        out.put_u16_le(self.shards);
+        // Tenant ids are at most 64 bytes.
+        out.put_u8(u8::try_from(tenant.len()).unwrap_or(u8::MAX));
+        out.put_slice(tenant);
+        out.put_slice(&self.body);
+        let sum = checksum(self.seq, &out[start + HEADER_LEN..]);
+        out[start + 4..start + 8].copy_from_slice(&sum.to_le_bytes());
     }
 
     /// The encoded size of this record.
