@@ -1,10 +1,11 @@
 //! Batches to Parquet bytes: sorted by service then time, zstd, dictionaries for
-//! repetitive strings, delta encoding for times, a bloom filter on trace ids.
+//! repetitive strings, delta encoding for times, a bloom filter on trace ids,
+//! statistics for top-level columns.
 
 use arrow::array::RecordBatch;
 use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices};
 use arrow::datatypes::DataType;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::metadata::SortingColumn;
@@ -54,6 +55,17 @@ pub fn writer_properties(
             builder = builder
                 .set_column_dictionary_enabled(path.clone(), false)
                 .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+        }
+    }
+    // Statistics of the leaves inside maps and lists (attribute keys and
+    // values, events, links) prune nothing, and computing them compares every
+    // string: only top-level columns keep them.
+    if let Ok(descriptor) = ArrowSchemaConverter::new().convert(&schema) {
+        for column in descriptor.columns() {
+            if column.path().parts().len() > 1 {
+                builder = builder
+                    .set_column_statistics_enabled(column.path().clone(), EnabledStatistics::None);
+            }
         }
     }
     if table == Table::Traces {
