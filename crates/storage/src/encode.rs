@@ -40,9 +40,13 @@ pub fn writer_properties(
                 .map(|(k, v)| KeyValue::new(k, v))
                 .collect(),
         ));
+    // Ids are random hex of one length: without the 4-byte length before
+    // each (DELTA_LENGTH_BYTE_ARRAY), zstd sees only the hex digits.
     for column in HIGH_CARDINALITY {
         if schema.field_with_name(column).is_ok() {
-            builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+            builder = builder
+                .set_column_dictionary_enabled(ColumnPath::from(column), false)
+                .set_column_encoding(ColumnPath::from(column), Encoding::DELTA_LENGTH_BYTE_ARRAY);
         }
     }
     // Times and durations are nearly all distinct: a dictionary only costs
