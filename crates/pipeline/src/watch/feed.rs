@@ -18,11 +18,11 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
 use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Metric, NumberDataPoint};
 use sluice_model::Tenant;
-use sluice_model::attributes::value_to_string;
+use sluice_model::attributes::{value_to_string, write_value};
 use sluice_model::context::ResourceContext;
 use sluice_model::time::to_arrow_nanos;
 
-use super::step::{MetricSeries, MetricStep, StepBatch, StepSummary};
+use super::step::{MetricSeries, MetricStep, SeriesRef, StepBatch, StepSummary};
 use crate::metrics::ANOMALY_DROPPED;
 
 /// How often a shard sends its summaries.
@@ -44,6 +44,10 @@ pub struct StepFeed {
     pending: HashMap<Tenant, (i64, HashMap<i64, StepSummary>)>,
     entries: usize,
     last_send: Instant,
+    /// Metric series by their key (see [`SeriesKeys`]): a point of a series
+    /// seen before allocates nothing.
+    series: HashMap<Vec<u8>, SeriesRef>,
+    keys: SeriesKeys,
 }
 
 impl StepFeed {
@@ -62,6 +66,8 @@ impl StepFeed {
             pending: HashMap::new(),
             entries: 0,
             last_send: Instant::now(),
+            series: HashMap::new(),
+            keys: SeriesKeys::default(),
         }
     }
 
@@ -141,19 +147,26 @@ impl StepFeed {
             return;
         }
         let host = resource.attributes.get("host.name");
-        let series = |attributes: &[KeyValue]| {
-            let mut labels: BTreeMap<String, String> = attributes
-                .iter()
-                .map(|kv| (kv.key.clone(), value_to_string(kv.value.as_ref())))
-                .collect();
-            if let Some(host) = host {
-                labels.insert("host.name".into(), host.to_owned());
+        // The series of a point: found by key, built only when new.
+        let series = |feed: &mut Self, attributes: &[KeyValue]| -> SeriesRef {
+            let key = feed
+                .keys
+                .key(&resource.service_name, host, &metric.name, attributes);
+            if let Some(known) = feed.series.get(key) {
+                return known.clone();
             }
-            labels.insert("metric".into(), metric.name.clone());
-            MetricSeries {
-                service: resource.service_name.clone(),
-                labels,
+            let built = SeriesRef::new(build_series(
+                &resource.service_name,
+                host,
+                &metric.name,
+                attributes,
+            ));
+            // Bounded like the summaries: forgetting costs only rebuilding.
+            if feed.series.len() >= feed.max_entries.saturating_mul(2) {
+                feed.series.clear();
             }
+            feed.series.insert(key.to_vec(), built.clone());
+            built
         };
         let number = |p: &NumberDataPoint| match p.value {
             Some(Value::AsDouble(v)) => Some(v),
@@ -165,12 +178,8 @@ impl StepFeed {
                 for p in &g.data_points {
                     let time = to_arrow_nanos(p.time_unix_nano);
                     if let Some(value) = number(p) {
-                        self.add_metric(
-                            tenant,
-                            time,
-                            series(&p.attributes),
-                            MetricStep::Gauge { time, value },
-                        );
+                        let series = series(self, &p.attributes);
+                        self.add_metric(tenant, time, &series, MetricStep::Gauge { time, value });
                     }
                 }
             }
@@ -188,7 +197,8 @@ impl StepFeed {
                             value,
                         },
                     };
-                    self.add_metric(tenant, time, series(&p.attributes), step);
+                    let series = series(self, &p.attributes);
+                    self.add_metric(tenant, time, &series, step);
                 }
             }
             Some(Data::Histogram(h)) => {
@@ -206,22 +216,23 @@ impl StepFeed {
                         bounds: p.explicit_bounds.clone(),
                         counts: p.bucket_counts.clone(),
                     };
-                    self.add_metric(tenant, time, series(&p.attributes), step);
+                    let series = series(self, &p.attributes);
+                    self.add_metric(tenant, time, &series, step);
                 }
             }
             _ => {}
         }
     }
 
-    fn add_metric(&mut self, tenant: &Tenant, time: i64, series: MetricSeries, step: MetricStep) {
+    fn add_metric(&mut self, tenant: &Tenant, time: i64, series: &SeriesRef, step: MetricStep) {
         let full = self.full();
         let summary = self.summary(tenant, time);
-        match summary.metrics.get_mut(&series) {
+        match summary.metrics.get_mut(series) {
             Some(mine) => mine.merge(step),
             None if full => {}
             None => {
                 summary.entries += 1;
-                summary.metrics.insert(series, step);
+                summary.metrics.insert(series.clone(), step);
                 self.entries += 1;
             }
         }
@@ -261,6 +272,188 @@ impl StepFeed {
             Err(TrySendError::Full(_)) => {
                 ::metrics::counter!(ANOMALY_DROPPED, "reason" => "queue_full").increment(1);
             }
+        }
+    }
+}
+
+/// The series of a metric point: its attributes, the resource's host, and the
+/// metric's name as labels.
+fn build_series(
+    service: &str,
+    host: Option<&str>,
+    metric: &str,
+    attributes: &[KeyValue],
+) -> MetricSeries {
+    let mut labels: BTreeMap<String, String> = attributes
+        .iter()
+        .map(|kv| (kv.key.clone(), value_to_string(kv.value.as_ref())))
+        .collect();
+    if let Some(host) = host {
+        labels.insert("host.name".into(), host.to_owned());
+    }
+    labels.insert("metric".into(), metric.to_owned());
+    MetricSeries {
+        service: service.to_owned(),
+        labels,
+    }
+}
+
+/// Builds the key of a metric point's series without allocating (once its
+/// buffers have grown): everything a [`MetricSeries`] is made of, each part
+/// length-prefixed and tagged (2: an attribute, 1: the host, 0: no host) so
+/// that different parts never give the same bytes.
+/// Attributes go in key order, the last of equal keys kept (as the series'
+/// label map keeps them), leaving out the keys the resource's host and the
+/// metric name replace. Equal keys mean equal series.
+#[derive(Debug, Default)]
+struct SeriesKeys {
+    key: Vec<u8>,
+    order: Vec<usize>,
+    value: String,
+}
+
+impl SeriesKeys {
+    fn key(
+        &mut self,
+        service: &str,
+        host: Option<&str>,
+        metric: &str,
+        attributes: &[KeyValue],
+    ) -> &[u8] {
+        self.key.clear();
+        push_part(&mut self.key, service.as_bytes());
+        self.order.clear();
+        self.order.extend(0..attributes.len());
+        // Stable: among equal keys the last one is the one kept.
+        self.order
+            .sort_by(|&a, &b| attributes[a].key.cmp(&attributes[b].key));
+        for (n, &i) in self.order.iter().enumerate() {
+            let kv = &attributes[i];
+            let replaced = kv.key == "metric" || (host.is_some() && kv.key == "host.name");
+            let shadowed = self
+                .order
+                .get(n + 1)
+                .is_some_and(|&next| attributes[next].key == kv.key);
+            if replaced || shadowed {
+                continue;
+            }
+            self.value.clear();
+            write_value(kv.value.as_ref(), &mut self.value);
+            self.key.push(2);
+            push_part(&mut self.key, kv.key.as_bytes());
+            push_part(&mut self.key, self.value.as_bytes());
+        }
+        match host {
+            Some(host) => {
+                self.key.push(1);
+                push_part(&mut self.key, host.as_bytes());
+            }
+            None => self.key.push(0),
+        }
+        push_part(&mut self.key, metric.as_bytes());
+        &self.key
+    }
+}
+
+fn push_part(key: &mut Vec<u8>, part: &[u8]) {
+    key.extend_from_slice(&(part.len() as u64).to_le_bytes());
+    key.extend_from_slice(part);
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::common::v1::AnyValue;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as AttributeValue;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A point's series inputs, from small alphabets so that equal series,
+    /// duplicate keys and the replaced keys come up often.
+    fn point() -> impl Strategy<Value = (String, Option<String>, String, Vec<KeyValue>)> {
+        let key = prop_oneof![
+            Just("a".to_owned()),
+            Just("b".to_owned()),
+            Just("metric".to_owned()),
+            Just("host.name".to_owned()),
+        ];
+        let value = prop_oneof![
+            (0i64..3).prop_map(AttributeValue::IntValue),
+            "[12]".prop_map(AttributeValue::StringValue),
+        ];
+        let attribute = (key, value).prop_map(|(key, value)| KeyValue {
+            key,
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        });
+        (
+            "[xy]",
+            proptest::option::of("[hk]"),
+            "[mn]",
+            proptest::collection::vec(attribute, 0..5),
+        )
+    }
+
+    proptest! {
+        /// Equal keys mean equal series; with the host given or not given
+        /// for both, equal series mean equal keys.
+        #[test]
+        fn keys_tell_series_apart(a in point(), b in point()) {
+            let mut keys = SeriesKeys::default();
+            let key_a = keys.key(&a.0, a.1.as_deref(), &a.2, &a.3).to_vec();
+            let key_b = keys.key(&b.0, b.1.as_deref(), &b.2, &b.3).to_vec();
+            let series_a = build_series(&a.0, a.1.as_deref(), &a.2, &a.3);
+            let series_b = build_series(&b.0, b.1.as_deref(), &b.2, &b.3);
+            if key_a == key_b {
+                prop_assert_eq!(&series_a, &series_b);
+            }
+            if series_a == series_b && a.1.is_some() == b.1.is_some() {
+                prop_assert_eq!(key_a, key_b);
+            }
+        }
+    }
+
+    /// The last of each key in `attributes`, in their first order.
+    fn last_of_each(attributes: &[KeyValue]) -> Vec<KeyValue> {
+        let mut out: Vec<KeyValue> = Vec::new();
+        for kv in attributes {
+            match out.iter_mut().find(|o| o.key == kv.key) {
+                Some(o) => o.value = kv.value.clone(),
+                None => out.push(kv.clone()),
+            }
+        }
+        out
+    }
+
+    proptest! {
+        /// The same series sent with its attributes in another order, after
+        /// earlier values of the same keys, has the same key.
+        #[test]
+        fn the_same_series_written_differently_has_one_key(
+            (a, shuffled) in point().prop_flat_map(|a| {
+                let unique = last_of_each(&a.3);
+                (Just(a), Just(unique).prop_shuffle())
+            }),
+            junk in proptest::collection::vec((any::<prop::sample::Index>(), 0i64..9), 0..4),
+        ) {
+            let mut attributes: Vec<KeyValue> = junk
+                .iter()
+                .filter(|_| !shuffled.is_empty())
+                .map(|(i, v)| KeyValue {
+                    key: shuffled[i.index(shuffled.len())].key.clone(),
+                    value: Some(AnyValue { value: Some(AttributeValue::IntValue(*v)) }),
+                    ..Default::default()
+                })
+                .collect();
+            attributes.extend(shuffled.iter().cloned());
+            let mut keys = SeriesKeys::default();
+            let original = keys.key(&a.0, a.1.as_deref(), &a.2, &a.3).to_vec();
+            let rewritten = keys.key(&a.0, a.1.as_deref(), &a.2, &attributes).to_vec();
+            prop_assert_eq!(
+                build_series(&a.0, a.1.as_deref(), &a.2, &a.3),
+                build_series(&a.0, a.1.as_deref(), &a.2, &attributes)
+            );
+            prop_assert_eq!(original, rewritten);
         }
     }
 }

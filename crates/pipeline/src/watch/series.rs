@@ -166,6 +166,7 @@ impl TenantSeries {
             }
         }
         for (metric, step) in summary.metrics {
+            let metric = metric.into_series();
             let k = SeriesKey {
                 service: metric.service,
                 operation: None,

@@ -2,6 +2,9 @@
 //! summaries shards send the detector thread.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::ops::Deref;
+use std::sync::Arc;
 
 use sluice_model::Tenant;
 use sluice_slo::DdSketch;
@@ -30,6 +33,54 @@ impl SpanStep {
 pub struct MetricSeries {
     pub service: String,
     pub labels: BTreeMap<String, String>,
+}
+
+/// A shared [`MetricSeries`] with its hash computed once: summaries are
+/// keyed by it point after point, and hashing a label map each time was most
+/// of the metric watch's cost.
+#[derive(Debug, Clone)]
+pub struct SeriesRef {
+    series: Arc<MetricSeries>,
+    hash: u64,
+}
+
+impl SeriesRef {
+    pub fn new(series: MetricSeries) -> Self {
+        let mut hasher = DefaultHasher::new();
+        series.hash(&mut hasher);
+        Self {
+            hash: hasher.finish(),
+            series: Arc::new(series),
+        }
+    }
+
+    /// The series, shared if other references hold it too.
+    pub fn into_series(self) -> MetricSeries {
+        Arc::unwrap_or_clone(self.series)
+    }
+}
+
+impl Deref for SeriesRef {
+    type Target = MetricSeries;
+
+    fn deref(&self) -> &MetricSeries {
+        &self.series
+    }
+}
+
+impl PartialEq for SeriesRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash
+            && (Arc::ptr_eq(&self.series, &other.series) || self.series == other.series)
+    }
+}
+
+impl Eq for SeriesRef {}
+
+impl Hash for SeriesRef {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
 }
 
 /// What a step holds of one metric series.
@@ -105,7 +156,7 @@ pub struct StepSummary {
     pub spans: HashMap<String, HashMap<String, SpanStep>>,
     /// ERROR-or-worse log records by service.
     pub error_logs: HashMap<String, u64>,
-    pub metrics: HashMap<MetricSeries, MetricStep>,
+    pub metrics: HashMap<SeriesRef, MetricStep>,
     /// Entries held, for the per-shard cap.
     pub entries: usize,
 }
