@@ -13,7 +13,8 @@ pub struct StorageConfig {
     pub flush_rows: usize,
     /// A batch is written once its first row is this old (arrival time).
     pub flush_interval: Duration,
-    /// Rows per Parquet row group (each with its own statistics and bloom filter).
+    /// Most rows per Parquet row group (each with its own statistics and bloom
+    /// filter); a larger batch is split into equal groups.
     pub row_group_rows: usize,
     /// zstd level for Parquet pages, 1 (fast) to 22 (small).
     pub zstd_level: i32,

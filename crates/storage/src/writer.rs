@@ -55,6 +55,15 @@ pub struct ParquetFileWriter {
     local_dir: Option<PathBuf>,
 }
 
+/// Rows per row group for `rows` rows and at most `limit` per group: as few
+/// groups as the limit allows, nearly equally full (the last short by fewer
+/// rows than there are groups). A batch a request's worth above
+/// the limit gets two halves, not a full group and a sliver.
+fn equal_row_groups(rows: usize, limit: usize) -> usize {
+    let rows = rows.max(1);
+    rows.div_ceil(rows.div_ceil(limit.max(1)))
+}
+
 impl ParquetFileWriter {
     /// `runtime` runs the store's IO; the caller must not be one of its workers.
     pub fn new(
@@ -95,7 +104,8 @@ impl ParquetFileWriter {
             (keys::WAL_FIRST.to_owned(), wal.0.to_string()),
             (keys::WAL_LAST.to_owned(), wal.1.to_string()),
         ];
-        let properties = writer_properties(table, self.row_group_rows, self.zstd_level, metadata);
+        let group_rows = equal_row_groups(sorted.num_rows(), self.row_group_rows);
+        let properties = writer_properties(table, group_rows, self.zstd_level, metadata);
         let bytes = encode_parquet(table, &sorted, properties)?;
         self.seq += 1;
         let name = FileName {
@@ -236,4 +246,27 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::equal_row_groups;
+
+    #[test]
+    fn row_groups_are_equal_and_within_the_limit() {
+        for limit in 1..40 {
+            for rows in 0..200 {
+                let per_group = equal_row_groups(rows, limit);
+                let groups = rows.div_ceil(per_group);
+                assert!(per_group <= limit, "{rows} rows, limit {limit}");
+                assert_eq!(groups, rows.div_ceil(limit), "{rows} rows, limit {limit}");
+                // The last group is short by fewer rows than there are groups.
+                assert!(
+                    groups * per_group - rows < groups.max(1),
+                    "{rows} rows, limit {limit}"
+                );
+            }
+        }
+        assert_eq!(equal_row_groups(100_352, 100_000), 50_176);
+    }
 }
