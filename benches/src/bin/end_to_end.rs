@@ -20,7 +20,10 @@
 //! - Sluice's peak resident memory;
 //! - bytes on disk per span (`otel_traces` Parquet) next to the OTLP protobuf
 //!   and protobuf+zstd bytes per span of the same requests (`bytes_sent` of
-//!   the load generator with and without `--compression zstd`).
+//!   the load generator with and without `--compression zstd`), for the
+//!   generator's uniformly drawn attribute values and again for skewed ones
+//!   (`--attribute-skew 1`, a Zipf distribution, as real attributes are),
+//!   stored under their own tenant.
 //!
 //! The load generator runs on the same machine and takes CPU too: the report
 //! says how many cores each used. Set `E2E_SECONDS` (default 15) for longer
@@ -197,6 +200,9 @@ fn decode_only() -> f64 {
     decoded as f64 * spans / started.elapsed().as_secs_f64()
 }
 
+/// The tenant the skewed-attribute runs store under, apart from the rest.
+const SKEWED_TENANT: &str = "skewed";
+
 fn parquet_bytes(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
@@ -285,6 +291,27 @@ fn main() -> Result<(), Error> {
         &["--compression", "zstd"],
     )?;
 
+    eprintln!("==> skewed attribute values (Zipf 1), without and with zstd");
+    let skew = ["--tenant", SKEWED_TENANT, "--attribute-skew", "1"];
+    let skewed_zstd_args = [&skew[..], &["--compression", "zstd"]].concat();
+    let half_rate = sustained.acknowledged_records_per_second / 2.0;
+    let skewed = loadgen(
+        &loadgen_bin,
+        &endpoint,
+        "traces",
+        half_rate,
+        seconds.min(5),
+        &skew,
+    )?;
+    let skewed_zstd = loadgen(
+        &loadgen_bin,
+        &endpoint,
+        "traces",
+        half_rate,
+        seconds.min(5),
+        &skewed_zstd_args,
+    )?;
+
     eprintln!("==> logs and metrics as fast as possible");
     let logs = loadgen(&loadgen_bin, &endpoint, "logs", 0.0, seconds, &[])?;
     let metrics = loadgen(&loadgen_bin, &endpoint, "metrics", 0.0, seconds, &[])?;
@@ -297,6 +324,12 @@ fn main() -> Result<(), Error> {
     let disk_per_span = disk as f64 / spans_stored.max(1) as f64;
     let proto_per_span = half.bytes_sent as f64 / half.records_sent.max(1) as f64;
     let zstd_per_span = zstd.bytes_sent as f64 / zstd.records_sent.max(1) as f64;
+    let skewed_disk = parquet_bytes(&root.join(SKEWED_TENANT).join("otel_traces"));
+    let skewed_disk_per_span = skewed_disk as f64
+        / (skewed.records_acknowledged + skewed_zstd.records_acknowledged).max(1) as f64;
+    let skewed_proto_per_span = skewed.bytes_sent as f64 / skewed.records_sent.max(1) as f64;
+    let skewed_zstd_per_span =
+        skewed_zstd.bytes_sent as f64 / skewed_zstd.records_sent.max(1) as f64;
 
     let mut report = String::new();
     let _ = writeln!(report, "# End-to-end results\n");
@@ -379,6 +412,16 @@ fn main() -> Result<(), Error> {
     row(
         "Parquet / (protobuf + zstd)",
         format!("{:.2}", disk_per_span / zstd_per_span),
+    );
+    row(
+        "skewed attribute values (Zipf 1), bytes per span: Parquet / protobuf / protobuf + zstd",
+        format!(
+            "{skewed_disk_per_span:.1} / {skewed_proto_per_span:.1} / {skewed_zstd_per_span:.1}"
+        ),
+    );
+    row(
+        "skewed attribute values: Parquet / (protobuf + zstd)",
+        format!("{:.2}", skewed_disk_per_span / skewed_zstd_per_span),
     );
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
     let previous = std::fs::read_to_string(&path).unwrap_or_default();

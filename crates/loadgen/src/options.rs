@@ -91,6 +91,13 @@ pub struct Options {
     #[arg(long, default_value_t = 16, value_name = "BYTES")]
     pub attribute_bytes: usize,
 
+    /// How unevenly the synthetic attributes' values are drawn from their
+    /// pool of 256: the exponent of a Zipf distribution. 0 draws each value
+    /// equally often; 1 draws a few values most of the time, as real
+    /// attributes (routes, status codes, regions) are.
+    #[arg(long, default_value_t = 0.0, value_name = "S")]
+    pub attribute_skew: f64,
+
     /// Services: a count (named svc-0, svc-1, ...) or a comma-separated list of
     /// names.
     #[arg(long, default_value = "5", value_name = "N|NAMES")]
@@ -249,6 +256,7 @@ pub struct Plan {
     pub batch: usize,
     pub attributes: usize,
     pub attribute_bytes: usize,
+    pub attribute_skew: f64,
     pub services: Vec<String>,
     pub operations: usize,
     pub scenario: Scenario,
@@ -294,6 +302,12 @@ impl Options {
             "attribute-bytes",
             self.attribute_bytes.to_string(),
             "must be at most 1048576",
+        )?;
+        check(
+            self.attribute_skew.is_finite() && (0.0..=10.0).contains(&self.attribute_skew),
+            "attribute-skew",
+            self.attribute_skew.to_string(),
+            "must be from 0 to 10",
         )?;
         check(
             (0.0..=1.0).contains(&self.error_ratio),
@@ -360,6 +374,7 @@ impl Options {
             batch: self.batch,
             attributes: self.attributes,
             attribute_bytes: self.attribute_bytes,
+            attribute_skew: self.attribute_skew,
             services: self.services.0.clone(),
             operations: self.operations,
             scenario: Scenario::new(self.error_ratio, self.latency, phases),

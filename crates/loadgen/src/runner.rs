@@ -145,6 +145,7 @@ pub async fn run_plan(
             operations: shared.plan.operations,
             attributes: shared.plan.attributes,
             attribute_bytes: shared.plan.attribute_bytes,
+            attribute_skew: shared.plan.attribute_skew,
             worker,
             run_id,
             seed: shared.plan.seed,

@@ -24,7 +24,8 @@
 //!
 //! Every record also carries `--attributes` synthetic attributes `attr.0`,
 //! `attr.1`, ... whose values are `--attribute-bytes` long, drawn from a pool of
-//! 256 random strings per run.
+//! 256 random strings per run, uniformly or, with `--attribute-skew`, from a
+//! Zipf distribution (the pool's first strings most often).
 
 mod logs;
 mod metrics;
@@ -130,6 +131,8 @@ pub struct GeneratorConfig {
     pub operations: usize,
     pub attributes: usize,
     pub attribute_bytes: usize,
+    /// Zipf exponent of the synthetic values' distribution; 0 = uniform.
+    pub attribute_skew: f64,
     /// The worker's index: part of `host.name` and `service.instance.id`.
     pub worker: usize,
     /// Identifies the run in `service.instance.id`, so two runs never share
@@ -155,6 +158,8 @@ pub struct Generator {
     operations: Vec<Operation>,
     attribute_keys: Vec<String>,
     attribute_pool: Vec<String>,
+    /// With a skew: the cumulative probability of each pool entry.
+    attribute_cdf: Vec<f64>,
     /// Unix nanoseconds when the generator started: the start of cumulative
     /// metric series.
     started: u64,
@@ -184,12 +189,14 @@ impl Generator {
         let attribute_pool = (0..ATTRIBUTE_POOL)
             .map(|_| rng.text(config.attribute_bytes))
             .collect();
+        let attribute_cdf = zipf_cdf(config.attribute_skew, ATTRIBUTE_POOL);
         Self {
             config,
             rng,
             operations,
             attribute_keys,
             attribute_pool,
+            attribute_cdf,
             started: now_nanos,
             metrics: metrics::MetricState::default(),
         }
@@ -243,7 +250,13 @@ impl Generator {
     /// The `--attributes` synthetic attributes, values drawn at random.
     fn synthetic_attributes(&mut self, out: &mut Vec<KeyValue>) {
         for k in 0..self.attribute_keys.len() {
-            let value = self.attribute_pool[self.rng.index(ATTRIBUTE_POOL)].clone();
+            let pick = if self.attribute_cdf.is_empty() {
+                self.rng.index(ATTRIBUTE_POOL)
+            } else {
+                let u = self.rng.unit();
+                self.pool_index(u)
+            };
+            let value = self.attribute_pool[pick].clone();
             out.push(kv(&self.attribute_keys[k], Value::StringValue(value)));
         }
     }
@@ -254,9 +267,22 @@ impl Generator {
         for (k, key) in self.attribute_keys.iter().enumerate() {
             let mixed = (series ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
                 .wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            let value = &self.attribute_pool[(mixed >> 56) as usize % ATTRIBUTE_POOL];
+            let pick = if self.attribute_cdf.is_empty() {
+                (mixed >> 56) as usize % ATTRIBUTE_POOL
+            } else {
+                self.pool_index((mixed >> 11) as f64 / (1u64 << 53) as f64)
+            };
+            let value = &self.attribute_pool[pick];
             out.push(kv(key, Value::StringValue(value.clone())));
         }
+    }
+
+    /// The pool entry at cumulative probability `u` (in [0, 1)) of the skewed
+    /// distribution.
+    fn pool_index(&self, u: f64) -> usize {
+        self.attribute_cdf
+            .partition_point(|&c| c <= u)
+            .min(ATTRIBUTE_POOL - 1)
     }
 
     fn service_name(&self, service: usize) -> &str {
@@ -323,3 +349,21 @@ fn scope() -> Option<InstrumentationScope> {
 
 #[cfg(test)]
 mod tests;
+
+/// The cumulative probabilities of a Zipf distribution of exponent `skew`
+/// over `n` values; empty for 0 (uniform, drawn directly).
+fn zipf_cdf(skew: f64, n: usize) -> Vec<f64> {
+    if skew <= 0.0 {
+        return Vec::new();
+    }
+    let weights: Vec<f64> = (1..=n).map(|k| (k as f64).powf(-skew)).collect();
+    let total: f64 = weights.iter().sum();
+    let mut sum = 0.0;
+    weights
+        .iter()
+        .map(|w| {
+            sum += w / total;
+            sum
+        })
+        .collect()
+}

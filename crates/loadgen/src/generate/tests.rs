@@ -12,12 +12,17 @@ use super::*;
 const NOW: u64 = 1_735_689_600_000_000_000;
 
 fn generator(signal: Signal, attributes: usize) -> Generator {
+    skewed_generator(signal, attributes, 0.0)
+}
+
+fn skewed_generator(signal: Signal, attributes: usize, attribute_skew: f64) -> Generator {
     let config = GeneratorConfig {
         signal,
         services: vec!["checkout".into(), "cart".into(), "search".into()],
         operations: 4,
         attributes,
         attribute_bytes: 12,
+        attribute_skew,
         worker: 3,
         run_id: 0xABCD,
         seed: 7,
@@ -223,4 +228,39 @@ fn sluice_validation_keeps_every_generated_record() {
         assert!(rejected.is_empty(), "{signal:?}: {rejected:?}");
         assert_eq!(rejected.accepted, 512, "{signal:?}");
     }
+}
+
+/// The share of the most frequent value of `attr.0` over `records` spans.
+fn top_value_share(skew: f64, records: usize) -> f64 {
+    let mut g = skewed_generator(Signal::Traces, 1, skew);
+    let ExportRequest::Traces(request) = g.generate(records, &settings(0.0), NOW) else {
+        panic!("traces expected");
+    };
+    let mut counts = std::collections::HashMap::new();
+    for span in request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+    {
+        let value = span
+            .attributes
+            .iter()
+            .find(|kv| kv.key == "attr.0")
+            .and_then(|kv| kv.value.as_ref())
+            .and_then(|v| v.value.clone());
+        *counts.entry(format!("{value:?}")).or_insert(0usize) += 1;
+    }
+    let top = counts.values().max().copied().unwrap_or(0);
+    top as f64 / records as f64
+}
+
+#[test]
+fn attribute_skew_makes_a_few_values_common() {
+    // Zipf(1) over 256 values: the first has 1/H(256) = 16% of the draws;
+    // uniform: 1/256 = 0.4%.
+    let skewed = top_value_share(1.0, 20_000);
+    let uniform = top_value_share(0.0, 20_000);
+    assert!((0.13..0.19).contains(&skewed), "skewed top share {skewed}");
+    assert!(uniform < 0.01, "uniform top share {uniform}");
 }

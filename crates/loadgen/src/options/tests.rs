@@ -109,7 +109,7 @@ fn endpoints_resolve_per_protocol() {
 
 #[test]
 fn bad_arguments_say_what_is_wrong() {
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 14] = [
         (
             &["--endpoint", "https://127.0.0.1:4317"],
             "https is not supported",
@@ -128,6 +128,8 @@ fn bad_arguments_say_what_is_wrong() {
         ),
         (&["--services", "a,,b"], "invalid services"),
         (&["--protocol", "udp"], "invalid value 'udp'"),
+        (&["--attribute-skew=-1"], "invalid attribute-skew"),
+        (&["--attribute-skew", "NaN"], "invalid attribute-skew"),
     ];
     for (args, expected) in cases {
         let err = parse(args).err().unwrap_or_default();
