@@ -12,7 +12,9 @@
 //!
 //! - the highest sustained spans/s with under 0.1% refusals (the rate of an
 //!   as-fast-as-possible run, then lowered by 10% until refusals stay under
-//!   0.1%), per core Sluice used (its CPU seconds over the wall time);
+//!   0.1%), per core Sluice used (its CPU seconds over the wall time); every
+//!   step starts once Sluice is idle, and a step's CPU seconds include
+//!   writing what it left in the shards;
 //!   logs/s and data points/s as fast as possible;
 //! - end-to-end spans/s per core over decode-only spans/s per core of the same
 //!   payload shape (512 spans, 10 attributes each), decoded in this process;
@@ -123,6 +125,23 @@ impl Sluice {
     }
 
     /// Peak resident memory, bytes.
+    /// Waits until Sluice has written what the previous step left in its
+    /// shards (at least `SETTLE_MIN`, past the default flush interval, then
+    /// until it is idle, at most `SETTLE_MAX`), so the next step neither pays
+    /// for it nor waits behind it.
+    fn settle(&self) {
+        let started = Instant::now();
+        let mut before = self.cpu_seconds();
+        while started.elapsed() < SETTLE_MAX {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = self.cpu_seconds();
+            if started.elapsed() >= SETTLE_MIN && now - before < IDLE_CORES {
+                return;
+            }
+            before = now;
+        }
+    }
+
     fn peak_rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
@@ -200,6 +219,14 @@ fn decode_only() -> f64 {
     decoded as f64 * spans / started.elapsed().as_secs_f64()
 }
 
+/// CPU use (cores over a second) below which Sluice counts as idle.
+const IDLE_CORES: f64 = 0.05;
+/// The shortest wait between steps: longer than the default
+/// `storage.flush_interval` (10 s), after which the shards write what they hold.
+const SETTLE_MIN: Duration = Duration::from_secs(12);
+/// The longest wait for Sluice to become idle between steps.
+const SETTLE_MAX: Duration = Duration::from_secs(40);
+
 /// The tenant the skewed-attribute runs store under, apart from the rest.
 const SKEWED_TENANT: &str = "skewed";
 
@@ -257,9 +284,12 @@ fn main() -> Result<(), Error> {
     let mut sustained = None;
     for _ in 0..6 {
         eprintln!("==> traces at {rate:.0} spans/s ({seconds} s)");
+        sluice.settle();
         let cpu_before = sluice.cpu_seconds();
         let run = loadgen(&loadgen_bin, &endpoint, "traces", rate, seconds, &[])?;
         spans_stored += run.records_acknowledged;
+        // The step's work includes writing what it left in the shards.
+        sluice.settle();
         let cpu = (sluice.cpu_seconds() - cpu_before) / run.duration_seconds;
         if run.refused_ratio() < 0.001 {
             sustained = Some((run, cpu));
@@ -272,6 +302,7 @@ fn main() -> Result<(), Error> {
     let per_core = sustained.acknowledged_records_per_second / sluice_cores.max(0.01);
 
     eprintln!("==> latency at half the sustained rate");
+    sluice.settle();
     let half = loadgen(
         &loadgen_bin,
         &endpoint,
