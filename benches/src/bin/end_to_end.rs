@@ -344,7 +344,9 @@ fn main() -> Result<(), Error> {
     )?;
 
     eprintln!("==> logs and metrics as fast as possible");
+    sluice.settle();
     let logs = loadgen(&loadgen_bin, &endpoint, "logs", 0.0, seconds, &[])?;
+    sluice.settle();
     let metrics = loadgen(&loadgen_bin, &endpoint, "metrics", 0.0, seconds, &[])?;
 
     let peak = sluice.peak_rss();
