@@ -219,7 +219,8 @@ fn retain_points<P>(
     rejected.accepted += points.len() as i64;
 }
 
-fn point_count(metric: &Metric) -> usize {
+/// The data points of `metric`, whatever its type.
+pub fn point_count(metric: &Metric) -> usize {
     match &metric.data {
         Some(Data::Gauge(g)) => g.data_points.len(),
         Some(Data::Sum(s)) => s.data_points.len(),

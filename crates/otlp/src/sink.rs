@@ -40,6 +40,42 @@ impl ExportRequest {
         })
     }
 
+    /// The records it holds: spans, data points or log records.
+    pub fn records(&self) -> usize {
+        match self {
+            Self::Traces(r) => r
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len())
+                .sum(),
+            Self::Metrics(r) => r
+                .resource_metrics
+                .iter()
+                .flat_map(|r| &r.scope_metrics)
+                .flat_map(|s| &s.metrics)
+                .map(validate::point_count)
+                .sum(),
+            Self::Logs(r) => r
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .map(|s| s.log_records.len())
+                .sum(),
+        }
+    }
+
+    /// The request as OTLP/JSON (lowerCamelCase keys, hex trace and span ids,
+    /// enums as integers, 64-bit integers as strings: the serde mapping of
+    /// `opentelemetry-proto`, which the receivers decode).
+    pub fn encode_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        match self {
+            Self::Traces(r) => serde_json::to_vec(r),
+            Self::Metrics(r) => serde_json::to_vec(r),
+            Self::Logs(r) => serde_json::to_vec(r),
+        }
+    }
+
     /// Drops the records that are individually invalid; see [`validate`].
     pub fn retain_valid(&mut self) -> Rejected {
         match self {

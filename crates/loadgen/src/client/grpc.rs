@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http_body_util::BodyExt;
 use sluice_otlp::grpc::RawCodec;
 use tonic::codec::CompressionEncoding;
@@ -127,7 +126,7 @@ impl GrpcClient {
     }
 
     pub async fn send(&mut self, request: &ExportRequest) -> Attempt {
-        let mut call = tonic::Request::new(Bytes::from(request.encode_proto()));
+        let mut call = tonic::Request::new(request.encode_protobuf());
         call.set_timeout(self.timeout);
         if let Some(tenant) = &self.tenant {
             call.metadata_mut().insert(

@@ -58,7 +58,7 @@ impl HttpClient {
         let encoded = if self.json {
             request.encode_json().map_err(std::io::Error::from)
         } else {
-            Ok(request.encode_proto())
+            Ok(Vec::from(request.encode_protobuf()))
         };
         let body = match encoded.and_then(|body| compress(body, self.compression)) {
             Ok(body) => body,

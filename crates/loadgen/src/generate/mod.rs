@@ -31,15 +31,10 @@ mod logs;
 mod metrics;
 mod traces;
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, InstrumentationScope, KeyValue, any_value::Value,
 };
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use prost::Message;
 
 use crate::latency::LatencyDistribution;
 use crate::options::Signal;
@@ -61,67 +56,8 @@ const OPERATIONS: [(&str, &str); 8] = [
     ("GET", "/api/v1/recommendations"),
 ];
 
-/// One generated request, before encoding.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ExportRequest {
-    Traces(ExportTraceServiceRequest),
-    Metrics(ExportMetricsServiceRequest),
-    Logs(ExportLogsServiceRequest),
-}
-
-impl ExportRequest {
-    /// The records it holds: spans, data points or log records.
-    pub fn records(&self) -> usize {
-        match self {
-            Self::Traces(r) => r
-                .resource_spans
-                .iter()
-                .flat_map(|r| &r.scope_spans)
-                .map(|s| s.spans.len())
-                .sum(),
-            Self::Metrics(r) => r
-                .resource_metrics
-                .iter()
-                .flat_map(|r| &r.scope_metrics)
-                .flat_map(|s| &s.metrics)
-                .map(|m| match &m.data {
-                    Some(Data::Gauge(g)) => g.data_points.len(),
-                    Some(Data::Sum(s)) => s.data_points.len(),
-                    Some(Data::Histogram(h)) => h.data_points.len(),
-                    Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
-                    Some(Data::Summary(s)) => s.data_points.len(),
-                    None => 0,
-                })
-                .sum(),
-            Self::Logs(r) => r
-                .resource_logs
-                .iter()
-                .flat_map(|r| &r.scope_logs)
-                .map(|s| s.log_records.len())
-                .sum(),
-        }
-    }
-
-    /// The protobuf encoding.
-    pub fn encode_proto(&self) -> Vec<u8> {
-        match self {
-            Self::Traces(r) => r.encode_to_vec(),
-            Self::Metrics(r) => r.encode_to_vec(),
-            Self::Logs(r) => r.encode_to_vec(),
-        }
-    }
-
-    /// The OTLP/JSON encoding: lowerCamelCase keys, hex trace and span ids,
-    /// enums as integers, 64-bit integers as strings (the serde mapping of
-    /// `opentelemetry-proto`).
-    pub fn encode_json(&self) -> Result<Vec<u8>, serde_json::Error> {
-        match self {
-            Self::Traces(r) => serde_json::to_vec(r),
-            Self::Metrics(r) => serde_json::to_vec(r),
-            Self::Logs(r) => serde_json::to_vec(r),
-        }
-    }
-}
+/// One generated request, before encoding: the receivers' own request type.
+pub use sluice_otlp::ExportRequest;
 
 /// What a worker's generator makes.
 #[derive(Debug, Clone)]
