@@ -6,8 +6,13 @@
 //! core (criterion runs single-threaded), so `decode_to_parquet` is the
 //! ceiling of one shard worker fed by one receiver thread:
 //!
-//! - `ingest/decode`: protobuf body to `ExportTraceServiceRequest`
-//!   ([`sluice_otlp::decode_export`]), as the HTTP and gRPC receivers do;
+//! - `ingest/decode`: the receivers' decoding ([`sluice_otlp::decode_export`]):
+//!   the protobuf body checked and its valid spans indexed in place
+//!   ([`WireTraces`](sluice_model::traces::wire::WireTraces));
+//! - `ingest/decode_messages`: the same body decoded into the prost messages
+//!   of `opentelemetry-proto` (`ExportTraceServiceRequest`), for comparison:
+//!   what a collector built on those messages pays, and what the receivers
+//!   did before they read spans in place;
 //! - `ingest/decode_to_arrow`: decode, [`ExportRequest::retain_valid`], then append every span to
 //!   a [`TraceBatchBuilder`] under its resource and scope context and `finish`
 //!   the `RecordBatch`, as a shard worker does (one open batch: every span of
@@ -35,10 +40,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
+use bytes::Bytes;
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use prost::Message;
 use sluice_benches::payload::{TracePayload, span_count, trace_request};
-use sluice_model::context::{ResourceContext, ScopeContext};
+use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sluice_model::traces::TraceBatchBuilder;
 use sluice_model::{Signal, Table};
 use sluice_otlp::{BodyEncoding, ExportRequest, decode_export};
@@ -46,27 +52,19 @@ use sluice_pipeline::route::split;
 use sluice_slo::SliRollup;
 use sluice_storage::{StorageConfig, encode_parquet, sort_batch, writer_properties};
 
-fn decode(body: &[u8]) -> ExportRequest {
+fn decode(body: &Bytes) -> ExportRequest {
     decode_export(Signal::Traces, body, BodyEncoding::Protobuf).expect("the payload is valid OTLP")
 }
 
 /// Decodes, validates and appends every span to `builder`, then finishes it.
-fn to_arrow(body: &[u8], builder: &mut TraceBatchBuilder) -> RecordBatch {
+fn to_arrow(body: &Bytes, builder: &mut TraceBatchBuilder) -> RecordBatch {
     let mut request = decode(body);
     let rejected = request.retain_valid();
     debug_assert_eq!(rejected.count, 0, "{}", rejected.message);
-    let ExportRequest::Traces(request) = request else {
-        unreachable!("decoded as traces");
+    let ExportRequest::WireTraces(traces) = request else {
+        unreachable!("protobuf traces are indexed in place");
     };
-    for rs in &request.resource_spans {
-        let resource = ResourceContext::new(rs.resource.as_ref(), &rs.schema_url);
-        for ss in &rs.scope_spans {
-            let scope = ScopeContext::new(ss.scope.as_ref(), &ss.schema_url);
-            for span in &ss.spans {
-                builder.append(&resource, &scope, span);
-            }
-        }
-    }
+    builder.append_all(&traces);
     builder.finish()
 }
 
@@ -90,7 +88,7 @@ fn to_parquet(batch: &RecordBatch) -> Vec<u8> {
 fn ingest(c: &mut Criterion) {
     let request = trace_request(&TracePayload::default());
     let spans = span_count(&request) as u64;
-    let body = request.encode_to_vec();
+    let body = Bytes::from(request.encode_to_vec());
     let batch = to_arrow(&body, &mut TraceBatchBuilder::new());
     assert_eq!(batch.num_rows() as u64, spans, "no span may be rejected");
     let parquet = to_parquet(&batch);
@@ -109,6 +107,9 @@ fn ingest(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(4));
 
     group.bench_function("decode", |b| b.iter(|| decode(black_box(&body))));
+    group.bench_function("decode_messages", |b| {
+        b.iter(|| ExportTraceServiceRequest::decode(black_box(&body[..])).expect("valid"))
+    });
 
     let mut builder = TraceBatchBuilder::new();
     group.bench_function("decode_to_arrow", |b| {
@@ -163,7 +164,7 @@ fn flush(c: &mut Criterion) {
         seed: 0xF1A5,
         ..TracePayload::default()
     };
-    let body = trace_request(&payload).encode_to_vec();
+    let body = Bytes::from(trace_request(&payload).encode_to_vec());
     let batch = to_arrow(&body, &mut TraceBatchBuilder::new());
     assert_eq!(batch.num_rows(), payload.spans);
 

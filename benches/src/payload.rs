@@ -356,15 +356,16 @@ pub fn span_count(request: &ExportTraceServiceRequest) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_model::validate::retain_valid_spans;
+    use sluice_model::traces::wire::WireTraces;
 
     #[test]
     fn the_default_payload_is_fully_valid() {
         let payload = TracePayload::default();
-        let mut request = trace_request(&payload);
+        let request = trace_request(&payload);
         assert_eq!(span_count(&request), 512);
         assert_eq!(request.resource_spans.len(), 2);
-        let rejected = retain_valid_spans(&mut request);
+        let traces = WireTraces::from_request(&request);
+        let rejected = traces.rejected();
         assert_eq!(rejected.count, 0, "{}", rejected.message);
         assert_eq!(rejected.accepted, 512);
         let spans = request.resource_spans[0].scope_spans[0].spans.iter();

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
+use prost::Message;
 use sluice_benches::payload::XorShift64;
 use sluice_model::context::{ResourceContext, ScopeContext};
 use sluice_model::otlp::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value::Value};
@@ -32,6 +33,7 @@ use sluice_model::otlp::resource::v1::Resource;
 use sluice_model::otlp::trace::v1::{Span, Status, span::Event};
 use sluice_model::time::PartitionHour;
 use sluice_model::traces::TraceBatchBuilder;
+use sluice_model::traces::wire::SpanView;
 use sluice_model::{Table, Tenant};
 use sluice_pipeline::route::shard_of_trace;
 use sluice_storage::{
@@ -442,7 +444,9 @@ fn write_hour(root: &Path, senders: &Senders, hour: u32, spans: usize) -> Files 
         let builder = &mut builders[shard];
         for sent in &trace {
             let resource = &senders.resources[sent.service][sent.instance];
-            builder.append(resource, &senders.scopes[sent.kind as usize], &sent.span);
+            let bytes = sent.span.encode_to_vec();
+            let span = SpanView::parse(&bytes);
+            builder.append(resource, &senders.scopes[sent.kind as usize], &span);
         }
         if builder.len() >= flush_rows {
             flush(shard, builder.finish());

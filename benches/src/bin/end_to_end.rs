@@ -17,7 +17,9 @@
 //!   writing what it left in the shards;
 //!   logs/s and data points/s as fast as possible;
 //! - end-to-end spans/s per core over decode-only spans/s per core of the same
-//!   payload shape (512 spans, 10 attributes each), decoded in this process;
+//!   payload shape (512 spans, 10 attributes each), decoded in this process
+//!   into the OTLP messages of `opentelemetry-proto` (next to the speed of
+//!   Sluice's own receiver stage, which reads the spans in place);
 //! - acknowledgement latency p50/p99 at half the sustained rate;
 //! - Sluice's peak resident memory;
 //! - bytes on disk per span (`otel_traces` Parquet) next to the OTLP protobuf
@@ -39,6 +41,7 @@ use std::time::{Duration, Instant};
 use prost::Message;
 use sluice_benches::payload::{TracePayload, span_count, trace_request};
 use sluice_model::Signal;
+use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sluice_otlp::{BodyEncoding, decode_export};
 
 type Error = Box<dyn std::error::Error>;
@@ -203,20 +206,39 @@ fn loadgen(
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
-/// Decode-only spans/s on one core for the default payload shape.
-fn decode_only() -> f64 {
+/// Spans/s on one core of `work` on requests of the default payload shape,
+/// encoded as protobuf.
+fn spans_per_second(work: impl Fn(&bytes::Bytes)) -> f64 {
     let request = trace_request(&TracePayload::default());
     let spans = span_count(&request) as f64;
-    let body = request.encode_to_vec();
+    let body = bytes::Bytes::from(request.encode_to_vec());
     let started = Instant::now();
-    let mut decoded = 0u64;
+    let mut done = 0u64;
     while started.elapsed() < Duration::from_secs(3) {
-        let request = decode_export(Signal::Traces, &body, BodyEncoding::Protobuf)
+        work(&body);
+        done += 1;
+    }
+    done as f64 * spans / started.elapsed().as_secs_f64()
+}
+
+/// Decode-only spans/s on one core: protobuf into the OTLP messages of
+/// `opentelemetry-proto`, as a collector built on them decodes.
+fn decode_only() -> f64 {
+    spans_per_second(|body| {
+        let request =
+            ExportTraceServiceRequest::decode(&body[..]).expect("the payload is valid OTLP");
+        std::hint::black_box(request);
+    })
+}
+
+/// Spans/s on one core of Sluice's own receiver stage: checking the body and
+/// indexing its valid spans in place.
+fn receiver_only() -> f64 {
+    spans_per_second(|body| {
+        let request = decode_export(Signal::Traces, body, BodyEncoding::Protobuf)
             .expect("the payload is valid OTLP");
         std::hint::black_box(request);
-        decoded += 1;
-    }
-    decoded as f64 * spans / started.elapsed().as_secs_f64()
+    })
 }
 
 /// CPU use (cores over a second) below which Sluice counts as idle.
@@ -271,6 +293,7 @@ fn main() -> Result<(), Error> {
 
     eprintln!("==> decode-only throughput (one core, in this process)");
     let decode = decode_only();
+    let receiver = receiver_only();
 
     let dir = tempfile::tempdir()?;
     let sluice = Sluice::start(&sluice_bin, &dir.path().join("data"))?;
@@ -395,8 +418,12 @@ fn main() -> Result<(), Error> {
     );
     row("sustained spans/s per core", format!("{per_core:.0}"));
     row(
-        "decode-only spans/s per core (same payload shape)",
+        "decode-only spans/s per core (same payload shape, into prost messages)",
         format!("{decode:.0}"),
+    );
+    row(
+        "Sluice's receiver stage spans/s per core (check and index in place)",
+        format!("{receiver:.0}"),
     );
     row(
         "end-to-end / decode-only (per core)",

@@ -12,8 +12,10 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, MapBuilder, MapFieldNames, StringBuilder};
 use arrow::datatypes::{DataType, Field};
 use base64::Engine;
+use prost::Message;
 
 use crate::otlp::common::v1::{AnyValue, KeyValue, any_value::Value};
+use crate::protowire::Fields;
 
 /// The field names Parquet's `MAP` logical type documents.
 fn map_field_names() -> MapFieldNames {
@@ -247,6 +249,118 @@ pub fn append_attributes(builder: &mut AttributesBuilder, attributes: &[KeyValue
         values.append_value("");
     }
     finish_map(builder);
+}
+
+/// Appends one map holding the attributes of `key_values`, `KeyValue`
+/// messages read in place from a checked body (see
+/// [`protowire`](crate::protowire)). Values print as [`write_value`] prints
+/// them; duplicate keys are dropped as [`append_attributes`] drops them.
+/// `keep` is scratch space, reused from call to call.
+pub fn append_wire_attributes<'a, I>(
+    builder: &mut AttributesBuilder,
+    key_values: I,
+    keep: &mut Vec<(u64, bool)>,
+) where
+    I: Iterator<Item = &'a [u8]> + Clone,
+{
+    mark_unique(key_values.clone(), keep);
+    for (kv, (_, kept)) in key_values.zip(keep.iter()) {
+        if *kept {
+            builder.keys().append_value(wire_key(kv));
+            let values = builder.values();
+            write_wire_value(kv, values);
+            values.append_value("");
+        }
+    }
+    finish_map(builder);
+}
+
+/// Fills `keep` with, for each of `key_values`, its key's fingerprint and
+/// whether it is the first with its key.
+fn mark_unique<'a>(
+    key_values: impl Iterator<Item = &'a [u8]> + Clone,
+    keep: &mut Vec<(u64, bool)>,
+) {
+    const PAIRWISE: usize = 64;
+    keep.clear();
+    keep.extend(
+        key_values
+            .clone()
+            .map(|kv| (fingerprint(wire_key(kv)), true)),
+    );
+    if keep.len() > PAIRWISE {
+        let mut seen = HashSet::new();
+        for (kv, (_, kept)) in key_values.zip(keep.iter_mut()) {
+            *kept = seen.insert(wire_key(kv));
+        }
+        return;
+    }
+    for i in 1..keep.len() {
+        let print = keep[i].0;
+        // Equal fingerprints are rare among distinct keys; only then are the
+        // keys themselves read again and compared.
+        if keep[..i].iter().any(|(p, _)| *p == print) {
+            let key = key_values.clone().nth(i).map(wire_key);
+            keep[i].1 = !key_values
+                .clone()
+                .take(i)
+                .zip(keep.iter())
+                .any(|(kv, (p, _))| *p == print && Some(wire_key(kv)) == key);
+        }
+    }
+}
+
+/// The key of a `KeyValue` message: its last `key` field.
+pub fn wire_key(key_value: &[u8]) -> &str {
+    let mut key = "";
+    for (tag, value) in Fields::new(key_value) {
+        if tag == 1 {
+            key = value.str();
+        }
+    }
+    key
+}
+
+/// Writes the string form of a `KeyValue` message's value to `out`: read in
+/// place when the value is a single scalar (nearly always), decoded with
+/// `prost` otherwise.
+pub fn write_wire_value<W: Write>(key_value: &[u8], out: &mut W) {
+    let mut values = Fields::new(key_value).filter(|(tag, _)| *tag == 2);
+    let (Some((_, value)), None) = (values.next(), values.next()) else {
+        return write_merged_value(key_value, out);
+    };
+    let mut fields = Fields::new(value.bytes());
+    let (field, None) = (fields.next(), fields.next()) else {
+        return write_merged_value(key_value, out);
+    };
+    // Writing to a String or an Arrow builder cannot fail.
+    let _ = match field {
+        None | Some((8, _)) => Ok(()),
+        Some((1, v)) => out.write_str(v.str()),
+        Some((2, v)) => out.write_str(if v.int() != 0 { "true" } else { "false" }),
+        Some((3, v)) => write!(out, "{}", v.int() as i64),
+        Some((4, v)) => write_double(f64::from_bits(v.int()), out),
+        Some((7, v)) => out.write_str(&base64::engine::general_purpose::STANDARD.encode(v.bytes())),
+        Some(_) => {
+            write_merged_value(key_value, out);
+            Ok(())
+        }
+    };
+}
+
+/// The slow path of [`write_wire_value`]: arrays, lists, repeated fields.
+fn write_merged_value<W: Write>(key_value: &[u8], out: &mut W) {
+    let mut value: Option<AnyValue> = None;
+    for (tag, bytes) in Fields::new(key_value) {
+        if tag == 2 {
+            let target = value.get_or_insert_with(AnyValue::default);
+            // The body was checked, with a smaller nesting budget than prost's.
+            if let Err(error) = target.merge(bytes.bytes()) {
+                debug_assert!(false, "a checked value failed to decode: {error}");
+            }
+        }
+    }
+    write_value(value.as_ref(), out);
 }
 
 /// Appends one map holding `pairs`.

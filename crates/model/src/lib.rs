@@ -18,6 +18,7 @@ pub mod context;
 pub mod hex;
 pub mod logs;
 pub mod metrics;
+pub mod protowire;
 pub mod schema;
 mod table;
 mod tenant;

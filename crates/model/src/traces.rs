@@ -13,13 +13,17 @@ use arrow::array::{
 use arrow::datatypes::Fields;
 
 use crate::attributes::{
-    AttributesBuilder, append_attributes, append_pairs, attributes_builder, finish_attributes,
+    AttributesBuilder, append_pairs, append_wire_attributes, attributes_builder, finish_attributes,
 };
 use crate::context::{ResourceContext, ScopeContext};
-use crate::otlp::trace::v1::{Span, span::Event, span::Link, status::StatusCode};
+use crate::otlp::trace::v1::status::StatusCode;
 use crate::schema::{event_fields, link_fields, schema};
 use crate::time::to_arrow_nanos;
 use crate::{Table, hex};
+
+pub mod wire;
+
+use wire::{EventView, LinkView, SpanView};
 
 /// The `SpanKind` strings of the Collector (`ptrace.SpanKind.String()`).
 pub fn span_kind_name(kind: i32) -> &'static str {
@@ -63,13 +67,17 @@ impl EventsBuilder {
         }
     }
 
-    fn append(&mut self, events: &[Event]) {
+    fn append<'a>(
+        &mut self,
+        events: impl Iterator<Item = EventView<'a>>,
+        keep: &mut Vec<(u64, bool)>,
+    ) {
         for event in events {
             self.timestamp
                 .values()
                 .append_value(to_arrow_nanos(event.time_unix_nano));
-            self.name.values().append_value(&event.name);
-            append_attributes(self.attributes.values(), &event.attributes);
+            self.name.values().append_value(event.name);
+            append_wire_attributes(self.attributes.values(), event.attributes(), keep);
         }
         self.timestamp.append(true);
         self.name.append(true);
@@ -109,12 +117,16 @@ impl LinksBuilder {
         }
     }
 
-    fn append(&mut self, links: &[Link]) {
+    fn append<'a>(
+        &mut self,
+        links: impl Iterator<Item = LinkView<'a>>,
+        keep: &mut Vec<(u64, bool)>,
+    ) {
         for link in links {
-            append_hex(self.trace_id.values(), &link.trace_id);
-            append_hex(self.span_id.values(), &link.span_id);
-            self.trace_state.values().append_value(&link.trace_state);
-            append_attributes(self.attributes.values(), &link.attributes);
+            append_hex(self.trace_id.values(), link.trace_id);
+            append_hex(self.span_id.values(), link.span_id);
+            self.trace_state.values().append_value(link.trace_state);
+            append_wire_attributes(self.attributes.values(), link.attributes(), keep);
         }
         self.trace_id.append(true);
         self.span_id.append(true);
@@ -167,6 +179,8 @@ pub struct TraceBatchBuilder {
     dropped_events: UInt32Builder,
     dropped_links: UInt32Builder,
     rows: usize,
+    /// Scratch space of [`append_wire_attributes`].
+    keep: Vec<(u64, bool)>,
 }
 
 impl Default for TraceBatchBuilder {
@@ -203,6 +217,7 @@ impl TraceBatchBuilder {
             dropped_events: UInt32Builder::new(),
             dropped_links: UInt32Builder::new(),
             rows: 0,
+            keep: Vec::new(),
         }
     }
 
@@ -216,31 +231,30 @@ impl TraceBatchBuilder {
     }
 
     /// Appends one span sent under `resource` and `scope`.
-    pub fn append(&mut self, resource: &ResourceContext, scope: &ScopeContext, span: &Span) {
+    pub fn append(&mut self, resource: &ResourceContext, scope: &ScopeContext, span: &SpanView) {
         self.timestamp
             .append_value(to_arrow_nanos(span.start_time_unix_nano));
-        append_hex(&mut self.trace_id, &span.trace_id);
-        append_hex(&mut self.span_id, &span.span_id);
-        append_hex(&mut self.parent_span_id, &span.parent_span_id);
-        self.trace_state.append_value(&span.trace_state);
-        self.span_name.append_value(&span.name);
+        append_hex(&mut self.trace_id, span.trace_id);
+        append_hex(&mut self.span_id, span.span_id);
+        append_hex(&mut self.parent_span_id, span.parent_span_id);
+        self.trace_state.append_value(span.trace_state);
+        self.span_name.append_value(span.name);
         self.span_kind.append_value(span_kind_name(span.kind));
         self.service_name.append_value(&resource.service_name);
         append_pairs(&mut self.resource_attributes, &resource.attributes);
         self.scope_name.append_value(&scope.name);
         self.scope_version.append_value(&scope.version);
-        append_attributes(&mut self.span_attributes, &span.attributes);
+        append_wire_attributes(&mut self.span_attributes, span.attributes(), &mut self.keep);
         self.duration.append_value(
             span.end_time_unix_nano
                 .saturating_sub(span.start_time_unix_nano),
         );
-        let status = span.status.as_ref();
         self.status_code
-            .append_value(status_code_name(status.map_or(0, |s| s.code)));
+            .append_value(status_code_name(span.status_code()));
         self.status_message
-            .append_value(status.map_or("", |s| s.message.as_str()));
-        self.events.append(&span.events);
-        self.links.append(&span.links);
+            .append_value(span.status.map_or("", |s| s.message));
+        self.events.append(span.events(), &mut self.keep);
+        self.links.append(span.links(), &mut self.keep);
         self.resource_schema_url.append_value(&resource.schema_url);
         self.scope_schema_url.append_value(&scope.schema_url);
         append_pairs(&mut self.scope_attributes, &scope.attributes);
@@ -250,6 +264,15 @@ impl TraceBatchBuilder {
         self.dropped_events.append_value(span.dropped_events_count);
         self.dropped_links.append_value(span.dropped_links_count);
         self.rows += 1;
+    }
+
+    /// Appends every span of `traces`.
+    pub fn append_all(&mut self, traces: &wire::WireTraces) {
+        let mut contexts = wire::Contexts::default();
+        for s in traces.spans() {
+            let (resource, scope) = contexts.get(traces, &s);
+            self.append(resource, scope, &s.span);
+        }
     }
 
     /// Takes the rows appended so far as one batch, leaving the builder empty.

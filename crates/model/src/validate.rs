@@ -9,9 +9,8 @@ use std::fmt::Write;
 
 use crate::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use crate::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
-use crate::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use crate::otlp::metrics::v1::{Exemplar, HistogramDataPoint, Metric, metric::Data};
-use crate::otlp::trace::v1::Span;
+use crate::traces::wire::SpanView;
 
 /// What validation removed from a request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,7 +29,7 @@ pub struct Rejected {
 const MAX_REASONS: usize = 3;
 
 impl Rejected {
-    fn reject(&mut self, records: i64, reason: impl FnOnce() -> String) {
+    pub(crate) fn reject(&mut self, records: i64, reason: impl FnOnce() -> String) {
         self.count += records;
         self.note(reason);
     }
@@ -62,15 +61,16 @@ fn is_zero(id: &[u8]) -> bool {
     id.iter().all(|b| *b == 0)
 }
 
-fn check_span(span: &Span) -> Result<(), String> {
-    let name = &span.name;
+/// Why `span` is invalid, if it is.
+pub fn check_span(span: &SpanView) -> Result<(), String> {
+    let name = span.name;
     if span.trace_id.len() != 16 {
         return Err(format!(
             "span {name:?}: trace_id must be 16 bytes, got {} bytes",
             span.trace_id.len()
         ));
     }
-    if is_zero(&span.trace_id) {
+    if is_zero(span.trace_id) {
         return Err(format!("span {name:?}: trace_id is all zero"));
     }
     if span.span_id.len() != 8 {
@@ -79,7 +79,7 @@ fn check_span(span: &Span) -> Result<(), String> {
             span.span_id.len()
         ));
     }
-    if is_zero(&span.span_id) {
+    if is_zero(span.span_id) {
         return Err(format!("span {name:?}: span_id is all zero"));
     }
     if !(span.parent_span_id.is_empty() || span.parent_span_id.len() == 8) {
@@ -91,7 +91,7 @@ fn check_span(span: &Span) -> Result<(), String> {
     if !time_fits(span.start_time_unix_nano) || !time_fits(span.end_time_unix_nano) {
         return Err(format!("span {name:?}: timestamp beyond the year 2262"));
     }
-    for link in &span.links {
+    for link in span.links() {
         if link.trace_id.len() != 16 || link.span_id.len() != 8 {
             return Err(format!(
                 "span {name:?}: a link needs a 16-byte trace_id and an 8-byte span_id, got {} and {} bytes",
@@ -100,30 +100,12 @@ fn check_span(span: &Span) -> Result<(), String> {
             ));
         }
     }
-    if span.events.iter().any(|e| !time_fits(e.time_unix_nano)) {
+    if span.events().any(|e| !time_fits(e.time_unix_nano)) {
         return Err(format!(
             "span {name:?}: event timestamp beyond the year 2262"
         ));
     }
     Ok(())
-}
-
-/// Removes invalid spans from `request`.
-pub fn retain_valid_spans(request: &mut ExportTraceServiceRequest) -> Rejected {
-    let mut rejected = Rejected::default();
-    for resource in &mut request.resource_spans {
-        for scope in &mut resource.scope_spans {
-            scope.spans.retain(|span| match check_span(span) {
-                Ok(()) => true,
-                Err(reason) => {
-                    rejected.reject(1, || reason);
-                    false
-                }
-            });
-            rejected.accepted += scope.spans.len() as i64;
-        }
-    }
-    rejected
 }
 
 /// Removes invalid log records from `request`.
@@ -286,10 +268,12 @@ pub fn retain_valid_metrics(request: &mut ExportMetricsServiceRequest) -> Reject
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::otlp::collector::trace::v1::ExportTraceServiceRequest;
     use crate::otlp::metrics::v1::{
         Gauge, Histogram, NumberDataPoint, ResourceMetrics, ScopeMetrics,
     };
-    use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans};
+    use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use crate::traces::wire::WireTraces;
 
     fn span(trace_id: Vec<u8>, span_id: Vec<u8>) -> Span {
         Span {
@@ -302,7 +286,7 @@ mod tests {
 
     #[test]
     fn drops_spans_with_bad_ids_and_keeps_the_rest() {
-        let mut request = ExportTraceServiceRequest {
+        let request = ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 scope_spans: vec![ScopeSpans {
                     spans: vec![
@@ -317,7 +301,8 @@ mod tests {
                 ..Default::default()
             }],
         };
-        let rejected = retain_valid_spans(&mut request);
+        let traces = WireTraces::from_request(&request);
+        let rejected = traces.rejected();
         assert_eq!(rejected.count, 3);
         assert_eq!(rejected.accepted, 2);
         assert!(
@@ -330,7 +315,12 @@ mod tests {
             "{}",
             rejected.message
         );
-        assert_eq!(request.resource_spans[0].scope_spans[0].spans.len(), 2);
+        let kept = traces.to_request();
+        assert_eq!(kept.resource_spans[0].scope_spans[0].spans.len(), 2);
+        assert_eq!(
+            kept.resource_spans[0].scope_spans[0].spans[1].trace_id,
+            vec![3; 16]
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use sluice_model::Signal;
 use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use sluice_model::traces::wire::WireTraces;
 use sluice_model::units::ByteSize;
 
 use crate::{ExportRequest, ReceiverError};
@@ -146,12 +147,22 @@ where
 }
 
 /// Decodes an export request of `signal` from a decompressed body.
+///
+/// Protobuf traces are not decoded into messages but checked and indexed in
+/// place ([`WireTraces`]), sharing `body`.
 pub fn decode_export(
     signal: Signal,
-    body: &[u8],
+    body: &Bytes,
     encoding: BodyEncoding,
 ) -> Result<ExportRequest, ReceiverError> {
     Ok(match signal {
+        Signal::Traces if encoding == BodyEncoding::Protobuf => {
+            ExportRequest::WireTraces(WireTraces::index(body.clone()).map_err(|e| {
+                ReceiverError::Malformed {
+                    message: format!("invalid protobuf: {e}"),
+                }
+            })?)
+        }
         Signal::Traces => {
             ExportRequest::Traces(decode_one::<ExportTraceServiceRequest>(body, encoding)?)
         }
@@ -251,9 +262,12 @@ mod tests {
             "scopeSpans":[{"scope":{"name":"lib"},"spans":[{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
             "name":"GET /","kind":2,"startTimeUnixNano":"1544712660000000000","endTimeUnixNano":1544712661000000000,
             "status":{"code":2},"unknownField":{"x":1}}]}]}]}"#;
-        let ExportRequest::Traces(request) =
-            decode_export(Signal::Traces, json, BodyEncoding::Json).expect("valid")
-        else {
+        let ExportRequest::Traces(request) = decode_export(
+            Signal::Traces,
+            &Bytes::from_static(json),
+            BodyEncoding::Json,
+        )
+        .expect("valid") else {
             panic!("traces expected");
         };
         let span = &request.resource_spans[0].scope_spans[0].spans[0];
@@ -269,14 +283,17 @@ mod tests {
 
     #[test]
     fn malformed_bodies_say_what_is_wrong() {
-        let err = decode_export(Signal::Logs, b"\xff\xff\xff", BodyEncoding::Protobuf).err();
-        assert!(
-            matches!(&err, Some(ReceiverError::Malformed { message }) if message.contains("invalid protobuf")),
-            "{err:?}"
-        );
+        for signal in [Signal::Logs, Signal::Traces] {
+            let body = Bytes::from_static(b"\xff\xff\xff");
+            let err = decode_export(signal, &body, BodyEncoding::Protobuf).err();
+            assert!(
+                matches!(&err, Some(ReceiverError::Malformed { message }) if message.contains("invalid protobuf")),
+                "{err:?}"
+            );
+        }
         let err = decode_export(
             Signal::Metrics,
-            b"{\"resourceMetrics\": [",
+            &Bytes::from_static(b"{\"resourceMetrics\": ["),
             BodyEncoding::Json,
         )
         .err();

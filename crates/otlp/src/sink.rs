@@ -11,13 +11,20 @@ use sluice_model::budget::Charge;
 use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use sluice_model::traces::wire::WireTraces;
 use sluice_model::validate::{self, Rejected};
 use sluice_model::{Signal, Tenant};
 
 /// A decoded OTLP export request of any signal.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExportRequest {
+    /// Traces as messages: what a client builds, and what OTLP/JSON decodes
+    /// to. [`retain_valid`](Self::retain_valid) turns them into
+    /// [`WireTraces`](Self::WireTraces).
     Traces(ExportTraceServiceRequest),
+    /// Traces as protobuf bytes, checked and with their valid spans indexed:
+    /// what the receivers make of a protobuf body, and what the pipeline takes.
+    WireTraces(WireTraces),
     Metrics(ExportMetricsServiceRequest),
     Logs(ExportLogsServiceRequest),
 }
@@ -25,16 +32,18 @@ pub enum ExportRequest {
 impl ExportRequest {
     pub fn signal(&self) -> Signal {
         match self {
-            Self::Traces(_) => Signal::Traces,
+            Self::Traces(_) | Self::WireTraces(_) => Signal::Traces,
             Self::Metrics(_) => Signal::Metrics,
             Self::Logs(_) => Signal::Logs,
         }
     }
 
-    /// The request encoded as protobuf.
+    /// The request encoded as protobuf (for [`WireTraces`](Self::WireTraces),
+    /// the body as received, invalid spans included).
     pub fn encode_protobuf(&self) -> Bytes {
         Bytes::from(match self {
             Self::Traces(r) => r.encode_to_vec(),
+            Self::WireTraces(r) => return r.body().clone(),
             Self::Metrics(r) => r.encode_to_vec(),
             Self::Logs(r) => r.encode_to_vec(),
         })
@@ -49,6 +58,7 @@ impl ExportRequest {
                 .flat_map(|r| &r.scope_spans)
                 .map(|s| s.spans.len())
                 .sum(),
+            Self::WireTraces(r) => r.len(),
             Self::Metrics(r) => r
                 .resource_metrics
                 .iter()
@@ -71,15 +81,24 @@ impl ExportRequest {
     pub fn encode_json(&self) -> Result<Vec<u8>, serde_json::Error> {
         match self {
             Self::Traces(r) => serde_json::to_vec(r),
+            Self::WireTraces(r) => serde_json::to_vec(&r.to_request()),
             Self::Metrics(r) => serde_json::to_vec(r),
             Self::Logs(r) => serde_json::to_vec(r),
         }
     }
 
     /// Drops the records that are individually invalid; see [`validate`].
+    /// Traces become [`WireTraces`](Self::WireTraces), which were validated
+    /// when indexed: for those this reports what indexing left out.
     pub fn retain_valid(&mut self) -> Rejected {
         match self {
-            Self::Traces(r) => validate::retain_valid_spans(r),
+            Self::Traces(r) => {
+                let traces = WireTraces::from_request(r);
+                let rejected = traces.rejected().clone();
+                *self = Self::WireTraces(traces);
+                rejected
+            }
+            Self::WireTraces(r) => r.rejected().clone(),
             Self::Metrics(r) => validate::retain_valid_metrics(r),
             Self::Logs(r) => validate::retain_valid_logs(r),
         }

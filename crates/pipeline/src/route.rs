@@ -9,18 +9,18 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
-use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sluice_model::otlp::common::v1::{AnyValue, KeyValue, any_value::Value};
 use sluice_model::otlp::logs::v1::ResourceLogs;
 use sluice_model::otlp::metrics::v1::ResourceMetrics;
 use sluice_model::otlp::resource::v1::Resource;
-use sluice_model::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use sluice_model::traces::wire::WireTraces;
 use sluice_otlp::ExportRequest;
 
 /// One shard's share of a request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ShardRecords {
-    Traces(Vec<ResourceSpans>),
+    /// A share of a protobuf request's spans, sharing its body.
+    Traces(WireTraces),
     Metrics(Vec<ResourceMetrics>),
     Logs(Vec<ResourceLogs>),
 }
@@ -39,7 +39,8 @@ pub fn split(request: ExportRequest, shards: usize) -> Vec<(usize, ShardRecords)
             .collect()
     }
     match request {
-        ExportRequest::Traces(r) => keep(split_traces(r, shards), ShardRecords::Traces),
+        ExportRequest::Traces(r) => split_traces(WireTraces::from_request(&r), shards),
+        ExportRequest::WireTraces(r) => split_traces(r, shards),
         ExportRequest::Metrics(r) => keep(split_metrics(r, shards), ShardRecords::Metrics),
         ExportRequest::Logs(r) => keep(split_logs(r, shards), ShardRecords::Logs),
     }
@@ -101,46 +102,13 @@ pub fn shard_of_resource(resource: Option<&Resource>, shards: usize) -> usize {
     bucket(h.finish(), shards)
 }
 
-/// Splits spans by trace id. Returns one entry per shard (empty for shards
-/// that get nothing).
-pub fn split_traces(request: ExportTraceServiceRequest, shards: usize) -> Vec<Vec<ResourceSpans>> {
-    let mut out: Vec<Vec<ResourceSpans>> = (0..shards).map(|_| Vec::new()).collect();
-    if shards == 1 {
-        out[0] = request.resource_spans;
-        return out;
-    }
-    for mut resource_spans in request.resource_spans {
-        let scopes = std::mem::take(&mut resource_spans.scope_spans);
-        let mut per_shard: Vec<Option<ResourceSpans>> = (0..shards).map(|_| None).collect();
-        for mut scope_spans in scopes {
-            let spans = std::mem::take(&mut scope_spans.spans);
-            let mut buckets: Vec<Vec<Span>> = (0..shards).map(|_| Vec::new()).collect();
-            for span in spans {
-                buckets[shard_of_trace(&span.trace_id, shards)].push(span);
-            }
-            for (shard, spans) in buckets.into_iter().enumerate() {
-                if spans.is_empty() {
-                    continue;
-                }
-                let target = per_shard[shard].get_or_insert_with(|| ResourceSpans {
-                    resource: resource_spans.resource.clone(),
-                    scope_spans: Vec::new(),
-                    schema_url: resource_spans.schema_url.clone(),
-                });
-                target.scope_spans.push(ScopeSpans {
-                    scope: scope_spans.scope.clone(),
-                    spans,
-                    schema_url: scope_spans.schema_url.clone(),
-                });
-            }
-        }
-        for (shard, share) in per_shard.into_iter().enumerate() {
-            if let Some(share) = share {
-                out[shard].push(share);
-            }
-        }
-    }
-    out
+/// Splits spans by trace id; returns the non-empty shares with their shard.
+pub fn split_traces(traces: WireTraces, shards: usize) -> Vec<(usize, ShardRecords)> {
+    traces
+        .partition(shards, |trace_id| shard_of_trace(trace_id, shards))
+        .into_iter()
+        .map(|(shard, share)| (shard, ShardRecords::Traces(share)))
+        .collect()
 }
 
 /// Splits metrics by resource.
@@ -167,6 +135,8 @@ pub fn split_logs(request: ExportLogsServiceRequest, shards: usize) -> Vec<Vec<R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
+    use sluice_model::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
     fn span(trace: u8, id: u8) -> Span {
         let mut trace_id = vec![0u8; 16];
@@ -174,7 +144,7 @@ mod tests {
         trace_id[0] = 1;
         Span {
             trace_id,
-            span_id: vec![id; 8],
+            span_id: vec![id + 1; 8],
             ..Default::default()
         }
     }
@@ -191,25 +161,24 @@ mod tests {
                 ..Default::default()
             }],
         };
-        let shares = split_traces(request, 4);
+        let shares = split_traces(WireTraces::from_request(&request), 4);
         let mut seen = std::collections::HashMap::new();
         let mut total = 0;
-        for (shard, share) in shares.iter().enumerate() {
-            for rs in share {
-                for ss in &rs.scope_spans {
-                    for s in &ss.spans {
-                        total += 1;
-                        let previous = seen.insert(s.trace_id.clone(), shard);
-                        assert!(
-                            previous.is_none_or(|p| p == shard),
-                            "trace split across shards"
-                        );
-                    }
-                }
+        for (shard, share) in &shares {
+            let ShardRecords::Traces(share) = share else {
+                panic!("spans expected");
+            };
+            for s in share.spans() {
+                total += 1;
+                let previous = seen.insert(s.span.trace_id.to_vec(), *shard);
+                assert!(
+                    previous.is_none_or(|p| p == *shard),
+                    "trace split across shards"
+                );
             }
         }
         assert_eq!(total, 200);
-        let used = shares.iter().filter(|s| !s.is_empty()).count();
+        let used = shares.len();
         assert!(
             used >= 3,
             "50 traces should spread over the shards, used {used}"

@@ -15,12 +15,14 @@ use opentelemetry_proto::tonic::metrics::v1::{HistogramDataPoint, Metric};
 use opentelemetry_proto::tonic::trace::v1::{Span, Status, span::Event, span::Link};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use proptest::prelude::*;
+use prost::Message;
 use sluice_model::Table;
 use sluice_model::context::{ResourceContext, ScopeContext};
 use sluice_model::hex;
 use sluice_model::logs::LogBatchBuilder;
 use sluice_model::metrics::HistogramBatchBuilder;
 use sluice_model::otlp::resource::v1::Resource;
+use sluice_model::traces::wire::SpanView;
 use sluice_model::traces::{TraceBatchBuilder, span_kind_name, status_code_name};
 use sluice_storage::{encode_parquet, sort_batch, writer_properties};
 
@@ -146,7 +148,8 @@ proptest! {
         let scope = ScopeContext::default();
         let mut builder = TraceBatchBuilder::new();
         for (span, _) in &spans {
-            builder.append(&resource, &scope, span);
+            let bytes = span.encode_to_vec();
+            builder.append(&resource, &scope, &SpanView::parse(&bytes));
         }
         let batch = through_parquet(Table::Traces, &builder.finish());
         prop_assert_eq!(batch.num_rows(), spans.len());

@@ -218,14 +218,9 @@ fn json_is_otlp_json_and_decodes_back_to_the_same_request() {
 
 #[test]
 fn sluice_validation_keeps_every_generated_record() {
-    use sluice_model::validate::{retain_valid_logs, retain_valid_metrics, retain_valid_spans};
     for signal in [Signal::Traces, Signal::Metrics, Signal::Logs] {
         let mut g = generator(signal, 4);
-        let rejected = match g.generate(512, &settings(0.1), NOW) {
-            ExportRequest::Traces(mut r) => retain_valid_spans(&mut r),
-            ExportRequest::Metrics(mut r) => retain_valid_metrics(&mut r),
-            ExportRequest::Logs(mut r) => retain_valid_logs(&mut r),
-        };
+        let rejected = g.generate(512, &settings(0.1), NOW).retain_valid();
         assert!(rejected.is_empty(), "{signal:?}: {rejected:?}");
         assert_eq!(rejected.accepted, 512, "{signal:?}");
     }

@@ -8,8 +8,8 @@ use sluice_model::logs::event_time;
 use sluice_model::otlp::logs::v1::ResourceLogs;
 use sluice_model::otlp::metrics::v1::{ResourceMetrics, metric::Data};
 use sluice_model::otlp::trace::v1::status::StatusCode;
-use sluice_model::otlp::trace::v1::{ResourceSpans, Span};
 use sluice_model::time::{PartitionHour, to_arrow_nanos};
+use sluice_model::traces::wire::{Contexts, SpanView, WireTraces};
 use sluice_model::{Table, Tenant};
 use sluice_slo::{RollupKey, SpanKind};
 
@@ -55,7 +55,7 @@ impl ShardWorker {
         replay: bool,
         tenant: &Tenant,
         service: &str,
-        span: &Span,
+        span: &SpanView,
     ) {
         let end = to_arrow_nanos(span.end_time_unix_nano);
         let key = BatchKey {
@@ -64,11 +64,8 @@ impl ShardWorker {
             hour: PartitionHour::of_nanos(end),
         };
         let kind = SpanKind::from_otlp(span.kind);
-        let rollup_key = self.rollup_key(tenant, service, &span.name, kind);
-        let is_error = span
-            .status
-            .as_ref()
-            .is_some_and(|s| s.code == StatusCode::Error as i32);
+        let rollup_key = self.rollup_key(tenant, service, span.name, kind);
+        let is_error = span.status_code() == StatusCode::Error as i32;
         let duration = span
             .end_time_unix_nano
             .saturating_sub(span.start_time_unix_nano);
@@ -78,7 +75,7 @@ impl ShardWorker {
             feed.record_span(
                 tenant,
                 service,
-                &span.name,
+                span.name,
                 span.end_time_unix_nano,
                 duration,
                 is_error,
@@ -94,25 +91,22 @@ impl ShardWorker {
         seq: u64,
         replay: bool,
         tenant: &Tenant,
-        resource_spans: &[ResourceSpans],
+        traces: &WireTraces,
     ) {
-        for rs in resource_spans {
-            let resource = ResourceContext::new(rs.resource.as_ref(), &rs.schema_url);
-            for ss in &rs.scope_spans {
-                let scope = ScopeContext::new(ss.scope.as_ref(), &ss.schema_url);
-                for span in &ss.spans {
-                    let hour = PartitionHour::of_nanos(to_arrow_nanos(span.start_time_unix_nano));
-                    let key = BatchKey {
-                        tenant: tenant.clone(),
-                        table: Table::Traces,
-                        hour,
-                    };
-                    if let Some(BatchBuilder::Traces(b)) = self.rows(key, seq, replay) {
-                        b.append(&resource, &scope, span);
-                    }
-                    self.record_rollup(seq, replay, tenant, &resource.service_name, span);
-                }
+        let mut contexts = Contexts::default();
+        for s in traces.spans() {
+            let (resource, scope) = contexts.get(traces, &s);
+            let span = &s.span;
+            let hour = PartitionHour::of_nanos(to_arrow_nanos(span.start_time_unix_nano));
+            let key = BatchKey {
+                tenant: tenant.clone(),
+                table: Table::Traces,
+                hour,
+            };
+            if let Some(BatchBuilder::Traces(b)) = self.rows(key, seq, replay) {
+                b.append(resource, scope, span);
             }
+            self.record_rollup(seq, replay, tenant, &resource.service_name, span);
         }
     }
 

@@ -1,0 +1,376 @@
+//! The protobuf wire format, read in place: the receivers check an OTLP trace
+//! request with [`check`] and the shards read its fields from the request's
+//! own bytes ([`Fields`]), without building a message per span.
+//!
+//! [`check`] accepts exactly what `prost` accepts for the message it is given
+//! a [`Schema`] of: varints of at most ten bytes, known fields with their
+//! declared wire type, UTF-8 strings, unknown fields (groups included) skipped,
+//! and messages nested at most [`RECURSION_LIMIT`] deep. So a body that passes
+//! always decodes with `prost` too, and the other way round.
+
+use std::fmt;
+
+/// How deep messages may nest: `prost`'s limit, so both refuse the same bodies.
+pub const RECURSION_LIMIT: u32 = 100;
+
+/// Why a body is not a valid protobuf message; the text follows `prost`'s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError(&'static str);
+
+impl WireError {
+    pub(crate) fn new(reason: &'static str) -> Self {
+        Self(reason)
+    }
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// A field's value as the wire carries it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Bytes(&'a [u8]),
+    Fixed32(u32),
+}
+
+impl<'a> Value<'a> {
+    /// The bytes of a length-delimited field, empty for any other.
+    pub fn bytes(self) -> &'a [u8] {
+        match self {
+            Self::Bytes(b) => b,
+            _ => &[],
+        }
+    }
+
+    /// The text of a string field. Only for checked bodies, where every
+    /// string field is UTF-8; anything else reads as empty.
+    pub fn str(self) -> &'a str {
+        std::str::from_utf8(self.bytes()).unwrap_or("")
+    }
+
+    /// A varint or fixed-width field as an integer (0 for bytes).
+    pub fn int(self) -> u64 {
+        match self {
+            Self::Varint(v) | Self::Fixed64(v) => v,
+            Self::Fixed32(v) => u64::from(v),
+            Self::Bytes(_) => 0,
+        }
+    }
+}
+
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const BYTES: u8 = 2;
+const START_GROUP: u8 = 3;
+const END_GROUP: u8 = 4;
+const FIXED32: u8 = 5;
+
+/// The fields of one message, in wire order. Groups (a deprecated encoding no
+/// OTLP field uses) are skipped.
+#[derive(Debug, Clone)]
+pub struct Fields<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self { buf }
+    }
+
+    fn varint(&mut self) -> Result<u64, WireError> {
+        let mut value = 0u64;
+        for i in 0..10 {
+            let Some((&byte, rest)) = self.buf.split_first() else {
+                return Err(WireError("buffer underflow"));
+            };
+            self.buf = rest;
+            // The tenth byte may only hold the 64th bit.
+            if i == 9 && byte > 1 {
+                return Err(WireError("invalid varint"));
+            }
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte < 0x80 {
+                return Ok(value);
+            }
+        }
+        Err(WireError("invalid varint"))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if n > self.buf.len() {
+            return Err(WireError("buffer underflow"));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
+    fn key(&mut self) -> Result<(u32, u8), WireError> {
+        let key = self.varint()?;
+        let key = u32::try_from(key).map_err(|_| WireError("invalid key value"))?;
+        let wire_type = (key & 7) as u8;
+        if wire_type > FIXED32 {
+            return Err(WireError("invalid wire type value"));
+        }
+        let tag = key >> 3;
+        if tag == 0 {
+            return Err(WireError("invalid tag value: 0"));
+        }
+        Ok((tag, wire_type))
+    }
+
+    /// Skips a field of an unknown tag (a group through its end tag). `level`
+    /// counts the messages and groups around it, as `prost` counts them.
+    fn skip_field(&mut self, tag: u32, wire_type: u8, level: u32) -> Result<(), WireError> {
+        if level >= RECURSION_LIMIT {
+            return Err(WireError("recursion limit reached"));
+        }
+        match wire_type {
+            START_GROUP => loop {
+                let (inner, inner_type) = self.key()?;
+                if inner_type == END_GROUP {
+                    return if inner == tag {
+                        Ok(())
+                    } else {
+                        Err(WireError("unexpected end group tag"))
+                    };
+                }
+                self.skip_field(inner, inner_type, level + 1)?;
+            },
+            END_GROUP => Err(WireError("unexpected end group tag")),
+            _ => self.value(wire_type).map(|_| ()),
+        }
+    }
+
+    fn value(&mut self, wire_type: u8) -> Result<Value<'a>, WireError> {
+        Ok(match wire_type {
+            VARINT => Value::Varint(self.varint()?),
+            FIXED64 => Value::Fixed64(u64::from_le_bytes(
+                self.take(8)?.try_into().expect("took 8 bytes"),
+            )),
+            FIXED32 => Value::Fixed32(u32::from_le_bytes(
+                self.take(4)?.try_into().expect("took 4 bytes"),
+            )),
+            _ => {
+                let len = self.varint()?;
+                let len = usize::try_from(len).map_err(|_| WireError("buffer underflow"))?;
+                Value::Bytes(self.take(len)?)
+            }
+        })
+    }
+
+    /// The next field, or `None` at the end of the message.
+    pub fn next_field(&mut self) -> Result<Option<(u32, Value<'a>)>, WireError> {
+        loop {
+            if self.buf.is_empty() {
+                return Ok(None);
+            }
+            let (tag, wire_type) = self.key()?;
+            match wire_type {
+                START_GROUP | END_GROUP => self.skip_field(tag, wire_type, 0)?,
+                _ => return Ok(Some((tag, self.value(wire_type)?))),
+            }
+        }
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (u32, Value<'a>);
+
+    /// Fields of a checked body; stops at the first malformed byte.
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_field().ok().flatten()
+    }
+}
+
+/// What a field of a [`Schema`] holds.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// Any varint scalar: integers, enums, booleans.
+    Varint,
+    Fixed32,
+    Fixed64,
+    Bytes,
+    /// A string: must be UTF-8.
+    Str,
+    /// A nested message.
+    Message(&'static Schema),
+}
+
+impl Kind {
+    fn wire_type(self) -> u8 {
+        match self {
+            Self::Varint => VARINT,
+            Self::Fixed32 => FIXED32,
+            Self::Fixed64 => FIXED64,
+            Self::Bytes | Self::Str | Self::Message(_) => BYTES,
+        }
+    }
+}
+
+/// The known fields of a message type, by tag.
+#[derive(Debug)]
+pub struct Schema {
+    pub name: &'static str,
+    pub fields: &'static [(u32, Kind)],
+}
+
+impl Schema {
+    fn kind(&self, tag: u32) -> Option<Kind> {
+        self.fields
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map(|(_, kind)| *kind)
+    }
+}
+
+/// Checks that `buf` is a valid `schema` message nested `depth` messages deep
+/// (0 for the outermost), as `prost` would decode it.
+pub fn check(buf: &[u8], schema: &Schema, depth: u32) -> Result<(), WireError> {
+    let mut fields = Fields::new(buf);
+    loop {
+        if fields.buf.is_empty() {
+            return Ok(());
+        }
+        let (tag, wire_type) = fields.key()?;
+        let kind = schema.kind(tag);
+        if let Some(kind) = kind
+            && kind.wire_type() != wire_type
+        {
+            return Err(WireError("invalid wire type for a known field"));
+        }
+        let Some(kind) = kind else {
+            fields.skip_field(tag, wire_type, depth)?;
+            continue;
+        };
+        let value = fields.value(wire_type)?;
+        match kind {
+            Kind::Str if std::str::from_utf8(value.bytes()).is_err() => {
+                return Err(WireError("invalid string value: data is not UTF-8 encoded"));
+            }
+            Kind::Message(inner) => {
+                if depth >= RECURSION_LIMIT {
+                    return Err(WireError("recursion limit reached"));
+                }
+                check(value.bytes(), inner, depth + 1)?;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The schemas of the OTLP trace messages (`opentelemetry-proto` 1.x).
+pub mod otlp {
+    use super::Kind::{Bytes, Fixed32, Fixed64, Message, Str, Varint};
+    use super::Schema;
+
+    pub static ANY_VALUE: Schema = Schema {
+        name: "AnyValue",
+        fields: &[
+            (1, Str),
+            (2, Varint),
+            (3, Varint),
+            (4, Fixed64),
+            (5, Message(&ARRAY_VALUE)),
+            (6, Message(&KEY_VALUE_LIST)),
+            (7, Bytes),
+            (8, Varint),
+        ],
+    };
+    pub static ARRAY_VALUE: Schema = Schema {
+        name: "ArrayValue",
+        fields: &[(1, Message(&ANY_VALUE))],
+    };
+    pub static KEY_VALUE_LIST: Schema = Schema {
+        name: "KeyValueList",
+        fields: &[(1, Message(&KEY_VALUE))],
+    };
+    pub static KEY_VALUE: Schema = Schema {
+        name: "KeyValue",
+        fields: &[(1, Str), (2, Message(&ANY_VALUE)), (3, Varint)],
+    };
+    pub static ENTITY_REF: Schema = Schema {
+        name: "EntityRef",
+        fields: &[(1, Str), (2, Str), (3, Str), (4, Str)],
+    };
+    pub static RESOURCE: Schema = Schema {
+        name: "Resource",
+        fields: &[
+            (1, Message(&KEY_VALUE)),
+            (2, Varint),
+            (3, Message(&ENTITY_REF)),
+        ],
+    };
+    pub static SCOPE: Schema = Schema {
+        name: "InstrumentationScope",
+        fields: &[(1, Str), (2, Str), (3, Message(&KEY_VALUE)), (4, Varint)],
+    };
+    pub static EVENT: Schema = Schema {
+        name: "Span.Event",
+        fields: &[
+            (1, Fixed64),
+            (2, Str),
+            (3, Message(&KEY_VALUE)),
+            (4, Varint),
+        ],
+    };
+    pub static LINK: Schema = Schema {
+        name: "Span.Link",
+        fields: &[
+            (1, Bytes),
+            (2, Bytes),
+            (3, Str),
+            (4, Message(&KEY_VALUE)),
+            (5, Varint),
+            (6, Fixed32),
+        ],
+    };
+    pub static STATUS: Schema = Schema {
+        name: "Status",
+        fields: &[(2, Str), (3, Varint)],
+    };
+    pub static SPAN: Schema = Schema {
+        name: "Span",
+        fields: &[
+            (1, Bytes),
+            (2, Bytes),
+            (3, Str),
+            (4, Bytes),
+            (5, Str),
+            (6, Varint),
+            (7, Fixed64),
+            (8, Fixed64),
+            (9, Message(&KEY_VALUE)),
+            (10, Varint),
+            (11, Message(&EVENT)),
+            (12, Varint),
+            (13, Message(&LINK)),
+            (14, Varint),
+            (15, Message(&STATUS)),
+            (16, Fixed32),
+        ],
+    };
+    pub static SCOPE_SPANS: Schema = Schema {
+        name: "ScopeSpans",
+        fields: &[(1, Message(&SCOPE)), (2, Message(&SPAN)), (3, Str)],
+    };
+    pub static RESOURCE_SPANS: Schema = Schema {
+        name: "ResourceSpans",
+        fields: &[
+            (1, Message(&RESOURCE)),
+            (2, Message(&SCOPE_SPANS)),
+            (3, Str),
+        ],
+    };
+    pub static EXPORT_TRACE_REQUEST: Schema = Schema {
+        name: "ExportTraceServiceRequest",
+        fields: &[(1, Message(&RESOURCE_SPANS))],
+    };
+}

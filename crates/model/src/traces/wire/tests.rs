@@ -1,0 +1,522 @@
+//! `prost` is the oracle: whatever it decodes from a body, the in-place
+//! readers must read the same, and they must refuse exactly the bodies it
+//! refuses.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use super::*;
+use crate::attributes::{
+    append_attributes, append_wire_attributes, attributes_builder, value_to_string, wire_key,
+    write_wire_value,
+};
+use crate::otlp::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList, any_value};
+use crate::otlp::trace::v1::span::{Event, Link};
+use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Status};
+use crate::protowire::{RECURSION_LIMIT, check};
+
+fn any_value() -> impl Strategy<Value = AnyValue> {
+    use any_value::Value as V;
+    let leaf = prop_oneof![
+        "[a-z<>&\"é ]{0,8}".prop_map(V::StringValue),
+        any::<bool>().prop_map(V::BoolValue),
+        any::<i64>().prop_map(V::IntValue),
+        any::<f64>().prop_map(V::DoubleValue),
+        vec(any::<u8>(), 0..6).prop_map(V::BytesValue),
+        any::<i32>().prop_map(V::StringValueStrindex),
+    ];
+    let leaf = proptest::option::weighted(0.9, leaf).prop_map(|value| AnyValue { value });
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..4).prop_map(|values| AnyValue {
+                value: Some(V::ArrayValue(ArrayValue { values })),
+            }),
+            vec(("[ab]{0,2}", inner), 0..4).prop_map(|pairs| AnyValue {
+                value: Some(V::KvlistValue(KeyValueList {
+                    values: pairs
+                        .into_iter()
+                        .map(|(key, value)| KeyValue {
+                            key,
+                            value: Some(value),
+                            key_strindex: 0,
+                        })
+                        .collect(),
+                })),
+            }),
+        ]
+    })
+}
+
+/// Keys from a small set, so that duplicates are common.
+fn key_value() -> impl Strategy<Value = KeyValue> {
+    (
+        "(service\\.name|attr\\.[0-9]|[ab]{0,2})",
+        proptest::option::weighted(0.95, any_value()),
+        prop_oneof![9 => Just(0), 1 => any::<i32>()],
+    )
+        .prop_map(|(key, value, key_strindex)| KeyValue {
+            key,
+            value,
+            key_strindex,
+        })
+}
+
+/// Ids of the right length mostly, of any length sometimes.
+fn id(len: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        8 => vec(any::<u8>(), len),
+        1 => Just(vec![0; len]),
+        1 => vec(any::<u8>(), 0..20),
+    ]
+}
+
+/// Times that fit a timestamp mostly, past 2262 sometimes.
+fn time() -> impl Strategy<Value = u64> {
+    prop_oneof![9 => 0..i64::MAX as u64, 1 => any::<u64>()]
+}
+
+fn event() -> impl Strategy<Value = Event> {
+    (time(), "[a-z]{0,6}", vec(key_value(), 0..3), any::<u32>()).prop_map(
+        |(time_unix_nano, name, attributes, dropped_attributes_count)| Event {
+            time_unix_nano,
+            name,
+            attributes,
+            dropped_attributes_count,
+        },
+    )
+}
+
+fn link() -> impl Strategy<Value = Link> {
+    (
+        id(16),
+        id(8),
+        "[a-z=,]{0,6}",
+        vec(key_value(), 0..3),
+        any::<u32>(),
+        any::<u32>(),
+    )
+        .prop_map(
+            |(trace_id, span_id, trace_state, attributes, dropped_attributes_count, flags)| Link {
+                trace_id,
+                span_id,
+                trace_state,
+                attributes,
+                dropped_attributes_count,
+                flags,
+            },
+        )
+}
+
+fn span() -> impl Strategy<Value = Span> {
+    let ids = (
+        id(16),
+        id(8),
+        prop_oneof![Just(vec![]), id(8)],
+        "[a-z=,]{0,6}",
+    );
+    let scalars = (any::<u32>(), "[a-zA-Z /]{0,10}", -1..7i32, time(), time());
+    let nested = (
+        vec(key_value(), 0..12),
+        vec(event(), 0..3),
+        vec(link(), 0..2),
+        proptest::option::of((".{0,6}", -1..4i32)),
+        (any::<u32>(), any::<u32>(), any::<u32>()),
+    );
+    (ids, scalars, nested).prop_map(
+        |(
+            (trace_id, span_id, parent_span_id, trace_state),
+            (flags, name, kind, start_time_unix_nano, end_time_unix_nano),
+            (attributes, events, links, status, (dropped_a, dropped_e, dropped_l)),
+        )| Span {
+            trace_id,
+            span_id,
+            trace_state,
+            parent_span_id,
+            flags,
+            name,
+            kind,
+            start_time_unix_nano,
+            end_time_unix_nano,
+            attributes,
+            dropped_attributes_count: dropped_a,
+            events,
+            dropped_events_count: dropped_e,
+            links,
+            dropped_links_count: dropped_l,
+            status: status.map(|(message, code)| Status { message, code }),
+        },
+    )
+}
+
+fn request() -> impl Strategy<Value = ExportTraceServiceRequest> {
+    let scope = (
+        proptest::option::of(("[a-z]{0,4}", "[0-9.]{0,4}", vec(key_value(), 0..3))),
+        vec(span(), 0..4),
+        "[a-z:/]{0,4}",
+    )
+        .prop_map(|(scope, spans, schema_url)| ScopeSpans {
+            scope: scope.map(|(name, version, attributes)| InstrumentationScope {
+                name,
+                version,
+                attributes,
+                dropped_attributes_count: 0,
+            }),
+            spans,
+            schema_url,
+        });
+    let resource = (
+        proptest::option::of(vec(key_value(), 0..4)),
+        vec(scope, 0..3),
+        "[a-z:/]{0,4}",
+    )
+        .prop_map(|(attributes, scope_spans, schema_url)| ResourceSpans {
+            resource: attributes.map(|attributes| Resource {
+                attributes,
+                ..Resource::default()
+            }),
+            scope_spans,
+            schema_url,
+        });
+    vec(resource, 0..3).prop_map(|resource_spans| ExportTraceServiceRequest { resource_spans })
+}
+
+/// The rules of `validate::check_span`, restated on the message.
+fn is_valid(span: &Span) -> bool {
+    let fits = |t: u64| i64::try_from(t).is_ok();
+    let nonzero = |id: &[u8]| id.iter().any(|b| *b != 0);
+    span.trace_id.len() == 16
+        && nonzero(&span.trace_id)
+        && span.span_id.len() == 8
+        && nonzero(&span.span_id)
+        && matches!(span.parent_span_id.len(), 0 | 8)
+        && fits(span.start_time_unix_nano)
+        && fits(span.end_time_unix_nano)
+        && span
+            .links
+            .iter()
+            .all(|l| l.trace_id.len() == 16 && l.span_id.len() == 8)
+        && span.events.iter().all(|e| fits(e.time_unix_nano))
+}
+
+fn message_pairs(attributes: &[KeyValue]) -> Vec<(String, String)> {
+    attributes
+        .iter()
+        .map(|kv| (kv.key.clone(), value_to_string(kv.value.as_ref())))
+        .collect()
+}
+
+fn wire_pairs<'a>(key_values: impl Iterator<Item = &'a [u8]>) -> Vec<(String, String)> {
+    key_values
+        .map(|kv| {
+            let mut value = String::new();
+            write_wire_value(kv, &mut value);
+            (wire_key(kv).to_owned(), value)
+        })
+        .collect()
+}
+
+/// Asserts that `view` reads what prost decodes from the same bytes.
+fn assert_reads_like_prost(view: &SpanView, span: &Span) -> Result<(), TestCaseError> {
+    prop_assert_eq!(view.trace_id, &span.trace_id[..]);
+    prop_assert_eq!(view.span_id, &span.span_id[..]);
+    prop_assert_eq!(view.parent_span_id, &span.parent_span_id[..]);
+    prop_assert_eq!(view.trace_state, span.trace_state.as_str());
+    prop_assert_eq!(view.name, span.name.as_str());
+    prop_assert_eq!(view.kind, span.kind);
+    prop_assert_eq!(view.flags, span.flags);
+    prop_assert_eq!(view.start_time_unix_nano, span.start_time_unix_nano);
+    prop_assert_eq!(view.end_time_unix_nano, span.end_time_unix_nano);
+    prop_assert_eq!(view.dropped_attributes_count, span.dropped_attributes_count);
+    prop_assert_eq!(view.dropped_events_count, span.dropped_events_count);
+    prop_assert_eq!(view.dropped_links_count, span.dropped_links_count);
+    prop_assert_eq!(
+        view.status,
+        span.status.as_ref().map(|s| StatusView {
+            message: &s.message,
+            code: s.code
+        })
+    );
+    prop_assert_eq!(
+        wire_pairs(view.attributes()),
+        message_pairs(&span.attributes)
+    );
+    let events: Vec<_> = view
+        .events()
+        .map(|e| {
+            let attributes = wire_pairs(e.attributes());
+            (
+                e.time_unix_nano,
+                e.name.to_owned(),
+                attributes,
+                e.dropped_attributes_count,
+            )
+        })
+        .collect();
+    let expected: Vec<_> = span
+        .events
+        .iter()
+        .map(|e| {
+            let attributes = message_pairs(&e.attributes);
+            (
+                e.time_unix_nano,
+                e.name.clone(),
+                attributes,
+                e.dropped_attributes_count,
+            )
+        })
+        .collect();
+    prop_assert_eq!(events, expected);
+    let links: Vec<_> = view
+        .links()
+        .map(|l| {
+            let attributes = wire_pairs(l.attributes());
+            let ids = (
+                l.trace_id.to_vec(),
+                l.span_id.to_vec(),
+                l.trace_state.to_owned(),
+            );
+            (ids, attributes, l.dropped_attributes_count, l.flags)
+        })
+        .collect();
+    let expected: Vec<_> = span
+        .links
+        .iter()
+        .map(|l| {
+            let attributes = message_pairs(&l.attributes);
+            let ids = (l.trace_id.clone(), l.span_id.clone(), l.trace_state.clone());
+            (ids, attributes, l.dropped_attributes_count, l.flags)
+        })
+        .collect();
+    prop_assert_eq!(links, expected);
+    Ok(())
+}
+
+/// A request whose one span attribute nests arrays `depth` values deep.
+fn nested_request(depth: usize) -> Vec<u8> {
+    let mut value = AnyValue {
+        value: Some(any_value::Value::IntValue(1)),
+    };
+    for _ in 1..depth {
+        value = AnyValue {
+            value: Some(any_value::Value::ArrayValue(ArrayValue {
+                values: vec![value],
+            })),
+        };
+    }
+    let span = Span {
+        attributes: vec![KeyValue {
+            key: "deep".into(),
+            value: Some(value),
+            key_strindex: 0,
+        }],
+        ..Span::default()
+    };
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span],
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+fn agree(body: &[u8]) -> Result<(), String> {
+    let ours = check(body, &schema::EXPORT_TRACE_REQUEST, 0);
+    let theirs = ExportTraceServiceRequest::decode(body);
+    if ours.is_ok() == theirs.is_ok() {
+        Ok(())
+    } else {
+        Err(format!("check: {ours:?}, prost: {:?}", theirs.err()))
+    }
+}
+
+#[test]
+fn nesting_is_limited_where_prost_limits_it() {
+    // The request is 0 deep, the span 3, the key-value 4, its value 5, and
+    // each array around a value adds two (the array and its value): a value
+    // `depth` deep is message 3 + 2 * depth, at the limit for depth 48.
+    assert_eq!(RECURSION_LIMIT, 3 + 2 * 48 + 1);
+    for depth in [1, 20, 46, 47, 48, 49, 50, 80] {
+        let body = nested_request(depth);
+        agree(&body).unwrap_or_else(|e| panic!("{depth} values deep: {e}"));
+        let accepted = check(&body, &schema::EXPORT_TRACE_REQUEST, 0).is_ok();
+        assert_eq!(accepted, depth <= 48, "{depth} values deep");
+    }
+}
+
+#[test]
+fn unknown_fields_and_groups_are_skipped_as_prost_skips_them() {
+    let span = Span {
+        trace_id: vec![1; 16],
+        span_id: vec![2; 8],
+        name: "op".into(),
+        ..Span::default()
+    };
+    let plain = span.encode_to_vec();
+    // Field 99 as a varint, as fixed32, as bytes; field 98 as a group holding
+    // field 1 and a nested group.
+    let extra: [&[u8]; 5] = [
+        &[0x98, 0x06, 0x05],
+        &[0x9d, 0x06, 1, 2, 3, 4],
+        &[0x9a, 0x06, 0x02, 0xff, 0xfe],
+        &[0x93, 0x06, 0x08, 0x01, 0x1b, 0x1c, 0x94, 0x06],
+        &[0x93, 0x06, 0x08, 0x01, 0x1c, 0x94, 0x06],
+    ];
+    for (i, extra) in extra.iter().enumerate() {
+        let mut bytes = plain.clone();
+        bytes.extend_from_slice(extra);
+        let prost = Span::decode(&bytes[..]);
+        let ours = check(&bytes, &schema::SPAN, 3);
+        assert_eq!(ours.is_ok(), prost.is_ok(), "case {i}: {ours:?} {prost:?}");
+        if let Ok(decoded) = prost {
+            assert_reads_like_prost(&SpanView::parse(&bytes), &decoded)
+                .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn views_read_what_prost_decodes(a in span(), b in span()) {
+        let bytes = a.encode_to_vec();
+        prop_assert!(check(&bytes, &schema::SPAN, 3).is_ok());
+        assert_reads_like_prost(&SpanView::parse(&bytes), &a)?;
+        // Two encodings back to back are one message: the last scalar wins,
+        // repeated fields append, the statuses merge.
+        let mut both = bytes.clone();
+        both.extend_from_slice(&b.encode_to_vec());
+        let merged = Span::decode(&both[..]).expect("valid");
+        assert_reads_like_prost(&SpanView::parse(&both), &merged)?;
+    }
+
+    #[test]
+    fn merged_key_values_print_as_prost_merges_them(a in key_value(), b in key_value()) {
+        let mut both = a.encode_to_vec();
+        both.extend_from_slice(&b.encode_to_vec());
+        let merged = KeyValue::decode(&both[..]).expect("valid");
+        prop_assert_eq!(wire_pairs(std::iter::once(&both[..])), message_pairs(&[merged]));
+    }
+
+    #[test]
+    fn wire_attribute_maps_equal_message_attribute_maps(
+        lists in vec(vec(key_value(), 0..80), 1..4)
+    ) {
+        let mut from_messages = attributes_builder();
+        let mut from_wire = attributes_builder();
+        let mut keep = Vec::new();
+        for list in &lists {
+            append_attributes(&mut from_messages, list);
+            let encoded: Vec<Vec<u8>> = list.iter().map(Message::encode_to_vec).collect();
+            append_wire_attributes(&mut from_wire, encoded.iter().map(Vec::as_slice), &mut keep);
+        }
+        prop_assert_eq!(from_wire.finish(), from_messages.finish());
+    }
+
+    #[test]
+    fn indexing_keeps_the_valid_spans_in_order(request in request()) {
+        let traces = WireTraces::from_request(&request);
+        let expected: Vec<&Span> = request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .filter(|s| is_valid(s))
+            .collect();
+        let total: usize = request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        prop_assert_eq!(traces.len(), expected.len());
+        prop_assert_eq!(traces.rejected().accepted as usize, expected.len());
+        prop_assert_eq!(traces.rejected().count as usize, total - expected.len());
+        let kept = traces.to_request();
+        let spans: Vec<&Span> = kept
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .collect();
+        prop_assert_eq!(spans, expected);
+        // Each kept span is under the resource and scope it was sent under.
+        for (wire, owner) in traces.spans().zip(
+            request
+                .resource_spans
+                .iter()
+                .flat_map(|r| r.scope_spans.iter().map(move |s| (r, s)))
+                .flat_map(|(r, s)| s.spans.iter().map(move |span| (r, s, span)))
+                .filter(|(_, _, span)| is_valid(span)),
+        ) {
+            let (resource, scope, _) = owner;
+            prop_assert_eq!(
+                traces.resource_context(wire.resource),
+                ResourceContext::new(resource.resource.as_ref(), &resource.schema_url)
+            );
+            prop_assert_eq!(
+                traces.scope_context(wire.scope),
+                ScopeContext::new(scope.scope.as_ref(), &scope.schema_url)
+            );
+        }
+    }
+
+    #[test]
+    fn shares_hold_every_span_once_and_share_the_body(request in request(), parts in 1..5usize) {
+        let traces = WireTraces::from_request(&request);
+        let all: Vec<Vec<u8>> = traces.spans().map(|s| s.span.bytes().to_vec()).collect();
+        let body = traces.body().as_ptr();
+        let part_of = |trace_id: &[u8]| trace_id.first().map_or(0, |b| usize::from(*b) % parts);
+        let shares = traces.partition(parts, part_of);
+        let mut seen = Vec::new();
+        for (part, share) in &shares {
+            prop_assert!(!share.is_empty());
+            prop_assert_eq!(share.body().as_ptr(), body);
+            for s in share.spans() {
+                prop_assert_eq!(part_of(s.span.trace_id) , *part);
+                seen.push(s.span.bytes().to_vec());
+            }
+        }
+        seen.sort();
+        let mut all = all;
+        all.sort();
+        prop_assert_eq!(seen, all);
+    }
+
+    #[test]
+    fn check_refuses_exactly_what_prost_refuses(
+        request in request(),
+        edits in vec((any::<prop::sample::Index>(), 0..4u8, any::<u8>()), 1..4),
+    ) {
+        let mut body = request.encode_to_vec();
+        for (at, edit, byte) in edits {
+            if body.is_empty() {
+                body.push(byte);
+                continue;
+            }
+            let i = at.index(body.len());
+            match edit {
+                0 => body[i] ^= byte | 1,
+                1 => body.truncate(i),
+                2 => body.insert(i, byte),
+                _ => body[i] = byte,
+            }
+        }
+        agree(&body).map_err(TestCaseError::fail)?;
+        if let Ok(traces) = WireTraces::index(Bytes::from(body.clone())) {
+            let decoded = ExportTraceServiceRequest::decode(&body[..]).expect("agreed");
+            let valid = decoded
+                .resource_spans
+                .iter()
+                .flat_map(|r| &r.scope_spans)
+                .flat_map(|s| &s.spans)
+                .filter(|s| is_valid(s))
+                .count();
+            prop_assert_eq!(traces.len(), valid);
+        }
+    }
+}
