@@ -331,7 +331,8 @@ fn main() -> std::io::Result<()> {
     ];
     for (name, signal, proto, json) in &seeds {
         for (body, encoding) in [(proto, BodyEncoding::Protobuf), (json, BodyEncoding::Json)] {
-            if let Err(e) = sluice_otlp::decode_export(*signal, body, encoding) {
+            let bytes = bytes::Bytes::copy_from_slice(body);
+            if let Err(e) = sluice_otlp::decode_export(*signal, &bytes, encoding) {
                 panic!("the {name} {encoding:?} seed does not decode: {e}");
             }
             sluice_fuzz::ingest(*signal, body, encoding);

@@ -22,7 +22,8 @@ use sluice_model::context::{ResourceContext, ScopeContext};
 use sluice_model::logs::event_time;
 use sluice_model::otlp::logs::v1::ResourceLogs;
 use sluice_model::otlp::metrics::v1::{ResourceMetrics, metric::Data};
-use sluice_model::otlp::trace::v1::ResourceSpans;
+use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use sluice_model::traces::wire::{Contexts, WireTraces};
 use sluice_model::time::{PartitionHour, to_arrow_nanos};
 use sluice_model::units::ByteSize;
 use sluice_model::{Signal, Table};
@@ -61,18 +62,13 @@ impl Batches {
         rows
     }
 
-    fn append_traces(&mut self, resource_spans: &[ResourceSpans]) {
-        for rs in resource_spans {
-            let resource = ResourceContext::new(rs.resource.as_ref(), &rs.schema_url);
-            for ss in &rs.scope_spans {
-                let scope = ScopeContext::new(ss.scope.as_ref(), &ss.schema_url);
-                for span in &ss.spans {
-                    if let BatchBuilder::Traces(b) =
-                        self.builder(Table::Traces, span.start_time_unix_nano)
-                    {
-                        b.append(&resource, &scope, span);
-                    }
-                }
+    fn append_traces(&mut self, traces: &WireTraces) {
+        let mut contexts = Contexts::default();
+        for s in traces.spans() {
+            let (resource, scope) = contexts.get(traces, &s);
+            if let BatchBuilder::Traces(b) = self.builder(Table::Traces, s.span.start_time_unix_nano)
+            {
+                b.append(resource, scope, &s.span);
             }
         }
     }
@@ -164,9 +160,23 @@ impl Batches {
 }
 
 /// Decodes `body` as an export request of `signal`; if it decodes, validates
-/// it and converts what is left to Arrow.
+/// it and converts what is left to Arrow. Protobuf traces, which are read in
+/// place rather than decoded with `prost`, must be refused exactly when
+/// `prost` refuses them.
 pub fn ingest(signal: Signal, body: &[u8], encoding: BodyEncoding) {
-    let Ok(mut request) = decode_export(signal, body, encoding) else {
+    let decoded = decode_export(signal, &Bytes::copy_from_slice(body), encoding);
+    if signal == Signal::Traces && encoding == BodyEncoding::Protobuf {
+        use prost::Message;
+        let prost = ExportTraceServiceRequest::decode(body);
+        assert_eq!(
+            decoded.is_ok(),
+            prost.is_ok(),
+            "in place: {:?}, prost: {:?}",
+            decoded.as_ref().err(),
+            prost.as_ref().err()
+        );
+    }
+    let Ok(mut request) = decoded else {
         return;
     };
     assert_eq!(request.signal(), signal);
@@ -177,7 +187,8 @@ pub fn ingest(signal: Signal, body: &[u8], encoding: BodyEncoding) {
     );
     let mut batches = Batches::default();
     match &request {
-        ExportRequest::Traces(r) => batches.append_traces(&r.resource_spans),
+        ExportRequest::WireTraces(r) => batches.append_traces(r),
+        ExportRequest::Traces(_) => unreachable!("retain_valid indexes traces in place"),
         ExportRequest::Metrics(r) => batches.append_metrics(&r.resource_metrics),
         ExportRequest::Logs(r) => batches.append_logs(&r.resource_logs),
     }

@@ -1,10 +1,12 @@
 //! The data model of Sluice: what an OTLP record becomes on its way to Parquet.
 //!
-//! Receivers (`sluice-otlp`) decode OTLP requests into the prost types of
-//! `opentelemetry-proto`; [`validate`] drops the records that are individually
-//! invalid and says why (the `partial_success` of the response). The shard workers
-//! (`sluice-pipeline`) then append each record to one of the batch builders of
-//! [`traces`], [`logs`] and [`metrics`], which produce Arrow `RecordBatch`es whose
+//! Receivers (`sluice-otlp`) decode OTLP metrics and logs into the prost types
+//! of `opentelemetry-proto`; protobuf traces, the bulk of the data, they only
+//! check ([`protowire`]) and index in place ([`traces::wire`]). [`validate`]
+//! drops the records that are individually invalid and says why (the
+//! `partial_success` of the response). The shard workers (`sluice-pipeline`)
+//! then append each record to one of the batch builders of [`traces`],
+//! [`logs`] and [`metrics`], which produce Arrow `RecordBatch`es whose
 //! schemas ([`schema`]) follow the OpenTelemetry Collector ClickHouse exporter, so
 //! SQL written for that exporter carries over. Storage (`sluice-storage`) writes
 //! those batches as Parquet under the table names of [`Table`].

@@ -343,6 +343,9 @@ pub struct SpanView<'a> {
     /// The status, `None` when the span has none.
     pub status: Option<StatusView<'a>>,
     bytes: &'a [u8],
+    /// Which of attributes, events and links the span has (bits 0, 1, 2):
+    /// the others are not looked for.
+    has: u8,
 }
 
 /// A span's status.
@@ -368,7 +371,10 @@ impl<'a> SpanView<'a> {
                 6 => span.kind = value.int() as i32,
                 7 => span.start_time_unix_nano = value.int(),
                 8 => span.end_time_unix_nano = value.int(),
+                9 => span.has |= 1,
                 10 => span.dropped_attributes_count = value.int() as u32,
+                11 => span.has |= 2,
+                13 => span.has |= 4,
                 12 => span.dropped_events_count = value.int() as u32,
                 14 => span.dropped_links_count = value.int() as u32,
                 15 => {
@@ -398,17 +404,23 @@ impl<'a> SpanView<'a> {
         self.status.map_or(0, |s| s.code)
     }
 
+    /// The bytes to look for a repeated field in: none when the span has no
+    /// such field.
+    fn holding(&self, bit: u8) -> &'a [u8] {
+        if self.has & bit == 0 { &[] } else { self.bytes }
+    }
+
     /// The attributes: `KeyValue` messages.
     pub fn attributes(&self) -> impl Iterator<Item = &'a [u8]> + Clone + use<'a> {
-        occurrences(self.bytes, 9)
+        occurrences(self.holding(1), 9)
     }
 
     pub fn events(&self) -> impl Iterator<Item = EventView<'a>> + use<'a> {
-        occurrences(self.bytes, 11).map(EventView::parse)
+        occurrences(self.holding(2), 11).map(EventView::parse)
     }
 
     pub fn links(&self) -> impl Iterator<Item = LinkView<'a>> + use<'a> {
-        occurrences(self.bytes, 13).map(LinkView::parse)
+        occurrences(self.holding(4), 13).map(LinkView::parse)
     }
 }
 
