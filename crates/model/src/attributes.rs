@@ -255,97 +255,228 @@ pub fn append_attributes(builder: &mut AttributesBuilder, attributes: &[KeyValue
 /// messages read in place from a checked body (see
 /// [`protowire`](crate::protowire)). Values print as [`write_value`] prints
 /// them; duplicate keys are dropped as [`append_attributes`] drops them.
-/// `keep` is scratch space, reused from call to call.
-pub fn append_wire_attributes<'a, I>(
+/// `prints` is scratch space, reused from call to call.
+pub fn append_wire_attributes<'a>(
     builder: &mut AttributesBuilder,
-    key_values: I,
-    keep: &mut Vec<(u64, bool)>,
-) where
-    I: Iterator<Item = &'a [u8]> + Clone,
-{
-    mark_unique(key_values.clone(), keep);
-    for (kv, (_, kept)) in key_values.zip(keep.iter()) {
-        if *kept {
-            builder.keys().append_value(wire_key(kv));
-            let values = builder.values();
-            write_wire_value(kv, values);
-            values.append_value("");
+    key_values: impl Iterator<Item = &'a [u8]>,
+    prints: &mut Vec<u64>,
+) {
+    let mut seen = SeenKeys {
+        first: builder.keys().offsets_slice().len() - 1,
+        prints,
+        many: None,
+    };
+    seen.prints.clear();
+    for bytes in key_values {
+        let kv = WireKeyValue::parse(bytes);
+        if seen.is_duplicate(builder.keys(), kv.key) {
+            continue;
         }
+        builder.keys().append_value(kv.key);
+        let values = builder.values();
+        kv.write_value(values);
+        values.append_value("");
     }
     finish_map(builder);
 }
 
-/// Fills `keep` with, for each of `key_values`, its key's fingerprint and
-/// whether it is the first with its key.
-fn mark_unique<'a>(
-    key_values: impl Iterator<Item = &'a [u8]> + Clone,
-    keep: &mut Vec<(u64, bool)>,
-) {
-    const PAIRWISE: usize = 64;
-    keep.clear();
-    keep.extend(
-        key_values
-            .clone()
-            .map(|kv| (fingerprint(wire_key(kv)), true)),
-    );
-    if keep.len() > PAIRWISE {
-        let mut seen = HashSet::new();
-        for (kv, (_, kept)) in key_values.zip(keep.iter_mut()) {
-            *kept = seen.insert(wire_key(kv));
+/// The keys of the map being appended, to drop duplicates: their
+/// fingerprints, checked pairwise against the keys already in the builder;
+/// past [`SeenKeys::PAIRWISE`] keys, a set.
+struct SeenKeys<'p> {
+    /// Where this map's keys start in the keys builder.
+    first: usize,
+    prints: &'p mut Vec<u64>,
+    many: Option<HashSet<String>>,
+}
+
+impl SeenKeys<'_> {
+    const PAIRWISE: usize = 32;
+
+    /// Whether `key` is already in the map; if not, it counts as added.
+    fn is_duplicate(&mut self, keys: &StringBuilder, key: &str) -> bool {
+        if let Some(many) = &mut self.many {
+            return !many.insert(key.to_owned());
         }
-        return;
-    }
-    for i in 1..keep.len() {
-        let print = keep[i].0;
+        let print = fingerprint(key);
+        let (offsets, bytes) = (keys.offsets_slice(), keys.values_slice());
+        let key_at = |i: usize| &bytes[offsets[i] as usize..offsets[i + 1] as usize];
         // Equal fingerprints are rare among distinct keys; only then are the
-        // keys themselves read again and compared.
-        if keep[..i].iter().any(|(p, _)| *p == print) {
-            let key = key_values.clone().nth(i).map(wire_key);
-            keep[i].1 = !key_values
-                .clone()
-                .take(i)
-                .zip(keep.iter())
-                .any(|(kv, (p, _))| *p == print && Some(wire_key(kv)) == key);
+        // keys themselves compared.
+        let first = self.first;
+        if self
+            .prints
+            .iter()
+            .enumerate()
+            .any(|(j, p)| *p == print && key_at(first + j) == key.as_bytes())
+        {
+            return true;
         }
+        self.prints.push(print);
+        if self.prints.len() > Self::PAIRWISE {
+            let earlier = (0..self.prints.len() - 1)
+                .map(|j| String::from_utf8_lossy(key_at(first + j)).into_owned());
+            self.many = Some(earlier.chain([key.to_owned()]).collect());
+        }
+        false
     }
 }
 
-/// The key of a `KeyValue` message: its last `key` field.
-pub fn wire_key(key_value: &[u8]) -> &str {
-    let mut key = "";
-    for (tag, value) in Fields::new(key_value) {
-        if tag == 1 {
-            key = value.str();
-        }
-    }
-    key
+/// A `KeyValue` message read in place: its last `key`, and its value when
+/// it has exactly one (nearly always).
+struct WireKeyValue<'a> {
+    key: &'a str,
+    value: Option<&'a [u8]>,
+    values: u32,
+    bytes: &'a [u8],
 }
 
-/// Writes the string form of a `KeyValue` message's value to `out`: read in
-/// place when the value is a single scalar (nearly always), decoded with
-/// `prost` otherwise.
-pub fn write_wire_value<W: Write>(key_value: &[u8], out: &mut W) {
-    let mut values = Fields::new(key_value).filter(|(tag, _)| *tag == 2);
-    let (Some((_, value)), None) = (values.next(), values.next()) else {
-        return write_merged_value(key_value, out);
-    };
-    let mut fields = Fields::new(value.bytes());
+impl<'a> WireKeyValue<'a> {
+    fn parse(bytes: &'a [u8]) -> Self {
+        let mut kv = Self {
+            key: "",
+            value: None,
+            values: 0,
+            bytes,
+        };
+        for (tag, value) in Fields::new(bytes) {
+            match tag {
+                1 => kv.key = value.str(),
+                2 => {
+                    kv.value = Some(value.bytes());
+                    kv.values += 1;
+                }
+                _ => {}
+            }
+        }
+        kv
+    }
+
+    /// Writes the value's string form: read in place when it is one scalar,
+    /// decoded with `prost` otherwise.
+    fn write_value<W: Write>(&self, out: &mut W) {
+        let value = match (self.values, self.value) {
+            (0, _) => return,
+            (1, Some(value)) => value,
+            _ => return write_merged_value(self.bytes, out),
+        };
+        let mut fields = Fields::new(value);
+        let (field, None) = (fields.next(), fields.next()) else {
+            return write_merged_value(self.bytes, out);
+        };
+        // Writing to a String or an Arrow builder cannot fail.
+        let _ = match field {
+            None | Some((8, _)) => Ok(()),
+            Some((1, v)) => out.write_str(v.str()),
+            Some((2, v)) => out.write_str(if v.int() != 0 { "true" } else { "false" }),
+            Some((3, v)) => write!(out, "{}", v.int() as i64),
+            Some((4, v)) => write_double(f64::from_bits(v.int()), out),
+            Some((7, v)) => {
+                out.write_str(&base64::engine::general_purpose::STANDARD.encode(v.bytes()))
+            }
+            Some((5 | 6, _)) => {
+                let mut json = String::new();
+                if write_wire_json(value, &mut json) {
+                    out.write_str(&json)
+                } else {
+                    write_merged_value(self.bytes, out);
+                    Ok(())
+                }
+            }
+            // A field this version of OTLP does not know: no value.
+            Some(_) => Ok(()),
+        };
+    }
+}
+
+/// Writes an `AnyValue` message read in place as [`write_json`] writes the
+/// decoded value. Returns false, leaving `out` unfinished, on a value whose
+/// meaning needs `prost`'s merge rules (a value with several fields, a
+/// key-value with several values).
+fn write_wire_json(any_value: &[u8], out: &mut String) -> bool {
+    let mut fields = Fields::new(any_value);
     let (field, None) = (fields.next(), fields.next()) else {
-        return write_merged_value(key_value, out);
+        return false;
     };
-    // Writing to a String or an Arrow builder cannot fail.
-    let _ = match field {
-        None | Some((8, _)) => Ok(()),
-        Some((1, v)) => out.write_str(v.str()),
-        Some((2, v)) => out.write_str(if v.int() != 0 { "true" } else { "false" }),
-        Some((3, v)) => write!(out, "{}", v.int() as i64),
-        Some((4, v)) => write_double(f64::from_bits(v.int()), out),
-        Some((7, v)) => out.write_str(&base64::engine::general_purpose::STANDARD.encode(v.bytes())),
-        Some(_) => {
-            write_merged_value(key_value, out);
-            Ok(())
+    match field {
+        None | Some((8, _)) => out.push_str("null"),
+        Some((1, v)) => write_json_string(v.str(), out),
+        Some((2, v)) => out.push_str(if v.int() != 0 { "true" } else { "false" }),
+        Some((3, v)) => {
+            let _ = write!(out, "{}", v.int() as i64);
         }
-    };
+        Some((4, v)) => {
+            let d = f64::from_bits(v.int());
+            if d.is_finite() {
+                let _ = write_double(d, out);
+            } else {
+                let mut s = String::new();
+                let _ = write_double(d, &mut s);
+                write_json_string(&s, out);
+            }
+        }
+        Some((5, v)) => {
+            out.push('[');
+            for (i, item) in Fields::new(v.bytes())
+                .filter(|(tag, _)| *tag == 1)
+                .enumerate()
+            {
+                if i > 0 {
+                    out.push(',');
+                }
+                if !write_wire_json(item.1.bytes(), out) {
+                    return false;
+                }
+            }
+            out.push(']');
+        }
+        Some((6, v)) => {
+            let mut entries = Vec::new();
+            for (_, kv) in Fields::new(v.bytes()).filter(|(tag, _)| *tag == 1) {
+                let kv = WireKeyValue::parse(kv.bytes());
+                if kv.values > 1 {
+                    return false;
+                }
+                entries.push(kv);
+            }
+            // Go's encoding/json, and so the Collector, sorts object keys.
+            entries.sort_by(|a, b| a.key.cmp(b.key));
+            out.push('{');
+            for (i, kv) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(kv.key, out);
+                out.push(':');
+                match kv.value {
+                    Some(value) if Fields::new(value).next().is_some() => {
+                        if !write_wire_json(value, out) {
+                            return false;
+                        }
+                    }
+                    _ => out.push_str("null"),
+                }
+            }
+            out.push('}');
+        }
+        Some((7, v)) => write_json_string(
+            &base64::engine::general_purpose::STANDARD.encode(v.bytes()),
+            out,
+        ),
+        Some(_) => out.push_str("null"),
+    }
+    true
+}
+
+/// The key of a `KeyValue` message read in place: its last `key` field.
+pub fn wire_key(key_value: &[u8]) -> &str {
+    WireKeyValue::parse(key_value).key
+}
+
+/// Writes the string form of the value of a `KeyValue` message read in place
+/// to `out`, as [`write_value`] writes the decoded value.
+pub fn write_wire_value<W: Write>(key_value: &[u8], out: &mut W) {
+    WireKeyValue::parse(key_value).write_value(out);
 }
 
 /// The slow path of [`write_wire_value`]: arrays, lists, repeated fields.

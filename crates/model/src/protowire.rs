@@ -42,6 +42,7 @@ pub enum Value<'a> {
 
 impl<'a> Value<'a> {
     /// The bytes of a length-delimited field, empty for any other.
+    #[inline]
     pub fn bytes(self) -> &'a [u8] {
         match self {
             Self::Bytes(b) => b,
@@ -51,11 +52,13 @@ impl<'a> Value<'a> {
 
     /// The text of a string field. Only for checked bodies, where every
     /// string field is UTF-8; anything else reads as empty.
+    #[inline]
     pub fn str(self) -> &'a str {
         std::str::from_utf8(self.bytes()).unwrap_or("")
     }
 
     /// A varint or fixed-width field as an integer (0 for bytes).
+    #[inline]
     pub fn int(self) -> u64 {
         match self {
             Self::Varint(v) | Self::Fixed64(v) => v,
@@ -84,7 +87,24 @@ impl<'a> Fields<'a> {
         Self { buf }
     }
 
+    /// The bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    #[inline]
     fn varint(&mut self) -> Result<u64, WireError> {
+        // Tags and lengths mostly fit one byte.
+        match self.buf.split_first() {
+            Some((&byte, rest)) if byte < 0x80 => {
+                self.buf = rest;
+                Ok(u64::from(byte))
+            }
+            _ => self.long_varint(),
+        }
+    }
+
+    fn long_varint(&mut self) -> Result<u64, WireError> {
         let mut value = 0u64;
         for i in 0..10 {
             let Some((&byte, rest)) = self.buf.split_first() else {
@@ -103,6 +123,7 @@ impl<'a> Fields<'a> {
         Err(WireError("invalid varint"))
     }
 
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         if n > self.buf.len() {
             return Err(WireError("buffer underflow"));
@@ -112,6 +133,7 @@ impl<'a> Fields<'a> {
         Ok(head)
     }
 
+    #[inline]
     fn key(&mut self) -> Result<(u32, u8), WireError> {
         let key = self.varint()?;
         let key = u32::try_from(key).map_err(|_| WireError("invalid key value"))?;
@@ -149,6 +171,7 @@ impl<'a> Fields<'a> {
         }
     }
 
+    #[inline]
     fn value(&mut self, wire_type: u8) -> Result<Value<'a>, WireError> {
         Ok(match wire_type {
             VARINT => Value::Varint(self.varint()?),
@@ -167,6 +190,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The next field, or `None` at the end of the message.
+    #[inline]
     pub fn next_field(&mut self) -> Result<Option<(u32, Value<'a>)>, WireError> {
         loop {
             if self.buf.is_empty() {
@@ -185,6 +209,7 @@ impl<'a> Iterator for Fields<'a> {
     type Item = (u32, Value<'a>);
 
     /// Fields of a checked body; stops at the first malformed byte.
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         self.next_field().ok().flatten()
     }

@@ -70,7 +70,7 @@ impl EventsBuilder {
     fn append<'a>(
         &mut self,
         events: impl Iterator<Item = EventView<'a>>,
-        keep: &mut Vec<(u64, bool)>,
+        keep: &mut Vec<u64>,
     ) {
         for event in events {
             self.timestamp
@@ -120,7 +120,7 @@ impl LinksBuilder {
     fn append<'a>(
         &mut self,
         links: impl Iterator<Item = LinkView<'a>>,
-        keep: &mut Vec<(u64, bool)>,
+        keep: &mut Vec<u64>,
     ) {
         for link in links {
             append_hex(self.trace_id.values(), link.trace_id);
@@ -180,7 +180,7 @@ pub struct TraceBatchBuilder {
     dropped_links: UInt32Builder,
     rows: usize,
     /// Scratch space of [`append_wire_attributes`].
-    keep: Vec<(u64, bool)>,
+    keep: Vec<u64>,
 }
 
 impl Default for TraceBatchBuilder {

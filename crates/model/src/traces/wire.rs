@@ -343,9 +343,28 @@ pub struct SpanView<'a> {
     /// The status, `None` when the span has none.
     pub status: Option<StatusView<'a>>,
     bytes: &'a [u8],
-    /// Which of attributes, events and links the span has (bits 0, 1, 2):
-    /// the others are not looked for.
-    has: u8,
+    /// The stretches of `bytes` that hold the attributes, the events and the
+    /// links (each empty when there are none), so that each is looked for
+    /// only there. Encoders write fields in tag order, so these are short.
+    regions: [Region; 3],
+}
+
+/// Where the occurrences of one repeated field lie in a message.
+#[derive(Debug, Clone, Copy, Default)]
+struct Region {
+    start: usize,
+    end: usize,
+}
+
+impl Region {
+    fn add(&mut self, start: usize, end: usize) {
+        if self.start == self.end {
+            *self = Self { start, end };
+        } else {
+            self.start = self.start.min(start);
+            self.end = self.end.max(end);
+        }
+    }
 }
 
 /// A span's status.
@@ -361,7 +380,13 @@ impl<'a> SpanView<'a> {
             bytes,
             ..Self::default()
         };
-        for (tag, value) in Fields::new(bytes) {
+        let mut fields = Fields::new(bytes);
+        loop {
+            let start = bytes.len() - fields.remaining();
+            let Some((tag, value)) = fields.next() else {
+                break;
+            };
+            let end = bytes.len() - fields.remaining();
             match tag {
                 1 => span.trace_id = value.bytes(),
                 2 => span.span_id = value.bytes(),
@@ -371,11 +396,11 @@ impl<'a> SpanView<'a> {
                 6 => span.kind = value.int() as i32,
                 7 => span.start_time_unix_nano = value.int(),
                 8 => span.end_time_unix_nano = value.int(),
-                9 => span.has |= 1,
+                9 => span.regions[0].add(start, end),
                 10 => span.dropped_attributes_count = value.int() as u32,
-                11 => span.has |= 2,
-                13 => span.has |= 4,
+                11 => span.regions[1].add(start, end),
                 12 => span.dropped_events_count = value.int() as u32,
+                13 => span.regions[2].add(start, end),
                 14 => span.dropped_links_count = value.int() as u32,
                 15 => {
                     let status = span.status.get_or_insert_default();
@@ -404,23 +429,23 @@ impl<'a> SpanView<'a> {
         self.status.map_or(0, |s| s.code)
     }
 
-    /// The bytes to look for a repeated field in: none when the span has no
-    /// such field.
-    fn holding(&self, bit: u8) -> &'a [u8] {
-        if self.has & bit == 0 { &[] } else { self.bytes }
+    /// The stretch of the span's bytes holding the fields of `region`.
+    fn region(&self, region: usize) -> &'a [u8] {
+        let Region { start, end } = self.regions[region];
+        &self.bytes[start..end]
     }
 
     /// The attributes: `KeyValue` messages.
     pub fn attributes(&self) -> impl Iterator<Item = &'a [u8]> + Clone + use<'a> {
-        occurrences(self.holding(1), 9)
+        occurrences(self.region(0), 9)
     }
 
     pub fn events(&self) -> impl Iterator<Item = EventView<'a>> + use<'a> {
-        occurrences(self.holding(2), 11).map(EventView::parse)
+        occurrences(self.region(1), 11).map(EventView::parse)
     }
 
     pub fn links(&self) -> impl Iterator<Item = LinkView<'a>> + use<'a> {
-        occurrences(self.holding(4), 13).map(LinkView::parse)
+        occurrences(self.region(2), 13).map(LinkView::parse)
     }
 }
 

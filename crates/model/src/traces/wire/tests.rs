@@ -378,6 +378,45 @@ fn unknown_fields_and_groups_are_skipped_as_prost_skips_them() {
     }
 }
 
+#[test]
+fn values_with_unknown_fields_print_as_prost_decodes_them() {
+    let unknown = [0x48, 0x01]; // field 9, varint 1
+    let string = [0x0a, 0x01, b'x']; // string_value "x"
+    let any = |fields: &[&[u8]]| fields.concat();
+    let array = |items: &[Vec<u8>]| {
+        let mut array = Vec::new();
+        for item in items {
+            array.push(0x0a);
+            array.push(item.len() as u8);
+            array.extend_from_slice(item);
+        }
+        let mut value = vec![0x2a, array.len() as u8];
+        value.extend_from_slice(&array);
+        value
+    };
+    let cases = [
+        any(&[&unknown]),
+        any(&[&string, &unknown]),
+        any(&[&unknown, &string]),
+        array(&[any(&[&unknown]), any(&[&string]), Vec::new()]),
+        array(&[any(&[&string, &unknown])]),
+    ];
+    for value in cases {
+        let kv = KeyValue {
+            key: "k".into(),
+            value: Some(AnyValue::decode(&value[..]).expect("valid")),
+            key_strindex: 0,
+        };
+        let mut bytes = vec![0x0a, 0x01, b'k', 0x12, value.len() as u8];
+        bytes.extend_from_slice(&value);
+        assert_eq!(
+            wire_pairs(std::iter::once(&bytes[..])),
+            message_pairs(&[kv]),
+            "{value:?}"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
