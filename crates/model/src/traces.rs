@@ -67,17 +67,13 @@ impl EventsBuilder {
         }
     }
 
-    fn append<'a>(
-        &mut self,
-        events: impl Iterator<Item = EventView<'a>>,
-        keep: &mut Vec<u64>,
-    ) {
+    fn append<'a>(&mut self, events: impl Iterator<Item = EventView<'a>>, prints: &mut Vec<u64>) {
         for event in events {
             self.timestamp
                 .values()
                 .append_value(to_arrow_nanos(event.time_unix_nano));
             self.name.values().append_value(event.name);
-            append_wire_attributes(self.attributes.values(), event.attributes(), keep);
+            append_wire_attributes(self.attributes.values(), event.attributes(), prints);
         }
         self.timestamp.append(true);
         self.name.append(true);
@@ -117,16 +113,12 @@ impl LinksBuilder {
         }
     }
 
-    fn append<'a>(
-        &mut self,
-        links: impl Iterator<Item = LinkView<'a>>,
-        keep: &mut Vec<u64>,
-    ) {
+    fn append<'a>(&mut self, links: impl Iterator<Item = LinkView<'a>>, prints: &mut Vec<u64>) {
         for link in links {
             append_hex(self.trace_id.values(), link.trace_id);
             append_hex(self.span_id.values(), link.span_id);
             self.trace_state.values().append_value(link.trace_state);
-            append_wire_attributes(self.attributes.values(), link.attributes(), keep);
+            append_wire_attributes(self.attributes.values(), link.attributes(), prints);
         }
         self.trace_id.append(true);
         self.span_id.append(true);
@@ -180,7 +172,7 @@ pub struct TraceBatchBuilder {
     dropped_links: UInt32Builder,
     rows: usize,
     /// Scratch space of [`append_wire_attributes`].
-    keep: Vec<u64>,
+    prints: Vec<u64>,
 }
 
 impl Default for TraceBatchBuilder {
@@ -217,7 +209,7 @@ impl TraceBatchBuilder {
             dropped_events: UInt32Builder::new(),
             dropped_links: UInt32Builder::new(),
             rows: 0,
-            keep: Vec::new(),
+            prints: Vec::new(),
         }
     }
 
@@ -244,7 +236,11 @@ impl TraceBatchBuilder {
         append_pairs(&mut self.resource_attributes, &resource.attributes);
         self.scope_name.append_value(&scope.name);
         self.scope_version.append_value(&scope.version);
-        append_wire_attributes(&mut self.span_attributes, span.attributes(), &mut self.keep);
+        append_wire_attributes(
+            &mut self.span_attributes,
+            span.attributes(),
+            &mut self.prints,
+        );
         self.duration.append_value(
             span.end_time_unix_nano
                 .saturating_sub(span.start_time_unix_nano),
@@ -253,8 +249,8 @@ impl TraceBatchBuilder {
             .append_value(status_code_name(span.status_code()));
         self.status_message
             .append_value(span.status.map_or("", |s| s.message));
-        self.events.append(span.events(), &mut self.keep);
-        self.links.append(span.links(), &mut self.keep);
+        self.events.append(span.events(), &mut self.prints);
+        self.links.append(span.links(), &mut self.prints);
         self.resource_schema_url.append_value(&resource.schema_url);
         self.scope_schema_url.append_value(&scope.schema_url);
         append_pairs(&mut self.scope_attributes, &scope.attributes);
