@@ -12,10 +12,9 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, MapBuilder, MapFieldNames, StringBuilder};
 use arrow::datatypes::{DataType, Field};
 use base64::Engine;
-use prost::Message;
 
 use crate::otlp::common::v1::{AnyValue, KeyValue, any_value::Value};
-use crate::protowire::Fields;
+use crate::protowire::{Fields, merged, occurrences};
 
 /// The field names Parquet's `MAP` logical type documents.
 fn map_field_names() -> MapFieldNames {
@@ -417,14 +416,11 @@ fn write_wire_json(any_value: &[u8], out: &mut String) -> bool {
         }
         Some((5, v)) => {
             out.push('[');
-            for (i, item) in Fields::new(v.bytes())
-                .filter(|(tag, _)| *tag == 1)
-                .enumerate()
-            {
+            for (i, item) in occurrences(v.bytes(), 1).enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                if !write_wire_json(item.1.bytes(), out) {
+                if !write_wire_json(item, out) {
                     return false;
                 }
             }
@@ -432,8 +428,8 @@ fn write_wire_json(any_value: &[u8], out: &mut String) -> bool {
         }
         Some((6, v)) => {
             let mut entries = Vec::new();
-            for (_, kv) in Fields::new(v.bytes()).filter(|(tag, _)| *tag == 1) {
-                let kv = WireKeyValue::parse(kv.bytes());
+            for kv in occurrences(v.bytes(), 1) {
+                let kv = WireKeyValue::parse(kv);
                 if kv.values > 1 {
                     return false;
                 }
@@ -469,29 +465,22 @@ fn write_wire_json(any_value: &[u8], out: &mut String) -> bool {
 }
 
 /// The key of a `KeyValue` message read in place: its last `key` field.
-pub fn wire_key(key_value: &[u8]) -> &str {
+#[cfg(test)]
+pub(crate) fn wire_key(key_value: &[u8]) -> &str {
     WireKeyValue::parse(key_value).key
 }
 
 /// Writes the string form of the value of a `KeyValue` message read in place
 /// to `out`, as [`write_value`] writes the decoded value.
-pub fn write_wire_value<W: Write>(key_value: &[u8], out: &mut W) {
+#[cfg(test)]
+pub(crate) fn write_wire_value<W: Write>(key_value: &[u8], out: &mut W) {
     WireKeyValue::parse(key_value).write_value(out);
 }
 
-/// The slow path of [`write_wire_value`]: arrays, lists, repeated fields.
+/// The slow path of [`WireKeyValue::write_value`]: values that need
+/// `prost`'s merge rules.
 fn write_merged_value<W: Write>(key_value: &[u8], out: &mut W) {
-    let mut value: Option<AnyValue> = None;
-    for (tag, bytes) in Fields::new(key_value) {
-        if tag == 2 {
-            let target = value.get_or_insert_with(AnyValue::default);
-            // The body was checked, with a smaller nesting budget than prost's.
-            if let Err(error) = target.merge(bytes.bytes()) {
-                debug_assert!(false, "a checked value failed to decode: {error}");
-            }
-        }
-    }
-    write_value(value.as_ref(), out);
+    write_value(merged::<AnyValue>(key_value, 2).as_ref(), out);
 }
 
 /// Appends one map holding `pairs`.

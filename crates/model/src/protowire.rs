@@ -13,19 +13,37 @@ use std::fmt;
 /// How deep messages may nest: `prost`'s limit, so both refuse the same bodies.
 pub const RECURSION_LIMIT: u32 = 100;
 
-/// Why a body is not a valid protobuf message; the text follows `prost`'s.
+/// Why a body is not a valid protobuf message; the text follows `prost`'s,
+/// naming the message and field where [`check`] knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WireError(&'static str);
+pub struct WireError {
+    reason: &'static str,
+    /// The message type and tag of the field at fault.
+    field: Option<(&'static str, u32)>,
+}
 
 impl WireError {
     pub(crate) fn new(reason: &'static str) -> Self {
-        Self(reason)
+        Self {
+            reason,
+            field: None,
+        }
+    }
+
+    fn at(schema: &Schema, tag: u32, reason: &'static str) -> Self {
+        Self {
+            reason,
+            field: Some((schema.name, tag)),
+        }
     }
 }
 
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        match self.field {
+            Some((message, tag)) => write!(f, "{message} field {tag}: {}", self.reason),
+            None => f.write_str(self.reason),
+        }
     }
 }
 
@@ -108,25 +126,25 @@ impl<'a> Fields<'a> {
         let mut value = 0u64;
         for i in 0..10 {
             let Some((&byte, rest)) = self.buf.split_first() else {
-                return Err(WireError("buffer underflow"));
+                return Err(WireError::new("buffer underflow"));
             };
             self.buf = rest;
             // The tenth byte may only hold the 64th bit.
             if i == 9 && byte > 1 {
-                return Err(WireError("invalid varint"));
+                return Err(WireError::new("invalid varint"));
             }
             value |= u64::from(byte & 0x7f) << (7 * i);
             if byte < 0x80 {
                 return Ok(value);
             }
         }
-        Err(WireError("invalid varint"))
+        Err(WireError::new("invalid varint"))
     }
 
     #[inline]
     fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         if n > self.buf.len() {
-            return Err(WireError("buffer underflow"));
+            return Err(WireError::new("buffer underflow"));
         }
         let (head, rest) = self.buf.split_at(n);
         self.buf = rest;
@@ -136,14 +154,14 @@ impl<'a> Fields<'a> {
     #[inline]
     fn key(&mut self) -> Result<(u32, u8), WireError> {
         let key = self.varint()?;
-        let key = u32::try_from(key).map_err(|_| WireError("invalid key value"))?;
+        let key = u32::try_from(key).map_err(|_| WireError::new("invalid key value"))?;
         let wire_type = (key & 7) as u8;
         if wire_type > FIXED32 {
-            return Err(WireError("invalid wire type value"));
+            return Err(WireError::new("invalid wire type value"));
         }
         let tag = key >> 3;
         if tag == 0 {
-            return Err(WireError("invalid tag value: 0"));
+            return Err(WireError::new("invalid tag value: 0"));
         }
         Ok((tag, wire_type))
     }
@@ -152,7 +170,7 @@ impl<'a> Fields<'a> {
     /// counts the messages and groups around it, as `prost` counts them.
     fn skip_field(&mut self, tag: u32, wire_type: u8, level: u32) -> Result<(), WireError> {
         if level >= RECURSION_LIMIT {
-            return Err(WireError("recursion limit reached"));
+            return Err(WireError::new("recursion limit reached"));
         }
         match wire_type {
             START_GROUP => loop {
@@ -161,12 +179,12 @@ impl<'a> Fields<'a> {
                     return if inner == tag {
                         Ok(())
                     } else {
-                        Err(WireError("unexpected end group tag"))
+                        Err(WireError::new("unexpected end group tag"))
                     };
                 }
                 self.skip_field(inner, inner_type, level + 1)?;
             },
-            END_GROUP => Err(WireError("unexpected end group tag")),
+            END_GROUP => Err(WireError::new("unexpected end group tag")),
             _ => self.value(wire_type).map(|_| ()),
         }
     }
@@ -183,7 +201,7 @@ impl<'a> Fields<'a> {
             )),
             _ => {
                 let len = self.varint()?;
-                let len = usize::try_from(len).map_err(|_| WireError("buffer underflow"))?;
+                let len = usize::try_from(len).map_err(|_| WireError::new("buffer underflow"))?;
                 Value::Bytes(self.take(len)?)
             }
         })
@@ -213,6 +231,27 @@ impl<'a> Iterator for Fields<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         self.next_field().ok().flatten()
     }
+}
+
+/// The values of field `tag` in a checked message, in order.
+pub fn occurrences(message: &[u8], tag: u32) -> impl Iterator<Item = &[u8]> + Clone {
+    Fields::new(message)
+        .filter(move |(t, _)| *t == tag)
+        .map(|(_, v)| v.bytes())
+}
+
+/// The message of singular field `tag` of a checked message, its
+/// occurrences merged as `prost` merges them; `None` when the field is absent.
+pub fn merged<M: prost::Message + Default>(message: &[u8], tag: u32) -> Option<M> {
+    let mut out: Option<M> = None;
+    for bytes in occurrences(message, tag) {
+        let target = out.get_or_insert_with(M::default);
+        // The body was checked, with a smaller nesting budget than prost's.
+        if let Err(error) = target.merge(bytes) {
+            debug_assert!(false, "a checked message failed to decode: {error}");
+        }
+    }
+    out
 }
 
 /// What a field of a [`Schema`] holds.
@@ -276,7 +315,7 @@ pub fn check(buf: &[u8], schema: &Schema, depth: u32) -> Result<(), WireError> {
         if let Some(kind) = kind
             && kind.wire_type() != wire_type
         {
-            return Err(WireError("invalid wire type for a known field"));
+            return Err(WireError::at(schema, tag, "invalid wire type"));
         }
         let Some(kind) = kind else {
             fields.skip_field(tag, wire_type, depth)?;
@@ -285,11 +324,15 @@ pub fn check(buf: &[u8], schema: &Schema, depth: u32) -> Result<(), WireError> {
         let value = fields.value(wire_type)?;
         match kind {
             Kind::Str if std::str::from_utf8(value.bytes()).is_err() => {
-                return Err(WireError("invalid string value: data is not UTF-8 encoded"));
+                return Err(WireError::at(
+                    schema,
+                    tag,
+                    "invalid string value: data is not UTF-8 encoded",
+                ));
             }
             Kind::Message(inner) => {
                 if depth >= RECURSION_LIMIT {
-                    return Err(WireError("recursion limit reached"));
+                    return Err(WireError::at(schema, tag, "recursion limit reached"));
                 }
                 check(value.bytes(), inner, depth + 1)?;
             }
@@ -477,6 +520,28 @@ mod tests {
             assert_eq!(check(bytes, &otlp::SPAN, 0).is_ok(), *valid, "{name}");
             assert!(agrees(bytes), "{name}: prost disagrees");
         }
+    }
+
+    #[test]
+    fn errors_name_the_message_and_field_at_fault() {
+        let not_utf8 = check(&[0x2a, 0x02, 0xc3, 0x28], &otlp::SPAN, 0).err();
+        assert_eq!(
+            not_utf8.map(|e| e.to_string()).as_deref(),
+            Some("Span field 5: invalid string value: data is not UTF-8 encoded")
+        );
+        // Inside a span's key-value: the innermost message is named; a
+        // length past the end has no field to name.
+        let bad_key = [0x4a, 0x02, 0x0a, 0x05];
+        let error = check(&bad_key, &otlp::SPAN, 0).err().map(|e| e.to_string());
+        assert_eq!(error.as_deref(), Some("buffer underflow"));
+        let wrong_type = [0x4a, 0x02, 0x08, 0x01];
+        let error = check(&wrong_type, &otlp::SPAN, 0)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("KeyValue field 1: invalid wire type")
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use crate::otlp::common::v1::InstrumentationScope;
 use crate::otlp::resource::v1::Resource;
 use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use crate::protowire::{self, Fields, WireError, otlp as schema};
+use crate::protowire::{self, Fields, WireError, merged, occurrences, otlp as schema};
 use crate::validate::{self, Rejected};
 
 /// A byte range of the body; bodies are under 4 GiB.
@@ -296,32 +296,11 @@ impl Contexts {
     }
 }
 
-/// The values of field `tag` in a checked message, in order.
-fn occurrences(message: &[u8], tag: u32) -> impl Iterator<Item = &[u8]> + Clone {
-    Fields::new(message)
-        .filter(move |(t, _)| *t == tag)
-        .map(|(_, v)| v.bytes())
-}
-
 /// The last value of string field `tag`, or "".
 fn last_str(message: &[u8], tag: u32) -> &str {
     occurrences(message, tag)
         .last()
         .map_or("", |b| std::str::from_utf8(b).unwrap_or(""))
-}
-
-/// The message of singular field `tag`, its occurrences merged; `None` when
-/// the field is absent.
-fn merged<M: Message + Default>(message: &[u8], tag: u32) -> Option<M> {
-    let mut out: Option<M> = None;
-    for bytes in occurrences(message, tag) {
-        let target = out.get_or_insert_with(M::default);
-        // The body was checked, with a smaller nesting budget than prost's.
-        if let Err(error) = target.merge(bytes) {
-            debug_assert!(false, "a checked message failed to decode: {error}");
-        }
-    }
-    out
 }
 
 /// A span read in place from its protobuf bytes (which must have passed
