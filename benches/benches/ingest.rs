@@ -13,13 +13,14 @@
 //!   of `opentelemetry-proto` (`ExportTraceServiceRequest`), for comparison:
 //!   what a collector built on those messages pays, and what the receivers
 //!   did before they read spans in place;
-//! - `ingest/decode_to_arrow`: decode, [`ExportRequest::retain_valid`], then append every span to
-//!   a [`TraceBatchBuilder`] under its resource and scope context and `finish`
-//!   the `RecordBatch`, as a shard worker does (one open batch: every span of
-//!   the payload falls in one partition hour);
-//! - `ingest/arrow_to_parquet`: [`sort_batch`] and [`encode_parquet`] of that finished batch
-//!   with the default storage settings (zstd level 3), as the Parquet writer
-//!   does before its `put`;
+//! - `ingest/decode_to_arrow`: decode, [`ExportRequest::retain_valid`], then
+//!   hold every span under its resource and scope context ([`HeldSpans`]) and
+//!   `finish` the `RecordBatch` (the rows built in the file's order), as a
+//!   shard worker does (one open batch: every span of the payload falls in one
+//!   partition hour);
+//! - `ingest/arrow_to_parquet`: [`sort_batch`] (which finds the batch in order)
+//!   and [`encode_parquet`] of that finished batch with the default storage
+//!   settings (zstd level 3), as the Parquet writer does before its `put`;
 //! - `ingest/decode_to_parquet`: all of it, body bytes to Parquet bytes;
 //! - `ingest/route`: splitting a decoded request over 2 shards by trace id
 //!   ([`sluice_pipeline::route::split`]; the request's clone is set-up, not
@@ -45,7 +46,8 @@ use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group,
 use prost::Message;
 use sluice_benches::payload::{TracePayload, span_count, trace_request};
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
-use sluice_model::traces::TraceBatchBuilder;
+use sluice_model::traces::held::HeldSpans;
+use sluice_model::traces::wire::Contexts;
 use sluice_model::{Signal, Table};
 use sluice_otlp::{BodyEncoding, ExportRequest, decode_export};
 use sluice_pipeline::route::split;
@@ -56,16 +58,20 @@ fn decode(body: &Bytes) -> ExportRequest {
     decode_export(Signal::Traces, body, BodyEncoding::Protobuf).expect("the payload is valid OTLP")
 }
 
-/// Decodes, validates and appends every span to `builder`, then finishes it.
-fn to_arrow(body: &Bytes, builder: &mut TraceBatchBuilder) -> RecordBatch {
+/// Decodes, validates and holds every span in `held`, then finishes it.
+fn to_arrow(body: &Bytes, held: &mut HeldSpans) -> RecordBatch {
     let mut request = decode(body);
     let rejected = request.retain_valid();
     debug_assert_eq!(rejected.count, 0, "{}", rejected.message);
     let ExportRequest::WireTraces(traces) = request else {
         unreachable!("protobuf traces are indexed in place");
     };
-    builder.append_all(&traces);
-    builder.finish()
+    let mut contexts = Contexts::default();
+    for s in traces.spans() {
+        let (resource, scope) = contexts.get(&traces, &s);
+        held.push(traces.body(), &s.span, resource, scope);
+    }
+    held.finish()
 }
 
 /// Sorts and encodes `batch` as the Parquet writer does.
@@ -89,7 +95,7 @@ fn ingest(c: &mut Criterion) {
     let request = trace_request(&TracePayload::default());
     let spans = span_count(&request) as u64;
     let body = Bytes::from(request.encode_to_vec());
-    let batch = to_arrow(&body, &mut TraceBatchBuilder::new());
+    let batch = to_arrow(&body, &mut HeldSpans::new());
     assert_eq!(batch.num_rows() as u64, spans, "no span may be rejected");
     let parquet = to_parquet(&batch);
     eprintln!(
@@ -111,7 +117,7 @@ fn ingest(c: &mut Criterion) {
         b.iter(|| ExportTraceServiceRequest::decode(black_box(&body[..])).expect("valid"))
     });
 
-    let mut builder = TraceBatchBuilder::new();
+    let mut builder = HeldSpans::new();
     group.bench_function("decode_to_arrow", |b| {
         b.iter(|| to_arrow(black_box(&body), &mut builder));
     });
@@ -165,7 +171,7 @@ fn flush(c: &mut Criterion) {
         ..TracePayload::default()
     };
     let body = Bytes::from(trace_request(&payload).encode_to_vec());
-    let batch = to_arrow(&body, &mut TraceBatchBuilder::new());
+    let batch = to_arrow(&body, &mut HeldSpans::new());
     assert_eq!(batch.num_rows(), payload.spans);
 
     let mut group = c.benchmark_group("flush");

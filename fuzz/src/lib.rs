@@ -66,9 +66,10 @@ impl Batches {
         let mut contexts = Contexts::default();
         for s in traces.spans() {
             let (resource, scope) = contexts.get(traces, &s);
-            if let BatchBuilder::Traces(b) = self.builder(Table::Traces, s.span.start_time_unix_nano)
+            if let BatchBuilder::Traces(held) =
+                self.builder(Table::Traces, s.span.start_time_unix_nano)
             {
-                b.append(resource, scope, &s.span);
+                held.push(traces.body(), &s.span, resource, scope);
             }
         }
     }

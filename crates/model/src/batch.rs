@@ -8,12 +8,16 @@ use crate::metrics::{
     ExponentialHistogramBatchBuilder, GaugeBatchBuilder, HistogramBatchBuilder, SumBatchBuilder,
     SummaryBatchBuilder,
 };
-use crate::traces::TraceBatchBuilder;
+use crate::traces::held::HeldSpans;
 
 /// The builder of one table's rows.
+// The variants differ in size (held spans are three vectors); owners that
+// move builders around box the enum as a whole (the shard's `OpenBuilder`).
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum BatchBuilder {
-    Traces(TraceBatchBuilder),
+    /// Spans are held as they came and become rows at `finish`.
+    Traces(HeldSpans),
     Logs(LogBatchBuilder),
     Gauge(GaugeBatchBuilder),
     Sum(SumBatchBuilder),
@@ -27,7 +31,7 @@ impl BatchBuilder {
     /// which its own crate builds.
     pub fn new(table: Table) -> Option<Self> {
         Some(match table {
-            Table::Traces => Self::Traces(TraceBatchBuilder::new()),
+            Table::Traces => Self::Traces(HeldSpans::new()),
             Table::Logs => Self::Logs(LogBatchBuilder::new()),
             Table::MetricsGauge => Self::Gauge(GaugeBatchBuilder::new()),
             Table::MetricsSum => Self::Sum(SumBatchBuilder::new()),

@@ -1,8 +1,10 @@
 //! Spans to `otel_traces` rows.
 //!
-//! A shard worker owns one [`TraceBatchBuilder`] per open partition and appends
-//! each span of its share of a request; [`TraceBatchBuilder::finish`] hands the
-//! rows to storage as one `RecordBatch`.
+//! A shard worker holds the spans of each open partition as the bytes they
+//! came in ([`held::HeldSpans`]); at the flush they are appended, in the
+//! file's order, to a [`TraceBatchBuilder`], whose
+//! [`finish`](TraceBatchBuilder::finish) hands the rows to storage as one
+//! `RecordBatch`.
 
 use std::sync::Arc;
 
@@ -21,6 +23,7 @@ use crate::schema::{event_fields, link_fields, schema};
 use crate::time::to_arrow_nanos;
 use crate::{Table, hex};
 
+pub mod held;
 pub mod wire;
 
 use wire::{EventView, LinkView, SpanView};

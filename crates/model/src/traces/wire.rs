@@ -12,6 +12,8 @@
 //! scalar field wins, repeated fields append, and the occurrences of a
 //! singular message field merge.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use prost::Message;
 
@@ -25,14 +27,14 @@ use crate::validate::{self, Rejected};
 
 /// A byte range of the body; bodies are under 4 GiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct At {
+pub(crate) struct At {
     start: u32,
     end: u32,
 }
 
 impl At {
     /// Where `part`, a slice of `whole`, lies in it.
-    fn of(whole: &[u8], part: &[u8]) -> Self {
+    pub(crate) fn of(whole: &[u8], part: &[u8]) -> Self {
         let start = part.as_ptr() as usize - whole.as_ptr() as usize;
         // Bodies are checked to be under 4 GiB, so offsets fit.
         Self {
@@ -41,7 +43,7 @@ impl At {
         }
     }
 
-    fn slice(self, whole: &[u8]) -> &[u8] {
+    pub(crate) fn slice(self, whole: &[u8]) -> &[u8] {
         &whole[self.start as usize..self.end as usize]
     }
 }
@@ -265,11 +267,12 @@ impl WireTraces {
 }
 
 /// The resource and scope contexts of a request's spans, each made once for
-/// a run of spans under the same scope.
+/// a run of spans under the same scope (shared, so that the spans a shard
+/// holds until a flush share them too).
 #[derive(Debug, Default)]
 pub struct Contexts {
-    resource: Option<(usize, ResourceContext)>,
-    scope: Option<(usize, ScopeContext)>,
+    resource: Option<(usize, Arc<ResourceContext>)>,
+    scope: Option<(usize, Arc<ScopeContext>)>,
 }
 
 impl Contexts {
@@ -278,16 +281,17 @@ impl Contexts {
         &mut self,
         traces: &WireTraces,
         span: &WireSpan,
-    ) -> (&ResourceContext, &ScopeContext) {
+    ) -> (&Arc<ResourceContext>, &Arc<ScopeContext>) {
         if self
             .resource
             .as_ref()
             .is_none_or(|(i, _)| *i != span.resource)
         {
-            self.resource = Some((span.resource, traces.resource_context(span.resource)));
+            let resource = Arc::new(traces.resource_context(span.resource));
+            self.resource = Some((span.resource, resource));
         }
         if self.scope.as_ref().is_none_or(|(i, _)| *i != span.scope) {
-            self.scope = Some((span.scope, traces.scope_context(span.scope)));
+            self.scope = Some((span.scope, Arc::new(traces.scope_context(span.scope))));
         }
         match (&self.resource, &self.scope) {
             (Some((_, resource)), Some((_, scope))) => (resource, scope),

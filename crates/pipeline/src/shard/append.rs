@@ -103,8 +103,8 @@ impl ShardWorker {
                 table: Table::Traces,
                 hour,
             };
-            if let Some(BatchBuilder::Traces(b)) = self.rows(key, seq, replay) {
-                b.append(resource, scope, span);
+            if let Some(BatchBuilder::Traces(held)) = self.rows(key, seq, replay) {
+                held.push(traces.body(), span, resource, scope);
             }
             self.record_rollup(seq, replay, tenant, &resource.service_name, span);
         }

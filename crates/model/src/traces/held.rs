@@ -1,0 +1,139 @@
+//! The spans of an open `otel_traces` batch, held as the bytes they came in
+//! until the batch is written.
+//!
+//! A shard worker pushes each span of its share of a request ([`WireTraces`])
+//! into the [`HeldSpans`] of its tenant and hour: a reference to the request
+//! body (shared, not copied), the span's place in it, its resource and scope
+//! contexts (made once per request) and its start time. [`HeldSpans::finish`],
+//! at the flush, orders the spans as a file holds them (service, then start
+//! time) and only then reads them into Arrow rows ([`TraceBatchBuilder`]), so
+//! the rows are built once, already in order.
+//!
+//! Building the rows as spans arrived and sorting the finished batch instead
+//! copied every string of it a second time (arrow's `take` over the attribute
+//! maps, events and links): an eighth of the daemon's CPU. The bodies also
+//! weigh less than the rows they become, where every row repeats its
+//! resource's attributes.
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use bytes::Bytes;
+
+use super::TraceBatchBuilder;
+use super::wire::{At, SpanView};
+use crate::context::{ResourceContext, ScopeContext};
+use crate::time::to_arrow_nanos;
+
+/// One held span: where it lies, under which contexts, and its sort key's
+/// time (the `Timestamp` column's value).
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    timestamp: i64,
+    body: u32,
+    context: u32,
+    at: At,
+}
+
+/// The spans of one open batch; see the module documentation.
+#[derive(Debug, Default)]
+pub struct HeldSpans {
+    /// The request bodies the spans lie in, each once.
+    bodies: Vec<Bytes>,
+    /// The distinct (resource, scope) pairs of the spans, each once per run of
+    /// spans sharing them.
+    contexts: Vec<(Arc<ResourceContext>, Arc<ScopeContext>)>,
+    spans: Vec<Held>,
+}
+
+impl HeldSpans {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Spans held since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// Holds `span`, which lies in `body` (the body of a
+    /// [`WireTraces`](super::wire::WireTraces)), sent under `resource` and
+    /// `scope`.
+    ///
+    /// # Panics
+    ///
+    /// When `span` does not lie in `body`.
+    pub fn push(
+        &mut self,
+        body: &Bytes,
+        span: &SpanView,
+        resource: &Arc<ResourceContext>,
+        scope: &Arc<ScopeContext>,
+    ) {
+        let same_body = self
+            .bodies
+            .last()
+            .is_some_and(|b| b.as_ptr() == body.as_ptr() && b.len() == body.len());
+        if !same_body {
+            self.bodies.push(body.clone());
+        }
+        let same_context = self
+            .contexts
+            .last()
+            .is_some_and(|(r, s)| Arc::ptr_eq(r, resource) && Arc::ptr_eq(s, scope));
+        if !same_context {
+            self.contexts
+                .push((Arc::clone(resource), Arc::clone(scope)));
+        }
+        self.spans.push(Held {
+            timestamp: to_arrow_nanos(span.start_time_unix_nano),
+            // Fewer than 2^32 bodies and contexts: each holds at least one span,
+            // and a batch is written long before it holds that many.
+            body: (self.bodies.len() - 1) as u32,
+            context: (self.contexts.len() - 1) as u32,
+            at: At::of(body, span.bytes()),
+        });
+    }
+
+    /// The held spans as rows ordered by service name, then start time (spans
+    /// equal in both keep the order they came in), leaving this empty.
+    pub fn finish(&mut self) -> RecordBatch {
+        let rank = self.service_ranks();
+        self.spans
+            .sort_by_key(|held| (rank[held.context as usize], held.timestamp));
+        let mut builder = TraceBatchBuilder::new();
+        for held in &self.spans {
+            let (resource, scope) = &self.contexts[held.context as usize];
+            let body = &self.bodies[held.body as usize];
+            builder.append(resource, scope, &SpanView::parse(held.at.slice(body)));
+        }
+        self.spans.clear();
+        self.contexts.clear();
+        self.bodies.clear();
+        builder.finish()
+    }
+
+    /// For each context, the rank of its service name among the services held:
+    /// comparing ranks compares the names.
+    fn service_ranks(&self) -> Vec<u32> {
+        let service = |i: u32| self.contexts[i as usize].0.service_name.as_str();
+        let mut order: Vec<u32> = (0..self.contexts.len() as u32).collect();
+        order.sort_by(|a, b| service(*a).cmp(service(*b)));
+        let mut rank = vec![0; self.contexts.len()];
+        let mut current = 0;
+        for (i, pair) in order.windows(2).enumerate() {
+            if service(pair[0]) != service(pair[1]) {
+                current += 1;
+            }
+            rank[order[i + 1] as usize] = current;
+        }
+        rank
+    }
+}
+
+#[cfg(test)]
+mod tests;
