@@ -223,13 +223,61 @@ impl<'a> Fields<'a> {
     }
 }
 
+impl<'a> Fields<'a> {
+    /// [`varint`](Self::varint) for [`Iterator::next`]: `None` where it fails.
+    #[inline]
+    fn quick_varint(&mut self) -> Option<u64> {
+        let (&byte, rest) = self.buf.split_first()?;
+        if byte < 0x80 {
+            self.buf = rest;
+            return Some(u64::from(byte));
+        }
+        self.long_varint().ok()
+    }
+
+    #[inline]
+    fn quick_take(&mut self, n: u64) -> Option<&'a [u8]> {
+        let n = usize::try_from(n).ok()?;
+        if n > self.buf.len() {
+            return None;
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Some(head)
+    }
+}
+
 impl<'a> Iterator for Fields<'a> {
     type Item = (u32, Value<'a>);
 
-    /// Fields of a checked body; stops at the first malformed byte.
+    /// Fields of a checked body; stops at the first malformed byte, as
+    /// [`next_field`](Self::next_field) would fail there. The readers of
+    /// spans call this for every field: it goes without `Result`s, whose
+    /// large error type the hot loops would otherwise carry around.
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        self.next_field().ok().flatten()
+        loop {
+            let key = u32::try_from(self.quick_varint()?).ok()?;
+            let (tag, wire_type) = (key >> 3, (key & 7) as u8);
+            if tag == 0 {
+                return None;
+            }
+            let value = match wire_type {
+                VARINT => Value::Varint(self.quick_varint()?),
+                FIXED64 => Value::Fixed64(u64::from_le_bytes(self.quick_take(8)?.try_into().ok()?)),
+                FIXED32 => Value::Fixed32(u32::from_le_bytes(self.quick_take(4)?.try_into().ok()?)),
+                BYTES => {
+                    let len = self.quick_varint()?;
+                    Value::Bytes(self.quick_take(len)?)
+                }
+                START_GROUP => {
+                    self.skip_field(tag, wire_type, 0).ok()?;
+                    continue;
+                }
+                _ => return None,
+            };
+            return Some((tag, value));
+        }
     }
 }
 
@@ -566,5 +614,30 @@ mod tests {
         );
         assert_eq!(fields[1].1.int() as i32, -1);
         assert_eq!(fields[0].1.str(), "GET /");
+    }
+
+    /// Reads `bytes` with `next_field` until it ends or fails.
+    fn fields_until_error(bytes: &[u8]) -> Vec<(u32, Value<'_>)> {
+        let mut fields = Fields::new(bytes);
+        std::iter::from_fn(|| fields.next_field().ok().flatten()).collect()
+    }
+
+    proptest::proptest! {
+        /// The iterator reads what `next_field` reads and stops where it
+        /// fails, on any bytes (mostly a span's fields with some damaged).
+        #[test]
+        fn the_iterator_stops_where_next_field_fails(
+            mut bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            valid in proptest::prelude::any::<bool>(),
+        ) {
+            if valid {
+                let span = Span { name: "GET /".into(), kind: 2, start_time_unix_nano: 1 << 40, ..Span::default() };
+                let mut encoded = span.encode_to_vec();
+                encoded.extend_from_slice(&bytes[..bytes.len() / 4]);
+                bytes = encoded;
+            }
+            let iterated: Vec<(u32, Value)> = Fields::new(&bytes).collect();
+            proptest::prop_assert_eq!(iterated, fields_until_error(&bytes));
+        }
     }
 }
