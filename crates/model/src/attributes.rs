@@ -9,8 +9,11 @@ use std::collections::HashSet;
 use std::fmt::Write;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, MapBuilder, MapFieldNames, StringBuilder};
-use arrow::datatypes::{DataType, Field};
+use arrow::array::{
+    ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, ListArray, ListBuilder, MapArray, MapBuilder,
+    MapFieldNames, StringArray, StringBuilder, StructArray,
+};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields as ArrowFields};
 use base64::Engine;
 
 use crate::otlp::common::v1::{AnyValue, KeyValue, any_value::Value};
@@ -25,22 +28,27 @@ fn map_field_names() -> MapFieldNames {
     }
 }
 
+/// The fields of a map's entries: a key and a value, both strings.
+fn entry_fields() -> ArrowFields {
+    vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, false),
+    ]
+    .into()
+}
+
+/// The field of a map's entries.
+fn entries_field() -> FieldRef {
+    Arc::new(Field::new(
+        "key_value",
+        DataType::Struct(entry_fields()),
+        false,
+    ))
+}
+
 /// The Arrow type of every attribute column.
 pub fn map_type() -> DataType {
-    DataType::Map(
-        Arc::new(Field::new(
-            "key_value",
-            DataType::Struct(
-                vec![
-                    Field::new("key", DataType::Utf8, false),
-                    Field::new("value", DataType::Utf8, false),
-                ]
-                .into(),
-            ),
-            false,
-        )),
-        false,
-    )
+    DataType::Map(entries_field(), false)
 }
 
 /// Writes the string form of `value` to `out`.
@@ -199,7 +207,7 @@ fn unique(attributes: &[KeyValue]) -> impl Iterator<Item = &KeyValue> {
     let pairwise = attributes.len() <= PAIRWISE;
     if pairwise {
         for (print, kv) in prints.iter_mut().zip(attributes) {
-            *print = fingerprint(&kv.key);
+            *print = fingerprint(kv.key.as_bytes());
         }
     }
     let mut seen: Option<HashSet<&str>> = None;
@@ -218,8 +226,7 @@ fn unique(attributes: &[KeyValue]) -> impl Iterator<Item = &KeyValue> {
 }
 
 /// Equal keys have equal fingerprints: the length and up to 8 bytes from the end.
-fn fingerprint(key: &str) -> u64 {
-    let bytes = key.as_bytes();
+fn fingerprint(bytes: &[u8]) -> u64 {
     let tail = &bytes[bytes.len().saturating_sub(8)..];
     let mut last = [0u8; 8];
     last[..tail.len()].copy_from_slice(tail);
@@ -250,13 +257,30 @@ pub fn append_attributes(builder: &mut AttributesBuilder, attributes: &[KeyValue
     finish_map(builder);
 }
 
+/// The builder of an attribute column read in place from checked bodies
+/// ([`append_wire_attributes`]). Keys and values go in as bytes: the body's
+/// check already found its strings UTF-8, and [`finish_wire_attributes`]
+/// checks each column again once, whole, rather than every string as it is
+/// appended (a call per key and per value, a tenth of building the rows).
+pub type WireAttributesBuilder = MapBuilder<BinaryBuilder, BinaryBuilder>;
+
+/// A builder for [`append_wire_attributes`].
+pub fn wire_attributes_builder() -> WireAttributesBuilder {
+    MapBuilder::new(
+        Some(map_field_names()),
+        BinaryBuilder::new(),
+        BinaryBuilder::new(),
+    )
+    .with_values_field(Field::new("value", DataType::Binary, false))
+}
+
 /// Appends one map holding the attributes of `key_values`, `KeyValue`
 /// messages read in place from a checked body (see
 /// [`protowire`](crate::protowire)). Values print as [`write_value`] prints
 /// them; duplicate keys are dropped as [`append_attributes`] drops them.
 /// `prints` is scratch space, reused from call to call.
 pub fn append_wire_attributes<'a>(
-    builder: &mut AttributesBuilder,
+    builder: &mut WireAttributesBuilder,
     key_values: impl Iterator<Item = &'a [u8]>,
     prints: &mut Vec<u64>,
 ) {
@@ -273,10 +297,80 @@ pub fn append_wire_attributes<'a>(
         }
         builder.keys().append_value(kv.key);
         let values = builder.values();
-        kv.write_value(values);
-        values.append_value("");
+        kv.write_value(&mut Utf8Out(values));
+        values.append_value(b"");
     }
     finish_map(builder);
+}
+
+/// Where the string form of a value read in place goes.
+trait TextOut: Write {
+    /// Writes `text`, a string field of a checked body (so UTF-8).
+    fn write_checked(&mut self, text: &[u8]);
+}
+
+/// The value being appended to a binary builder, as text.
+struct Utf8Out<'b>(&'b mut BinaryBuilder);
+
+impl Write for Utf8Out<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.write_checked(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl TextOut for Utf8Out<'_> {
+    fn write_checked(&mut self, text: &[u8]) {
+        // Appending to a builder's buffer cannot fail.
+        let _ = std::io::Write::write_all(self.0, text);
+    }
+}
+
+#[cfg(test)]
+impl TextOut for String {
+    fn write_checked(&mut self, text: &[u8]) {
+        self.push_str(&String::from_utf8_lossy(text));
+    }
+}
+
+/// Finishes an attribute column of [`append_wire_attributes`], with the type
+/// of [`map_type`]; see [`WireAttributesBuilder`].
+pub fn finish_wire_attributes(builder: &mut WireAttributesBuilder) -> ArrayRef {
+    Arc::new(checked_map(builder.finish()))
+}
+
+/// Finishes a column of lists of attribute maps (the events' or the links')
+/// built with [`append_wire_attributes`].
+pub fn finish_wire_attribute_lists(builder: &mut ListBuilder<WireAttributesBuilder>) -> ArrayRef {
+    let (_, offsets, maps, nulls) = builder.finish().into_parts();
+    let maps = checked_map(maps.as_map().clone());
+    let field = Arc::new(Field::new_list_field(map_type(), true));
+    Arc::new(ListArray::new(field, offsets, Arc::new(maps), nulls))
+}
+
+/// A map of binary keys and values holding UTF-8, as a map of strings.
+fn checked_map(map: MapArray) -> MapArray {
+    let (_, offsets, entries, nulls, ordered) = map.into_parts();
+    let (_, columns, entry_nulls) = entries.into_parts();
+    let columns = columns.iter().map(checked_text).collect();
+    let entries = StructArray::new(entry_fields(), columns, entry_nulls);
+    MapArray::new(entries_field(), offsets, entries, nulls, ordered)
+}
+
+/// A binary column holding UTF-8 as a string column, its buffers reused: one
+/// check over all its bytes. Bytes that are not UTF-8, which a checked body
+/// cannot hold, become U+FFFD rather than a panic.
+fn checked_text(column: &ArrayRef) -> ArrayRef {
+    let binary = column.as_binary::<i32>();
+    match StringArray::try_from_binary(binary.clone()) {
+        Ok(text) => Arc::new(text),
+        Err(_) => Arc::new(
+            binary
+                .iter()
+                .map(|v| v.map(String::from_utf8_lossy))
+                .collect::<StringArray>(),
+        ),
+    }
 }
 
 /// The keys of the map being appended, to drop duplicates: their
@@ -286,16 +380,16 @@ struct SeenKeys<'p> {
     /// Where this map's keys start in the keys builder.
     first: usize,
     prints: &'p mut Vec<u64>,
-    many: Option<HashSet<String>>,
+    many: Option<HashSet<Vec<u8>>>,
 }
 
 impl SeenKeys<'_> {
     const PAIRWISE: usize = 32;
 
     /// Whether `key` is already in the map; if not, it counts as added.
-    fn is_duplicate(&mut self, keys: &StringBuilder, key: &str) -> bool {
+    fn is_duplicate(&mut self, keys: &BinaryBuilder, key: &[u8]) -> bool {
         if let Some(many) = &mut self.many {
-            return !many.insert(key.to_owned());
+            return !many.insert(key.to_vec());
         }
         let print = fingerprint(key);
         let (offsets, bytes) = (keys.offsets_slice(), keys.values_slice());
@@ -307,15 +401,14 @@ impl SeenKeys<'_> {
             .prints
             .iter()
             .enumerate()
-            .any(|(j, p)| *p == print && key_at(first + j) == key.as_bytes())
+            .any(|(j, p)| *p == print && key_at(first + j) == key)
         {
             return true;
         }
         self.prints.push(print);
         if self.prints.len() > Self::PAIRWISE {
-            let earlier = (0..self.prints.len() - 1)
-                .map(|j| String::from_utf8_lossy(key_at(first + j)).into_owned());
-            self.many = Some(earlier.chain([key.to_owned()]).collect());
+            let earlier = (0..self.prints.len() - 1).map(|j| key_at(first + j).to_vec());
+            self.many = Some(earlier.chain([key.to_vec()]).collect());
         }
         false
     }
@@ -324,7 +417,8 @@ impl SeenKeys<'_> {
 /// A `KeyValue` message read in place: its last `key`, and its value when
 /// it has exactly one (nearly always).
 struct WireKeyValue<'a> {
-    key: &'a str,
+    /// UTF-8, as the body was checked.
+    key: &'a [u8],
     value: Option<&'a [u8]>,
     values: u32,
     bytes: &'a [u8],
@@ -333,14 +427,14 @@ struct WireKeyValue<'a> {
 impl<'a> WireKeyValue<'a> {
     fn parse(bytes: &'a [u8]) -> Self {
         let mut kv = Self {
-            key: "",
+            key: b"",
             value: None,
             values: 0,
             bytes,
         };
         for (tag, value) in Fields::new(bytes) {
             match tag {
-                1 => kv.key = value.str(),
+                1 => kv.key = value.bytes(),
                 2 => {
                     kv.value = Some(value.bytes());
                     kv.values += 1;
@@ -353,7 +447,7 @@ impl<'a> WireKeyValue<'a> {
 
     /// Writes the value's string form: read in place when it is one scalar,
     /// decoded with `prost` otherwise.
-    fn write_value<W: Write>(&self, out: &mut W) {
+    fn write_value<W: TextOut>(&self, out: &mut W) {
         let value = match (self.values, self.value) {
             (0, _) => return,
             (1, Some(value)) => value,
@@ -366,7 +460,10 @@ impl<'a> WireKeyValue<'a> {
         // Writing to a String or an Arrow builder cannot fail.
         let _ = match field {
             None | Some((8, _)) => Ok(()),
-            Some((1, v)) => out.write_str(v.str()),
+            Some((1, v)) => {
+                out.write_checked(v.bytes());
+                Ok(())
+            }
             Some((2, v)) => out.write_str(if v.int() != 0 { "true" } else { "false" }),
             Some((3, v)) => write!(out, "{}", v.int() as i64),
             Some((4, v)) => write_double(f64::from_bits(v.int()), out),
@@ -442,7 +539,7 @@ fn write_wire_json(any_value: &[u8], out: &mut String) -> bool {
                 if i > 0 {
                     out.push(',');
                 }
-                write_json_string(kv.key, out);
+                write_json_string(std::str::from_utf8(kv.key).unwrap_or_default(), out);
                 out.push(':');
                 match kv.value {
                     Some(value) if Fields::new(value).next().is_some() => {
@@ -467,13 +564,13 @@ fn write_wire_json(any_value: &[u8], out: &mut String) -> bool {
 /// The key of a `KeyValue` message read in place: its last `key` field.
 #[cfg(test)]
 pub(crate) fn wire_key(key_value: &[u8]) -> &str {
-    WireKeyValue::parse(key_value).key
+    std::str::from_utf8(WireKeyValue::parse(key_value).key).unwrap_or_default()
 }
 
 /// Writes the string form of the value of a `KeyValue` message read in place
 /// to `out`, as [`write_value`] writes the decoded value.
 #[cfg(test)]
-pub(crate) fn write_wire_value<W: Write>(key_value: &[u8], out: &mut W) {
+pub(crate) fn write_wire_value(key_value: &[u8], out: &mut String) {
     WireKeyValue::parse(key_value).write_value(out);
 }
 
@@ -492,7 +589,7 @@ pub fn append_pairs(builder: &mut AttributesBuilder, pairs: &StringPairs) {
     finish_map(builder);
 }
 
-fn finish_map(builder: &mut AttributesBuilder) {
+fn finish_map<K: ArrayBuilder, V: ArrayBuilder>(builder: &mut MapBuilder<K, V>) {
     // Keys and values are appended in pairs above, so the map is consistent.
     builder
         .append(true)
@@ -568,6 +665,17 @@ mod tests {
             );
         }
         assert_eq!(value_to_string(None), "");
+    }
+
+    #[test]
+    fn binary_columns_become_text_and_stray_bytes_replacement_characters() {
+        let column: ArrayRef = Arc::new(arrow::array::BinaryArray::from(vec![
+            &b"ok"[..],
+            &[0xff, b'a'][..],
+        ]));
+        let text = checked_text(&column);
+        let values: Vec<Option<&str>> = text.as_string::<i32>().iter().collect();
+        assert_eq!(values, [Some("ok"), Some("\u{fffd}a")]);
     }
 
     #[test]

@@ -15,7 +15,9 @@ use arrow::array::{
 use arrow::datatypes::Fields;
 
 use crate::attributes::{
-    AttributesBuilder, append_pairs, append_wire_attributes, attributes_builder, finish_attributes,
+    AttributesBuilder, WireAttributesBuilder, append_pairs, append_wire_attributes,
+    attributes_builder, finish_attributes, finish_wire_attribute_lists, finish_wire_attributes,
+    wire_attributes_builder,
 };
 use crate::context::{ResourceContext, ScopeContext};
 use crate::otlp::trace::v1::status::StatusCode;
@@ -58,7 +60,7 @@ pub(crate) fn utc_timestamps() -> TimestampNanosecondBuilder {
 struct EventsBuilder {
     timestamp: ListBuilder<TimestampNanosecondBuilder>,
     name: ListBuilder<StringBuilder>,
-    attributes: ListBuilder<AttributesBuilder>,
+    attributes: ListBuilder<WireAttributesBuilder>,
 }
 
 impl EventsBuilder {
@@ -66,7 +68,7 @@ impl EventsBuilder {
         Self {
             timestamp: ListBuilder::new(utc_timestamps()),
             name: ListBuilder::new(StringBuilder::new()),
-            attributes: ListBuilder::new(attributes_builder()),
+            attributes: ListBuilder::new(wire_attributes_builder()),
         }
     }
 
@@ -87,7 +89,7 @@ impl EventsBuilder {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.timestamp.finish()),
             Arc::new(self.name.finish()),
-            Arc::new(self.attributes.finish()),
+            finish_wire_attribute_lists(&mut self.attributes),
         ];
         Arc::new(StructArray::new(
             Fields::from(event_fields()),
@@ -103,7 +105,7 @@ struct LinksBuilder {
     trace_id: ListBuilder<StringBuilder>,
     span_id: ListBuilder<StringBuilder>,
     trace_state: ListBuilder<StringBuilder>,
-    attributes: ListBuilder<AttributesBuilder>,
+    attributes: ListBuilder<WireAttributesBuilder>,
 }
 
 impl LinksBuilder {
@@ -112,7 +114,7 @@ impl LinksBuilder {
             trace_id: ListBuilder::new(StringBuilder::new()),
             span_id: ListBuilder::new(StringBuilder::new()),
             trace_state: ListBuilder::new(StringBuilder::new()),
-            attributes: ListBuilder::new(attributes_builder()),
+            attributes: ListBuilder::new(wire_attributes_builder()),
         }
     }
 
@@ -134,7 +136,7 @@ impl LinksBuilder {
             Arc::new(self.trace_id.finish()),
             Arc::new(self.span_id.finish()),
             Arc::new(self.trace_state.finish()),
-            Arc::new(self.attributes.finish()),
+            finish_wire_attribute_lists(&mut self.attributes),
         ];
         Arc::new(StructArray::new(Fields::from(link_fields()), columns, None))
     }
@@ -160,7 +162,7 @@ pub struct TraceBatchBuilder {
     resource_attributes: AttributesBuilder,
     scope_name: StringBuilder,
     scope_version: StringBuilder,
-    span_attributes: AttributesBuilder,
+    span_attributes: WireAttributesBuilder,
     duration: UInt64Builder,
     status_code: StringBuilder,
     status_message: StringBuilder,
@@ -198,7 +200,7 @@ impl TraceBatchBuilder {
             resource_attributes: attributes_builder(),
             scope_name: StringBuilder::new(),
             scope_version: StringBuilder::new(),
-            span_attributes: attributes_builder(),
+            span_attributes: wire_attributes_builder(),
             duration: UInt64Builder::new(),
             status_code: StringBuilder::new(),
             status_message: StringBuilder::new(),
@@ -288,7 +290,7 @@ impl TraceBatchBuilder {
             finish_attributes(&mut self.resource_attributes),
             Arc::new(self.scope_name.finish()),
             Arc::new(self.scope_version.finish()),
-            finish_attributes(&mut self.span_attributes),
+            finish_wire_attributes(&mut self.span_attributes),
             Arc::new(self.duration.finish()),
             Arc::new(self.status_code.finish()),
             Arc::new(self.status_message.finish()),

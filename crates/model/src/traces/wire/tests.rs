@@ -7,8 +7,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::attributes::{
-    append_attributes, append_wire_attributes, attributes_builder, value_to_string, wire_key,
-    write_wire_value,
+    append_attributes, append_wire_attributes, attributes_builder, finish_attributes,
+    finish_wire_attributes, value_to_string, wire_attributes_builder, wire_key, write_wire_value,
 };
 use crate::otlp::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList, any_value};
 use crate::otlp::trace::v1::span::{Event, Link};
@@ -446,14 +446,18 @@ proptest! {
         lists in vec(vec(key_value(), 0..80), 1..4)
     ) {
         let mut from_messages = attributes_builder();
-        let mut from_wire = attributes_builder();
+        let mut from_wire = wire_attributes_builder();
         let mut keep = Vec::new();
         for list in &lists {
             append_attributes(&mut from_messages, list);
             let encoded: Vec<Vec<u8>> = list.iter().map(Message::encode_to_vec).collect();
             append_wire_attributes(&mut from_wire, encoded.iter().map(Vec::as_slice), &mut keep);
         }
-        prop_assert_eq!(from_wire.finish(), from_messages.finish());
+        let (wire, messages) = (
+            finish_wire_attributes(&mut from_wire),
+            finish_attributes(&mut from_messages),
+        );
+        prop_assert_eq!(wire.as_ref(), messages.as_ref());
     }
 
     #[test]
