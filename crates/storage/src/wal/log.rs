@@ -200,21 +200,25 @@ impl<T: Send + 'static> Wal<T> {
     /// to `durable` (everything in them is in durable Parquet files). Returns
     /// how many were deleted.
     pub fn release_through(&self, durable: u64) -> usize {
-        let mut deleted = 0;
-        let mut segments = self
-            .shared
-            .segments
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        while segments.len() > 1 {
-            // A closed segment ends where the next one begins.
-            let last_in_first = segments[1].first_seq.saturating_sub(1);
-            if last_in_first > durable {
-                break;
+        // Taken off the list under the lock and deleted after it: unlinking a
+        // segment of tens of MiB takes milliseconds, and the writer takes the
+        // lock after every group commit, so acknowledgements waited for it.
+        let released: Vec<SegmentEntry> = {
+            let mut segments = self.lock_segments();
+            let mut released = Vec::new();
+            while segments.len() > 1 {
+                // A closed segment ends where the next one begins.
+                let last_in_first = segments[1].first_seq.saturating_sub(1);
+                if last_in_first > durable {
+                    break;
+                }
+                released.extend(segments.pop_front());
             }
-            let Some(segment) = segments.pop_front() else {
-                break;
-            };
+            released
+        };
+        let mut deleted = 0;
+        let mut released = released.into_iter();
+        while let Some(segment) = released.next() {
             match std::fs::remove_file(&segment.path) {
                 Ok(()) => {
                     self.shared.bytes.fetch_sub(segment.bytes, Ordering::AcqRel);
@@ -225,13 +229,26 @@ impl<T: Send + 'static> Wal<T> {
                 }
                 Err(e) => {
                     tracing::warn!(path = %segment.path.display(), error = %e, "cannot delete wal segment");
-                    segments.push_front(segment);
+                    // Back at the front, in order, for the next checkpoint.
+                    let kept: Vec<SegmentEntry> =
+                        std::iter::once(segment).chain(released).collect();
+                    let mut segments = self.lock_segments();
+                    for segment in kept.into_iter().rev() {
+                        segments.push_front(segment);
+                    }
                     break;
                 }
             }
         }
         ::metrics::gauge!(metrics::WAL_BYTES).set(self.bytes() as f64);
         deleted
+    }
+
+    fn lock_segments(&self) -> std::sync::MutexGuard<'_, VecDeque<SegmentEntry>> {
+        self.shared
+            .segments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Empties the WAL at a clean shutdown, once everything committed is in
@@ -365,6 +382,43 @@ mod tests {
         assert_eq!(deleted, segments.len() - 1);
         assert_eq!(list_segments(dir.path()).expect("list").len(), 1);
         assert!(wal.bytes() < before);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_segment_that_cannot_be_deleted_stays_with_those_after_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let wal = Wal::start(
+            dir.path(),
+            &config(ByteSize::kib(16), ByteSize::mib(64)),
+            1,
+            vec![],
+            Recorder(tx),
+        )
+        .expect("start");
+        let mut last = 0;
+        for _ in 0..20 {
+            let body = Bytes::from(vec![1u8; 4000]);
+            last = wal
+                .append(Tenant::default(), Signal::Logs, 1, body, 0)
+                .await
+                .expect("append");
+        }
+        let segments = list_segments(dir.path()).expect("list");
+        assert!(segments.len() >= 4, "16KiB segments rotate: {segments:?}");
+        // The second segment turns into a directory that cannot be unlinked.
+        std::fs::remove_file(&segments[1]).expect("remove");
+        std::fs::create_dir(&segments[1]).expect("mkdir");
+
+        assert_eq!(wal.release_through(last), 1, "only the first goes");
+        assert_eq!(list_segments(dir.path()).expect("list")[..], segments[1..]);
+        std::fs::remove_dir(&segments[1]).expect("rmdir");
+        // The rest go at the next checkpoint, the missing one counted as gone.
+        assert_eq!(wal.release_through(last), segments.len() - 3);
+        assert_eq!(
+            list_segments(dir.path()).expect("list")[..],
+            segments[segments.len() - 1..]
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
