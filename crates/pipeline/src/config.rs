@@ -10,7 +10,9 @@ pub struct PipelineConfig {
     /// Shard worker threads; 0 means one per available core.
     pub shards: usize,
     /// Request shares each shard queue holds; new requests are refused once a
-    /// queue they would go to is three-quarters full.
+    /// queue they would go to is three-quarters full. A shard drains nothing
+    /// while it writes a file, so the queue holds what arrives meanwhile (its
+    /// requests charged to the memory budget like any other).
     pub queue_capacity: usize,
     /// Batches (tenant × table × hour) a shard keeps open at once; past it the
     /// oldest is written early. Bounds memory when data arrives for many hours.
@@ -23,7 +25,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             shards: 0,
-            queue_capacity: 256,
+            queue_capacity: 1024,
             max_open_batches: 64,
             retry_after: Duration::from_secs(1),
         }
