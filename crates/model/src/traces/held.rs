@@ -60,13 +60,8 @@ impl HeldSpans {
         self.spans.is_empty()
     }
 
-    /// Holds `span`, which lies in `body` (the body of a
-    /// [`WireTraces`](super::wire::WireTraces)), sent under `resource` and
-    /// `scope`.
-    ///
-    /// # Panics
-    ///
-    /// When `span` does not lie in `body`.
+    /// Holds `span`, sent under `resource` and `scope`. The span must be one
+    /// of a [`WireTraces`](super::wire::WireTraces) whose body is `body`.
     pub fn push(
         &mut self,
         body: &Bytes,

@@ -35,7 +35,13 @@ pub(crate) struct At {
 impl At {
     /// Where `part`, a slice of `whole`, lies in it.
     pub(crate) fn of(whole: &[u8], part: &[u8]) -> Self {
-        let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+        let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+        debug_assert!(
+            start
+                .checked_add(part.len())
+                .is_some_and(|end| end <= whole.len()),
+            "part lies in whole"
+        );
         // Bodies are checked to be under 4 GiB, so offsets fit.
         Self {
             start: start as u32,
