@@ -24,7 +24,7 @@ use sluice_model::{Signal, Tenant};
 use tokio::sync::oneshot;
 
 use super::config::WalConfig;
-use super::segment::{SegmentWriter, first_seq_of};
+use super::segment::{MAGIC, SegmentWriter, first_seq_of};
 use super::writer::Writer;
 use crate::metrics;
 
@@ -107,6 +107,13 @@ impl<T: Send + 'static> Wal<T> {
                 continue;
             };
             let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if first_seq == next_seq && bytes <= MAGIC.len() as u64 {
+                // The active segment of a process stopped before it wrote a
+                // record (killed right after starting, or after a rotation):
+                // it holds nothing, and the new active segment takes its name.
+                std::fs::remove_file(&path)?;
+                continue;
+            }
             total += bytes;
             segments.push_back(SegmentEntry {
                 first_seq,
@@ -382,6 +389,43 @@ mod tests {
         assert_eq!(deleted, segments.len() - 1);
         assert_eq!(list_segments(dir.path()).expect("list").len(), 1);
         assert!(wal.bytes() < before);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_restart_before_any_record_reuses_the_empty_segment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let start = |next_seq: u64| {
+            let existing = list_segments(dir.path()).expect("list");
+            Wal::start(
+                dir.path(),
+                &config(ByteSize::kib(16), ByteSize::mib(64)),
+                next_seq,
+                existing,
+                Recorder(tx.clone()),
+            )
+        };
+        let first = start(1).expect("start");
+        let body = Bytes::from(vec![1u8; 100]);
+        let seq = first
+            .append(Tenant::default(), Signal::Logs, 1, body.clone(), 0)
+            .await
+            .expect("append");
+        // Stopped with its segments on disk: one holding the record, and
+        // none opened after it. Replay resumes after the record.
+        drop(first);
+        let second = start(seq + 1).expect("a first restart");
+        drop(second);
+        // Stopped again before writing: its active segment is empty.
+        let third = start(seq + 1).expect("a restart over the empty segment");
+        assert_eq!(
+            third
+                .append(Tenant::default(), Signal::Logs, 1, body, 0)
+                .await
+                .expect("append"),
+            seq + 1
+        );
+        assert_eq!(list_segments(dir.path()).expect("list").len(), 2);
     }
 
     #[tokio::test(flavor = "multi_thread")]
