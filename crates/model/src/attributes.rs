@@ -238,10 +238,17 @@ pub type AttributesBuilder = MapBuilder<StringBuilder, StringBuilder>;
 
 /// A builder whose output has the type of [`map_type`].
 pub fn attributes_builder() -> AttributesBuilder {
-    MapBuilder::new(
+    sized_attributes_builder(0, 0)
+}
+
+/// [`attributes_builder`] with room for `maps` maps whose keys, and whose
+/// values, take up to `bytes` bytes.
+pub fn sized_attributes_builder(maps: usize, bytes: usize) -> AttributesBuilder {
+    MapBuilder::with_capacity(
         Some(map_field_names()),
-        StringBuilder::new(),
-        StringBuilder::new(),
+        StringBuilder::with_capacity(maps, bytes),
+        StringBuilder::with_capacity(maps, bytes),
+        maps,
     )
     .with_values_field(Field::new("value", DataType::Utf8, false))
 }
@@ -266,10 +273,17 @@ pub type WireAttributesBuilder = MapBuilder<BinaryBuilder, BinaryBuilder>;
 
 /// A builder for [`append_wire_attributes`].
 pub fn wire_attributes_builder() -> WireAttributesBuilder {
-    MapBuilder::new(
+    sized_wire_attributes_builder(0, 0)
+}
+
+/// [`wire_attributes_builder`] with room for `maps` maps whose keys, and
+/// whose values, take up to `bytes` bytes.
+pub fn sized_wire_attributes_builder(maps: usize, bytes: usize) -> WireAttributesBuilder {
+    MapBuilder::with_capacity(
         Some(map_field_names()),
-        BinaryBuilder::new(),
-        BinaryBuilder::new(),
+        BinaryBuilder::with_capacity(maps, bytes),
+        BinaryBuilder::with_capacity(maps, bytes),
+        maps,
     )
     .with_values_field(Field::new("value", DataType::Binary, false))
 }
