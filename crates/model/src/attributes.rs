@@ -238,17 +238,10 @@ pub type AttributesBuilder = MapBuilder<StringBuilder, StringBuilder>;
 
 /// A builder whose output has the type of [`map_type`].
 pub fn attributes_builder() -> AttributesBuilder {
-    sized_attributes_builder(0, 0)
-}
-
-/// [`attributes_builder`] with room for `maps` maps whose keys, and whose
-/// values, take up to `bytes` bytes.
-pub fn sized_attributes_builder(maps: usize, bytes: usize) -> AttributesBuilder {
-    MapBuilder::with_capacity(
+    MapBuilder::new(
         Some(map_field_names()),
-        StringBuilder::with_capacity(maps, bytes),
-        StringBuilder::with_capacity(maps, bytes),
-        maps,
+        StringBuilder::new(),
+        StringBuilder::new(),
     )
     .with_values_field(Field::new("value", DataType::Utf8, false))
 }
@@ -273,17 +266,10 @@ pub type WireAttributesBuilder = MapBuilder<BinaryBuilder, BinaryBuilder>;
 
 /// A builder for [`append_wire_attributes`].
 pub fn wire_attributes_builder() -> WireAttributesBuilder {
-    sized_wire_attributes_builder(0, 0)
-}
-
-/// [`wire_attributes_builder`] with room for `maps` maps whose keys, and
-/// whose values, take up to `bytes` bytes.
-pub fn sized_wire_attributes_builder(maps: usize, bytes: usize) -> WireAttributesBuilder {
-    MapBuilder::with_capacity(
+    MapBuilder::new(
         Some(map_field_names()),
-        BinaryBuilder::with_capacity(maps, bytes),
-        BinaryBuilder::with_capacity(maps, bytes),
-        maps,
+        BinaryBuilder::new(),
+        BinaryBuilder::new(),
     )
     .with_values_field(Field::new("value", DataType::Binary, false))
 }

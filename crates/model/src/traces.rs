@@ -15,9 +15,9 @@ use arrow::array::{
 use arrow::datatypes::Fields;
 
 use crate::attributes::{
-    AttributesBuilder, StringPairs, WireAttributesBuilder, append_pairs, append_wire_attributes,
-    finish_attributes, finish_wire_attribute_lists, finish_wire_attributes,
-    sized_attributes_builder, sized_wire_attributes_builder, wire_attributes_builder,
+    AttributesBuilder, WireAttributesBuilder, append_pairs, append_wire_attributes,
+    attributes_builder, finish_attributes, finish_wire_attribute_lists, finish_wire_attributes,
+    wire_attributes_builder,
 };
 use crate::context::{ResourceContext, ScopeContext};
 use crate::otlp::trace::v1::status::StatusCode;
@@ -142,31 +142,10 @@ impl LinksBuilder {
     }
 }
 
-impl RowsAhead {
-    /// The bytes of `pairs`' keys and values.
-    pub fn pair_bytes(pairs: &StringPairs) -> usize {
-        pairs.0.iter().map(|(k, v)| k.len() + v.len()).sum()
-    }
-}
-
 /// Appends the lowercase hex form of an id (empty for an empty id).
 pub(crate) fn append_hex(builder: &mut StringBuilder, id: &[u8]) {
     hex::encode_into(id, builder);
     builder.append_value("");
-}
-
-/// What a [`TraceBatchBuilder`] is about to take, to size its buffers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RowsAhead {
-    /// Spans.
-    pub rows: usize,
-    /// Their protobuf bytes.
-    pub span_bytes: usize,
-    /// The bytes of their resource attributes' keys and values, counted on
-    /// every row that repeats them (and so for the scopes): room for the
-    /// keys, and again for the values.
-    pub resource_pair_bytes: usize,
-    pub scope_pair_bytes: usize,
 }
 
 /// Accumulates spans as `otel_traces` rows.
@@ -209,47 +188,31 @@ impl Default for TraceBatchBuilder {
 
 impl TraceBatchBuilder {
     pub fn new() -> Self {
-        Self::with_capacity(&RowsAhead::default())
-    }
-
-    /// A builder whose per-row buffers are allocated once for the rows
-    /// `ahead` describes: a buffer that grows is copied to a larger one each
-    /// time, and the kernel zeroes each new one's pages (a sixth of the
-    /// daemon's samples went to that when the rows of a 100 000-span flush
-    /// were built in buffers that started empty). Estimates too small only
-    /// grow as before.
-    pub fn with_capacity(ahead: &RowsAhead) -> Self {
-        let rows = ahead.rows;
-        let text = |bytes_per_row: usize| StringBuilder::with_capacity(rows, rows * bytes_per_row);
-        let counts = || UInt32Builder::with_capacity(rows);
-        // The keys and the values of span attributes are each no longer than
-        // the spans' protobuf bytes, and mostly about half of them.
-        let span_attributes = sized_wire_attributes_builder(rows, ahead.span_bytes / 2);
         Self {
-            timestamp: TimestampNanosecondBuilder::with_capacity(rows).with_timezone("UTC"),
-            trace_id: text(32),
-            span_id: text(16),
-            parent_span_id: text(16),
-            trace_state: text(0),
-            span_name: text(16),
-            span_kind: text(8),
-            service_name: text(16),
-            resource_attributes: sized_attributes_builder(rows, ahead.resource_pair_bytes),
-            scope_name: text(8),
-            scope_version: text(8),
-            span_attributes,
-            duration: UInt64Builder::with_capacity(rows),
-            status_code: text(5),
-            status_message: text(0),
+            timestamp: utc_timestamps(),
+            trace_id: StringBuilder::new(),
+            span_id: StringBuilder::new(),
+            parent_span_id: StringBuilder::new(),
+            trace_state: StringBuilder::new(),
+            span_name: StringBuilder::new(),
+            span_kind: StringBuilder::new(),
+            service_name: StringBuilder::new(),
+            resource_attributes: attributes_builder(),
+            scope_name: StringBuilder::new(),
+            scope_version: StringBuilder::new(),
+            span_attributes: wire_attributes_builder(),
+            duration: UInt64Builder::new(),
+            status_code: StringBuilder::new(),
+            status_message: StringBuilder::new(),
             events: EventsBuilder::new(),
             links: LinksBuilder::new(),
-            resource_schema_url: text(0),
-            scope_schema_url: text(0),
-            scope_attributes: sized_attributes_builder(rows, ahead.scope_pair_bytes),
-            flags: counts(),
-            dropped_attributes: counts(),
-            dropped_events: counts(),
-            dropped_links: counts(),
+            resource_schema_url: StringBuilder::new(),
+            scope_schema_url: StringBuilder::new(),
+            scope_attributes: attributes_builder(),
+            flags: UInt32Builder::new(),
+            dropped_attributes: UInt32Builder::new(),
+            dropped_events: UInt32Builder::new(),
+            dropped_links: UInt32Builder::new(),
             rows: 0,
             prints: Vec::new(),
         }

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use bytes::Bytes;
 
+use super::TraceBatchBuilder;
 use super::wire::{At, SpanView};
-use super::{RowsAhead, TraceBatchBuilder};
 use crate::context::{ResourceContext, ScopeContext};
 use crate::time::to_arrow_nanos;
 
@@ -100,7 +100,7 @@ impl HeldSpans {
         let rank = self.service_ranks();
         self.spans
             .sort_by_key(|held| (rank[held.context as usize], held.timestamp));
-        let mut builder = TraceBatchBuilder::with_capacity(&self.rows_ahead());
+        let mut builder = TraceBatchBuilder::new();
         for held in &self.spans {
             let (resource, scope) = &self.contexts[held.context as usize];
             let body = &self.bodies[held.body as usize];
@@ -110,25 +110,6 @@ impl HeldSpans {
         self.contexts.clear();
         self.bodies.clear();
         builder.finish()
-    }
-
-    /// What the held spans will be as rows, to size the builder.
-    fn rows_ahead(&self) -> RowsAhead {
-        let mut ahead = RowsAhead {
-            rows: self.spans.len(),
-            ..RowsAhead::default()
-        };
-        // Spans per context, to weigh each context's pairs once.
-        let mut spans_of = vec![0usize; self.contexts.len()];
-        for held in &self.spans {
-            ahead.span_bytes += held.at.len();
-            spans_of[held.context as usize] += 1;
-        }
-        for ((resource, scope), spans) in self.contexts.iter().zip(spans_of) {
-            ahead.resource_pair_bytes += spans * RowsAhead::pair_bytes(&resource.attributes);
-            ahead.scope_pair_bytes += spans * RowsAhead::pair_bytes(&scope.attributes);
-        }
-        ahead
     }
 
     /// For each context, the rank of its service name among the services held:

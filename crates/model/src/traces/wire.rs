@@ -49,10 +49,6 @@ impl At {
         }
     }
 
-    pub(crate) fn len(self) -> usize {
-        (self.end - self.start) as usize
-    }
-
     pub(crate) fn slice(self, whole: &[u8]) -> &[u8] {
         &whole[self.start as usize..self.end as usize]
     }
