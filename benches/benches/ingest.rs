@@ -67,9 +67,9 @@ fn to_arrow(body: &Bytes, held: &mut HeldSpans) -> RecordBatch {
         unreachable!("protobuf traces are indexed in place");
     };
     let mut contexts = Contexts::default();
-    for s in traces.spans() {
-        let (resource, scope) = contexts.get(&traces, &s);
-        held.push(traces.body(), &s.span, resource, scope);
+    for s in traces.facts() {
+        let (resource, scope) = contexts.get(&traces, s.resource, s.scope);
+        held.push(traces.body(), &s, resource, scope);
     }
     held.finish()
 }

@@ -64,12 +64,10 @@ impl Batches {
 
     fn append_traces(&mut self, traces: &WireTraces) {
         let mut contexts = Contexts::default();
-        for s in traces.spans() {
-            let (resource, scope) = contexts.get(traces, &s);
-            if let BatchBuilder::Traces(held) =
-                self.builder(Table::Traces, s.span.start_time_unix_nano)
-            {
-                held.push(traces.body(), &s.span, resource, scope);
+        for s in traces.facts() {
+            let (resource, scope) = contexts.get(traces, s.resource, s.scope);
+            if let BatchBuilder::Traces(held) = self.builder(Table::Traces, s.start_time_unix_nano) {
+                held.push(traces.body(), &s, resource, scope);
             }
         }
     }

@@ -271,7 +271,7 @@ impl TraceBatchBuilder {
     pub fn append_all(&mut self, traces: &wire::WireTraces) {
         let mut contexts = wire::Contexts::default();
         for s in traces.spans() {
-            let (resource, scope) = contexts.get(traces, &s);
+            let (resource, scope) = contexts.get(traces, s.resource, s.scope);
             self.append(resource, scope, &s.span);
         }
     }

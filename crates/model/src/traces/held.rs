@@ -21,7 +21,7 @@ use arrow::array::RecordBatch;
 use bytes::Bytes;
 
 use super::TraceBatchBuilder;
-use super::wire::{At, SpanView};
+use super::wire::{At, SpanFacts, SpanView};
 use crate::context::{ResourceContext, ScopeContext};
 use crate::time::to_arrow_nanos;
 
@@ -65,7 +65,7 @@ impl HeldSpans {
     pub fn push(
         &mut self,
         body: &Bytes,
-        span: &SpanView,
+        span: &SpanFacts,
         resource: &Arc<ResourceContext>,
         scope: &Arc<ScopeContext>,
     ) {
@@ -90,7 +90,7 @@ impl HeldSpans {
             // and a batch is written long before it holds that many.
             body: (self.bodies.len() - 1) as u32,
             context: (self.contexts.len() - 1) as u32,
-            at: At::of(body, span.bytes()),
+            at: At::of(body, span.bytes),
         });
     }
 

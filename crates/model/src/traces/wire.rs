@@ -33,8 +33,12 @@ pub(crate) struct At {
 }
 
 impl At {
-    /// Where `part`, a slice of `whole`, lies in it.
+    /// Where `part`, a slice of `whole`, lies in it. An empty part (which
+    /// may be a default `""` from elsewhere) is the empty range at 0.
     pub(crate) fn of(whole: &[u8], part: &[u8]) -> Self {
+        if part.is_empty() {
+            return Self { start: 0, end: 0 };
+        }
         let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
         debug_assert!(
             start
@@ -54,12 +58,18 @@ impl At {
     }
 }
 
-/// A valid span of the request: its `ScopeSpans`, its bytes, its trace id.
+/// A valid span of the request: its `ScopeSpans`, its bytes, its trace id,
+/// and what the shards read of it as it arrives ([`SpanFacts`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct SpanAt {
     scope: u32,
     span: At,
     trace_id: At,
+    name: At,
+    kind: i32,
+    status_code: i32,
+    start_time_unix_nano: u64,
+    end_time_unix_nano: u64,
 }
 
 /// The valid spans of a protobuf `ExportTraceServiceRequest`, located in its
@@ -87,6 +97,23 @@ pub struct WireSpan<'a> {
     pub resource: usize,
     pub scope: usize,
     pub span: SpanView<'a>,
+}
+
+/// What the shards read of a span as it arrives (its SLI rollup, the watch,
+/// the batch it goes to), noted by the receiver's index so that the span is
+/// not parsed for it again.
+#[derive(Debug, Clone, Copy)]
+pub struct SpanFacts<'a> {
+    pub resource: usize,
+    pub scope: usize,
+    pub name: &'a str,
+    pub kind: i32,
+    /// `STATUS_CODE_UNSET` (0) for a span without a status.
+    pub status_code: i32,
+    pub start_time_unix_nano: u64,
+    pub end_time_unix_nano: u64,
+    /// The span's protobuf bytes.
+    pub bytes: &'a [u8],
 }
 
 /// Bodies are indexed with 32-bit offsets.
@@ -122,6 +149,11 @@ impl WireTraces {
                             scope,
                             span: At::of(whole, span),
                             trace_id: At::of(whole, view.trace_id),
+                            name: At::of(whole, view.name.as_bytes()),
+                            kind: view.kind,
+                            status_code: view.status_code(),
+                            start_time_unix_nano: view.start_time_unix_nano,
+                            end_time_unix_nano: view.end_time_unix_nano,
                         }),
                         Err(reason) => traces.rejected.reject(1, || reason),
                     }
@@ -164,6 +196,21 @@ impl WireTraces {
             resource: self.scopes[at.scope as usize].0 as usize,
             scope: at.scope as usize,
             span: SpanView::parse(at.span.slice(&self.body)),
+        })
+    }
+
+    /// The [`SpanFacts`] of the kept spans, in request order.
+    pub fn facts(&self) -> impl Iterator<Item = SpanFacts<'_>> {
+        self.spans.iter().map(|at| SpanFacts {
+            resource: self.scopes[at.scope as usize].0 as usize,
+            scope: at.scope as usize,
+            // Checked as UTF-8 with the body.
+            name: std::str::from_utf8(at.name.slice(&self.body)).unwrap_or_default(),
+            kind: at.kind,
+            status_code: at.status_code,
+            start_time_unix_nano: at.start_time_unix_nano,
+            end_time_unix_nano: at.end_time_unix_nano,
+            bytes: at.span.slice(&self.body),
         })
     }
 
@@ -282,22 +329,19 @@ pub struct Contexts {
 }
 
 impl Contexts {
-    /// The contexts of `span`, a span of `traces`.
+    /// The contexts of a span of `traces` under resource `resource` and
+    /// scope `scope` (the indices of [`WireSpan`] and [`SpanFacts`]).
     pub fn get(
         &mut self,
         traces: &WireTraces,
-        span: &WireSpan,
+        resource: usize,
+        scope: usize,
     ) -> (&Arc<ResourceContext>, &Arc<ScopeContext>) {
-        if self
-            .resource
-            .as_ref()
-            .is_none_or(|(i, _)| *i != span.resource)
-        {
-            let resource = Arc::new(traces.resource_context(span.resource));
-            self.resource = Some((span.resource, resource));
+        if self.resource.as_ref().is_none_or(|(i, _)| *i != resource) {
+            self.resource = Some((resource, Arc::new(traces.resource_context(resource))));
         }
-        if self.scope.as_ref().is_none_or(|(i, _)| *i != span.scope) {
-            self.scope = Some((span.scope, Arc::new(traces.scope_context(span.scope))));
+        if self.scope.as_ref().is_none_or(|(i, _)| *i != scope) {
+            self.scope = Some((scope, Arc::new(traces.scope_context(scope))));
         }
         match (&self.resource, &self.scope) {
             (Some((_, resource)), Some((_, scope))) => (resource, scope),

@@ -9,7 +9,7 @@ use sluice_model::otlp::logs::v1::ResourceLogs;
 use sluice_model::otlp::metrics::v1::{ResourceMetrics, metric::Data};
 use sluice_model::otlp::trace::v1::status::StatusCode;
 use sluice_model::time::{PartitionHour, to_arrow_nanos};
-use sluice_model::traces::wire::{Contexts, SpanView, WireTraces};
+use sluice_model::traces::wire::{Contexts, SpanFacts, WireTraces};
 use sluice_model::{Table, Tenant};
 use sluice_slo::{RollupKey, SpanKind};
 
@@ -55,7 +55,7 @@ impl ShardWorker {
         replay: bool,
         tenant: &Tenant,
         service: &str,
-        span: &SpanView,
+        span: &SpanFacts,
     ) {
         let end = to_arrow_nanos(span.end_time_unix_nano);
         let key = BatchKey {
@@ -65,7 +65,7 @@ impl ShardWorker {
         };
         let kind = SpanKind::from_otlp(span.kind);
         let rollup_key = self.rollup_key(tenant, service, span.name, kind);
-        let is_error = span.status_code() == StatusCode::Error as i32;
+        let is_error = span.status_code == StatusCode::Error as i32;
         let duration = span
             .end_time_unix_nano
             .saturating_sub(span.start_time_unix_nano);
@@ -94,9 +94,8 @@ impl ShardWorker {
         traces: &WireTraces,
     ) {
         let mut contexts = Contexts::default();
-        for s in traces.spans() {
-            let (resource, scope) = contexts.get(traces, &s);
-            let span = &s.span;
+        for span in traces.facts() {
+            let (resource, scope) = contexts.get(traces, span.resource, span.scope);
             let hour = PartitionHour::of_nanos(to_arrow_nanos(span.start_time_unix_nano));
             let key = BatchKey {
                 tenant: tenant.clone(),
@@ -104,9 +103,9 @@ impl ShardWorker {
                 hour,
             };
             if let Some(BatchBuilder::Traces(held)) = self.rows(key, seq, replay) {
-                held.push(traces.body(), span, resource, scope);
+                held.push(traces.body(), &span, resource, scope);
             }
-            self.record_rollup(seq, replay, tenant, &resource.service_name, span);
+            self.record_rollup(seq, replay, tenant, &resource.service_name, &span);
         }
     }
 

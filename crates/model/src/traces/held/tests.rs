@@ -101,9 +101,9 @@ fn oracle(requests: &[WireTraces]) -> RecordBatch {
 /// Holds every span of `traces`, as a shard does.
 fn hold(held: &mut HeldSpans, traces: &WireTraces) {
     let mut contexts = Contexts::default();
-    for s in traces.spans() {
-        let (resource, scope) = contexts.get(traces, &s);
-        held.push(traces.body(), &s.span, resource, scope);
+    for s in traces.facts() {
+        let (resource, scope) = contexts.get(traces, s.resource, s.scope);
+        held.push(traces.body(), &s, resource, scope);
     }
 }
 

@@ -461,6 +461,24 @@ proptest! {
     }
 
     #[test]
+    fn the_facts_noted_by_the_index_are_what_the_spans_say(request in request(), parts in 1..3usize) {
+        let traces = WireTraces::from_request(&request);
+        for (_, share) in traces.partition(parts, |id| usize::from(id[0]) % parts) {
+            prop_assert_eq!(share.facts().count(), share.len());
+            for (facts, span) in share.facts().zip(share.spans()) {
+                let view = span.span;
+                prop_assert_eq!((facts.resource, facts.scope), (span.resource, span.scope));
+                prop_assert_eq!(facts.name, view.name);
+                prop_assert_eq!(facts.kind, view.kind);
+                prop_assert_eq!(facts.status_code, view.status_code());
+                prop_assert_eq!(facts.start_time_unix_nano, view.start_time_unix_nano);
+                prop_assert_eq!(facts.end_time_unix_nano, view.end_time_unix_nano);
+                prop_assert_eq!(facts.bytes, view.bytes());
+            }
+        }
+    }
+
+    #[test]
     fn indexing_keeps_the_valid_spans_in_order(request in request()) {
         let traces = WireTraces::from_request(&request);
         let expected: Vec<&Span> = request
