@@ -1,10 +1,11 @@
 //! The spans of an open `otel_traces` batch, held as the bytes they came in
 //! until the batch is written.
 //!
-//! A shard worker pushes each span of its share of a request ([`WireTraces`])
-//! into the [`HeldSpans`] of its tenant and hour: a reference to the request
-//! body (shared, not copied), the span's place in it, its resource and scope
-//! contexts (made once per request) and its start time. [`HeldSpans::finish`],
+//! A shard worker pushes each span of its share of a request
+//! ([`WireTraces`](super::wire::WireTraces)) into the [`HeldSpans`] of its
+//! tenant and hour: a reference to the request body (shared, not copied), the
+//! span's place in it, its resource and scope contexts (made once per
+//! request) and its start time. [`HeldSpans::finish`],
 //! at the flush, orders the spans as a file holds them (service, then start
 //! time) and only then reads them into Arrow rows ([`TraceBatchBuilder`]), so
 //! the rows are built once, already in order.

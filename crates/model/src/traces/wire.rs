@@ -2,11 +2,13 @@
 //!
 //! A receiver turns a protobuf `ExportTraceServiceRequest` into [`WireTraces`]:
 //! it checks the body as `prost` would ([`protowire::check`]), validates each
-//! span ([`validate::check_span`]) and notes where each valid span lies. The
-//! routing stage splits that index over the shards, all sharing the one body,
-//! and each shard reads its spans in place ([`SpanView`]) into its Arrow
-//! builders, rollups and watch feed. No span becomes a message of owned
-//! strings on the way: that was a fifth of the daemon's CPU.
+//! span ([`validate::check_span`]) and notes where each valid span lies,
+//! with the few fields the shards need as spans arrive ([`SpanFacts`]: their
+//! rollups, watch feed and batch). The routing stage splits that index over
+//! the shards, all sharing the one body; each shard holds its spans as they
+//! are (`held`) and reads them in place ([`SpanView`]) into Arrow rows when it
+//! writes them. No span becomes a message of owned strings on the way: that
+//! was a fifth of the daemon's CPU.
 //!
 //! Field semantics follow protobuf and `prost`: the last occurrence of a
 //! scalar field wins, repeated fields append, and the occurrences of a
