@@ -110,24 +110,15 @@ impl<'a> Fields<'a> {
         self.buf.len()
     }
 
-    /// A varint of one byte, as tags and lengths mostly are; `None`, reading
-    /// nothing, for a longer one or at the end.
     #[inline]
-    fn short_varint(&mut self) -> Option<u64> {
+    fn varint(&mut self) -> Result<u64, WireError> {
+        // Tags and lengths mostly fit one byte.
         match self.buf.split_first() {
             Some((&byte, rest)) if byte < 0x80 => {
                 self.buf = rest;
-                Some(u64::from(byte))
+                Ok(u64::from(byte))
             }
-            _ => None,
-        }
-    }
-
-    #[inline]
-    fn varint(&mut self) -> Result<u64, WireError> {
-        match self.short_varint() {
-            Some(value) => Ok(value),
-            None => self.long_varint(),
+            _ => self.long_varint(),
         }
     }
 
@@ -150,22 +141,14 @@ impl<'a> Fields<'a> {
         Err(WireError::new("invalid varint"))
     }
 
-    /// The next `n` bytes; `None`, reading nothing, past the end.
     #[inline]
-    fn take(&mut self, n: u64) -> Option<&'a [u8]> {
-        let n = usize::try_from(n).ok()?;
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
         if n > self.buf.len() {
-            return None;
+            return Err(WireError::new("buffer underflow"));
         }
         let (head, rest) = self.buf.split_at(n);
         self.buf = rest;
-        Some(head)
-    }
-
-    /// The next `N` bytes, a fixed-width value.
-    #[inline]
-    fn fixed<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.take(N as u64)?.try_into().ok()
+        Ok(head)
     }
 
     #[inline]
@@ -208,14 +191,18 @@ impl<'a> Fields<'a> {
 
     #[inline]
     fn value(&mut self, wire_type: u8) -> Result<Value<'a>, WireError> {
-        let underflow = || WireError::new("buffer underflow");
         Ok(match wire_type {
             VARINT => Value::Varint(self.varint()?),
-            FIXED64 => Value::Fixed64(u64::from_le_bytes(self.fixed().ok_or_else(underflow)?)),
-            FIXED32 => Value::Fixed32(u32::from_le_bytes(self.fixed().ok_or_else(underflow)?)),
+            FIXED64 => Value::Fixed64(u64::from_le_bytes(
+                self.take(8)?.try_into().expect("took 8 bytes"),
+            )),
+            FIXED32 => Value::Fixed32(u32::from_le_bytes(
+                self.take(4)?.try_into().expect("took 4 bytes"),
+            )),
             _ => {
                 let len = self.varint()?;
-                Value::Bytes(self.take(len).ok_or_else(underflow)?)
+                let len = usize::try_from(len).map_err(|_| WireError::new("buffer underflow"))?;
+                Value::Bytes(self.take(len)?)
             }
         })
     }
@@ -236,11 +223,27 @@ impl<'a> Fields<'a> {
     }
 }
 
-impl Fields<'_> {
+impl<'a> Fields<'a> {
     /// [`varint`](Self::varint) for [`Iterator::next`]: `None` where it fails.
     #[inline]
     fn quick_varint(&mut self) -> Option<u64> {
-        self.short_varint().or_else(|| self.long_varint().ok())
+        let (&byte, rest) = self.buf.split_first()?;
+        if byte < 0x80 {
+            self.buf = rest;
+            return Some(u64::from(byte));
+        }
+        self.long_varint().ok()
+    }
+
+    #[inline]
+    fn quick_take(&mut self, n: u64) -> Option<&'a [u8]> {
+        let n = usize::try_from(n).ok()?;
+        if n > self.buf.len() {
+            return None;
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Some(head)
     }
 }
 
@@ -261,11 +264,11 @@ impl<'a> Iterator for Fields<'a> {
             }
             let value = match wire_type {
                 VARINT => Value::Varint(self.quick_varint()?),
-                FIXED64 => Value::Fixed64(u64::from_le_bytes(self.fixed()?)),
-                FIXED32 => Value::Fixed32(u32::from_le_bytes(self.fixed()?)),
+                FIXED64 => Value::Fixed64(u64::from_le_bytes(self.quick_take(8)?.try_into().ok()?)),
+                FIXED32 => Value::Fixed32(u32::from_le_bytes(self.quick_take(4)?.try_into().ok()?)),
                 BYTES => {
                     let len = self.quick_varint()?;
-                    Value::Bytes(self.take(len)?)
+                    Value::Bytes(self.quick_take(len)?)
                 }
                 START_GROUP => {
                     self.skip_field(tag, wire_type, 0).ok()?;
