@@ -318,20 +318,22 @@ mod tests {
         }
     }
 
+    /// A WAL started in the empty `dir`, and what its sink is handed.
+    fn start_empty(
+        dir: &Path,
+        segment: ByteSize,
+        max: ByteSize,
+    ) -> (Wal<usize>, std::sync::mpsc::Receiver<(u64, usize)>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let wal = Wal::start(dir, &config(segment, max), 1, vec![], Recorder(tx)).expect("start");
+        (wal, rx)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_appends_commit_in_sequence_and_read_back() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let wal = Arc::new(
-            Wal::start(
-                dir.path(),
-                &config(ByteSize::kib(64), ByteSize::gib(1)),
-                1,
-                vec![],
-                Recorder(tx),
-            )
-            .expect("start"),
-        );
+        let (wal, rx) = start_empty(dir.path(), ByteSize::kib(64), ByteSize::gib(1));
+        let wal = Arc::new(wal);
         let mut tasks = Vec::new();
         for item in 0..400usize {
             let wal = Arc::clone(&wal);
@@ -431,15 +433,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_segment_that_cannot_be_deleted_stays_with_those_after_it() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (tx, _rx) = std::sync::mpsc::channel();
-        let wal = Wal::start(
-            dir.path(),
-            &config(ByteSize::kib(16), ByteSize::mib(64)),
-            1,
-            vec![],
-            Recorder(tx),
-        )
-        .expect("start");
+        let (wal, _rx) = start_empty(dir.path(), ByteSize::kib(16), ByteSize::mib(64));
         let mut last = 0;
         for _ in 0..20 {
             let body = Bytes::from(vec![1u8; 4000]);
@@ -468,15 +462,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_full_wal_refuses_until_segments_are_released() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (tx, _rx) = std::sync::mpsc::channel();
-        let wal = Wal::start(
-            dir.path(),
-            &config(ByteSize::kib(16), ByteSize::kib(40)),
-            1,
-            vec![],
-            Recorder(tx),
-        )
-        .expect("start");
+        let (wal, _rx) = start_empty(dir.path(), ByteSize::kib(16), ByteSize::kib(40));
         let mut last = 0;
         let full = loop {
             match wal
