@@ -13,13 +13,13 @@
 //!   of `opentelemetry-proto` (`ExportTraceServiceRequest`), for comparison:
 //!   what a collector built on those messages pays, and what the receivers
 //!   did before they read spans in place;
-//! - `ingest/decode_to_arrow`: decode, [`ExportRequest::retain_valid`], then
+//! - `ingest/decode_to_arrow`: decode, [`retain_valid`](sluice_otlp::ExportRequest::retain_valid), then
 //!   hold every span under its resource and scope context ([`HeldSpans`]) and
 //!   `finish` the `RecordBatch` (the rows built in the file's order), as a
 //!   shard worker does (one open batch: every span of the payload falls in one
 //!   partition hour);
-//! - `ingest/arrow_to_parquet`: [`sort_batch`] (which finds the batch in order)
-//!   and [`encode_parquet`] of that finished batch with the default storage
+//! - `ingest/arrow_to_parquet`: [`sort_batch`](sluice_storage::sort_batch) (which finds the batch in order)
+//!   and [`encode_parquet`](sluice_storage::encode_parquet) of that finished batch with the default storage
 //!   settings (zstd level 3), as the Parquet writer does before its `put`;
 //! - `ingest/decode_to_parquet`: all of it, body bytes to Parquet bytes;
 //! - `ingest/route`: splitting a decoded request over 2 shards by trace id
@@ -37,59 +37,20 @@
 //!
 //! Run with `cargo bench -p sluice-benches --bench ingest`.
 
+mod stages;
+
 use std::hint::black_box;
 use std::time::Duration;
 
-use arrow::array::RecordBatch;
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use prost::Message;
 use sluice_benches::payload::{TracePayload, span_count, trace_request};
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sluice_model::traces::held::HeldSpans;
-use sluice_model::traces::wire::Contexts;
-use sluice_model::{Signal, Table};
-use sluice_otlp::{BodyEncoding, ExportRequest, decode_export};
 use sluice_pipeline::route::split;
 use sluice_slo::SliRollup;
-use sluice_storage::{StorageConfig, encode_parquet, sort_batch, writer_properties};
-
-fn decode(body: &Bytes) -> ExportRequest {
-    decode_export(Signal::Traces, body, BodyEncoding::Protobuf).expect("the payload is valid OTLP")
-}
-
-/// Decodes, validates and holds every span in `held`, then finishes it.
-fn to_arrow(body: &Bytes, held: &mut HeldSpans) -> RecordBatch {
-    let mut request = decode(body);
-    let rejected = request.retain_valid();
-    debug_assert_eq!(rejected.count, 0, "{}", rejected.message);
-    let ExportRequest::WireTraces(traces) = request else {
-        unreachable!("protobuf traces are indexed in place");
-    };
-    let mut contexts = Contexts::default();
-    for s in traces.facts() {
-        let (resource, scope) = contexts.get(&traces, s.resource, s.scope);
-        held.push(traces.body(), &s, resource, scope);
-    }
-    held.finish()
-}
-
-/// Sorts and encodes `batch` as the Parquet writer does.
-fn to_parquet(batch: &RecordBatch) -> Vec<u8> {
-    let storage = StorageConfig::default();
-    let sorted = sort_batch(Table::Traces, batch).expect("the batch has the traces schema");
-    let metadata = vec![
-        ("sluice.node".to_owned(), "bench".to_owned()),
-        ("sluice.shard".to_owned(), "0".to_owned()),
-    ];
-    let properties = writer_properties(
-        Table::Traces,
-        storage.row_group_rows,
-        storage.zstd_level,
-        metadata,
-    );
-    encode_parquet(Table::Traces, &sorted, properties).expect("encoding to memory cannot fail")
-}
+use stages::{decode, to_arrow, to_parquet, to_parquet_at};
 
 fn ingest(c: &mut Criterion) {
     let request = trace_request(&TracePayload::default());
@@ -186,11 +147,7 @@ fn flush(c: &mut Criterion) {
     });
     // The same at each zstd level, for `storage.zstd_level`'s trade-off.
     for level in [1, 3, 6] {
-        let encode = |batch: &RecordBatch| {
-            let sorted = sort_batch(Table::Traces, batch).expect("the traces schema");
-            let properties = writer_properties(Table::Traces, 100_000, level, vec![]);
-            encode_parquet(Table::Traces, &sorted, properties).expect("in memory")
-        };
+        let encode = |batch| to_parquet_at(batch, level);
         eprintln!(
             "flush: zstd level {level}: {} bytes for {} spans",
             encode(&batch).len(),

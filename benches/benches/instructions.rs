@@ -1,0 +1,77 @@
+//! Instruction counts of the traces flush path, for callgrind: repeatable
+//! where the timings of `ingest` vary from run to run on a shared machine.
+//!
+//! Each stage runs once to warm up (buffers grown, lazy state made) and once
+//! more inside a function of its own (`measured_*`, never inlined), so
+//! callgrind can count exactly that call:
+//!
+//! ```sh
+//! cargo bench --profile release -p sluice-benches --bench instructions --no-run
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
+//!     --toggle-collect='*measured_*' <the instructions binary printed above>
+//! callgrind_annotate --inclusive=yes /tmp/cg.out | grep measured_
+//! ```
+//!
+//! Input: 32,768 spans of the default [`TracePayload`] shape (the `flush`
+//! batch of `ingest`), one protobuf body. Stages:
+//!
+//! - `measured_decode`: the receivers' check and index of the body;
+//! - `measured_to_arrow`: decode, hold and finish the `RecordBatch`, as a
+//!   shard worker does;
+//! - `measured_to_parquet`: sort check and Parquet encoding of that batch.
+//!
+//! Run without valgrind it prints the sizes and exits.
+
+mod stages;
+
+use std::hint::black_box;
+
+use arrow::array::RecordBatch;
+use bytes::Bytes;
+use prost::Message;
+use sluice_benches::payload::{TracePayload, trace_request};
+use sluice_model::traces::held::HeldSpans;
+
+#[inline(never)]
+fn measured_decode(body: &Bytes) -> usize {
+    match stages::decode(body) {
+        sluice_otlp::ExportRequest::WireTraces(traces) => traces.facts().count(),
+        _ => unreachable!("protobuf traces are indexed in place"),
+    }
+}
+
+#[inline(never)]
+fn measured_to_arrow(body: &Bytes, held: &mut HeldSpans) -> RecordBatch {
+    stages::to_arrow(body, held)
+}
+
+#[inline(never)]
+fn measured_to_parquet(batch: &RecordBatch) -> Vec<u8> {
+    stages::to_parquet(batch)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing here takes arguments.
+    let payload = TracePayload {
+        spans: 32_768,
+        seed: 0xF1A5,
+        ..TracePayload::default()
+    };
+    let body = Bytes::from(trace_request(&payload).encode_to_vec());
+    let mut held = HeldSpans::new();
+
+    black_box(stages::decode(&body));
+    let spans = black_box(measured_decode(&body));
+    assert_eq!(spans, payload.spans);
+
+    black_box(stages::to_arrow(&body, &mut held));
+    let batch = black_box(measured_to_arrow(&body, &mut held));
+
+    black_box(stages::to_parquet(&batch));
+    let file = black_box(measured_to_parquet(&batch));
+    println!(
+        "{spans} spans: protobuf body {} bytes, parquet file {} bytes",
+        body.len(),
+        file.len()
+    );
+}

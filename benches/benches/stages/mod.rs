@@ -1,0 +1,52 @@
+//! The stages of the traces ingest path as the benchmarks run them, shared by
+//! `ingest` (criterion, time) and `instructions` (callgrind, instruction
+//! counts), so both measure the same code.
+
+use arrow::array::RecordBatch;
+use bytes::Bytes;
+use sluice_model::traces::held::HeldSpans;
+use sluice_model::traces::wire::Contexts;
+use sluice_model::{Signal, Table};
+use sluice_otlp::{BodyEncoding, ExportRequest, decode_export};
+use sluice_storage::{StorageConfig, encode_parquet, sort_batch, writer_properties};
+
+/// The receivers' decoding: the body checked and its spans indexed in place.
+pub fn decode(body: &Bytes) -> ExportRequest {
+    decode_export(Signal::Traces, body, BodyEncoding::Protobuf).expect("the payload is valid OTLP")
+}
+
+/// Decodes, validates and holds every span in `held`, then finishes it, as a
+/// shard worker does.
+pub fn to_arrow(body: &Bytes, held: &mut HeldSpans) -> RecordBatch {
+    let mut request = decode(body);
+    let rejected = request.retain_valid();
+    debug_assert_eq!(rejected.count, 0, "{}", rejected.message);
+    let ExportRequest::WireTraces(traces) = request else {
+        unreachable!("protobuf traces are indexed in place");
+    };
+    let mut contexts = Contexts::default();
+    for s in traces.facts() {
+        let (resource, scope) = contexts.get(&traces, s.resource, s.scope);
+        held.push(traces.body(), &s, resource, scope);
+    }
+    held.finish()
+}
+
+/// Sorts and encodes `batch` with the default storage settings (zstd level
+/// 3), as the Parquet writer does.
+pub fn to_parquet(batch: &RecordBatch) -> Vec<u8> {
+    let storage = StorageConfig::default();
+    to_parquet_at(batch, storage.zstd_level)
+}
+
+/// [`to_parquet`] at another zstd level.
+pub fn to_parquet_at(batch: &RecordBatch, zstd_level: i32) -> Vec<u8> {
+    let storage = StorageConfig::default();
+    let sorted = sort_batch(Table::Traces, batch).expect("the batch has the traces schema");
+    let metadata = vec![
+        ("sluice.node".to_owned(), "bench".to_owned()),
+        ("sluice.shard".to_owned(), "0".to_owned()),
+    ];
+    let properties = writer_properties(Table::Traces, storage.row_group_rows, zstd_level, metadata);
+    encode_parquet(Table::Traces, &sorted, properties).expect("encoding to memory cannot fail")
+}
