@@ -18,7 +18,11 @@
 //! - `measured_decode`: the receivers' check and index of the body;
 //! - `measured_to_arrow`: decode, hold and finish the `RecordBatch`, as a
 //!   shard worker does;
-//! - `measured_to_parquet`: sort check and Parquet encoding of that batch.
+//! - `measured_to_parquet`: sort check and Parquet encoding of that batch;
+//! - `measured_requests`: the same number of spans as 64 requests of 512
+//!   (the default payload, as the load generator sends them): each decoded
+//!   and held, then one batch finished, which adds what a shard pays per
+//!   request (the resource and scope contexts of each) to `measured_to_arrow`.
 //!
 //! Run without valgrind it prints the sizes and exits.
 
@@ -46,6 +50,14 @@ fn measured_to_arrow(body: &Bytes, held: &mut HeldSpans) -> RecordBatch {
 }
 
 #[inline(never)]
+fn measured_requests(bodies: &[Bytes], held: &mut HeldSpans) -> RecordBatch {
+    for body in bodies {
+        stages::hold(body, held);
+    }
+    held.finish()
+}
+
+#[inline(never)]
 fn measured_to_parquet(batch: &RecordBatch) -> Vec<u8> {
     stages::to_parquet(batch)
 }
@@ -66,6 +78,17 @@ fn main() {
 
     black_box(stages::to_arrow(&body, &mut held));
     let batch = black_box(measured_to_arrow(&body, &mut held));
+
+    let requests: Vec<Bytes> = (0..64)
+        .map(|i| {
+            let request = TracePayload {
+                seed: 0xF1A5 + i,
+                ..TracePayload::default()
+            };
+            Bytes::from(trace_request(&request).encode_to_vec())
+        })
+        .collect();
+    black_box(measured_requests(&requests, &mut held));
 
     black_box(stages::to_parquet(&batch));
     let file = black_box(measured_to_parquet(&batch));

@@ -18,6 +18,13 @@ pub fn decode(body: &Bytes) -> ExportRequest {
 /// Decodes, validates and holds every span in `held`, then finishes it, as a
 /// shard worker does.
 pub fn to_arrow(body: &Bytes, held: &mut HeldSpans) -> RecordBatch {
+    hold(body, held);
+    held.finish()
+}
+
+/// Decodes and validates one request and holds its spans in `held`, as a
+/// shard worker does with each request until it flushes.
+pub fn hold(body: &Bytes, held: &mut HeldSpans) {
     let mut request = decode(body);
     let rejected = request.retain_valid();
     debug_assert_eq!(rejected.count, 0, "{}", rejected.message);
@@ -29,7 +36,6 @@ pub fn to_arrow(body: &Bytes, held: &mut HeldSpans) -> RecordBatch {
         let (resource, scope) = contexts.get(&traces, s.resource, s.scope);
         held.push(traces.body(), &s, resource, scope);
     }
-    held.finish()
 }
 
 /// Sorts and encodes `batch` with the default storage settings (zstd level

@@ -74,15 +74,68 @@ struct SpanAt {
     end_time_unix_nano: u64,
 }
 
+/// Where a `ResourceSpans` or `ScopeSpans` message keeps the context of its
+/// spans: its `resource` (or `scope`) field and its `schema_url`, noted while
+/// indexing so that reading them does not walk past every span again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ContextAt {
+    /// The whole `ResourceSpans` or `ScopeSpans` message.
+    whole: At,
+    /// The resource or scope message, when the field occurs exactly once.
+    message: Option<At>,
+    /// The field occurs more than once, and `prost` merges the occurrences:
+    /// read from `whole` then.
+    repeated: bool,
+    /// The last `schema_url`.
+    schema_url: At,
+}
+
+impl ContextAt {
+    fn new(body: &[u8], whole: &[u8]) -> Self {
+        Self {
+            whole: At::of(body, whole),
+            message: None,
+            repeated: false,
+            schema_url: At::of(body, b""),
+        }
+    }
+
+    /// Notes an occurrence of the resource or scope field.
+    fn note_message(&mut self, body: &[u8], message: &[u8]) {
+        self.repeated |= self.message.is_some();
+        self.message = Some(At::of(body, message));
+    }
+
+    /// The context message `M` (field `tag` of the whole message) and the
+    /// schema URL, as `prost` would decode them.
+    fn read<'b, M: Message + Default>(&self, body: &'b [u8], tag: u32) -> (Option<M>, &'b str) {
+        let message = match self.message {
+            _ if self.repeated => merged(self.whole.slice(body), tag),
+            None => None,
+            Some(at) => merged_one(at.slice(body)),
+        };
+        // Checked as UTF-8 with the body.
+        let schema_url = std::str::from_utf8(self.schema_url.slice(body)).unwrap_or_default();
+        (message, schema_url)
+    }
+}
+
+/// A message of a checked body that occurs once.
+fn merged_one<M: Message + Default>(bytes: &[u8]) -> Option<M> {
+    let decoded = M::decode(bytes);
+    debug_assert!(decoded.is_ok(), "a checked message failed to decode");
+    Some(decoded.unwrap_or_default())
+}
+
 /// The valid spans of a protobuf `ExportTraceServiceRequest`, located in its
 /// body, with their resources and scopes.
 #[derive(Debug, Clone)]
 pub struct WireTraces {
     body: Bytes,
     /// Each `ResourceSpans` message.
-    resources: Vec<At>,
+    resources: Vec<ContextAt>,
     /// Each `ScopeSpans` message, with the index of its resource.
-    scopes: Vec<(u32, At)>,
+    scopes: Vec<(u32, ContextAt)>,
     spans: Vec<SpanAt>,
     rejected: Rejected,
 }
@@ -139,15 +192,36 @@ impl WireTraces {
         };
         let whole = &body[..];
         for resource_spans in occurrences(whole, 1) {
-            let resource = traces.resources.len() as u32;
-            traces.resources.push(At::of(whole, resource_spans));
-            for scope_spans in occurrences(resource_spans, 2) {
-                let scope = traces.scopes.len() as u32;
-                traces.scopes.push((resource, At::of(whole, scope_spans)));
-                for span in occurrences(scope_spans, 2) {
+            let resource = traces.resources.len();
+            let mut resource_at = ContextAt::new(whole, resource_spans);
+            for (tag, value) in Fields::new(resource_spans) {
+                match tag {
+                    1 => resource_at.note_message(whole, value.bytes()),
+                    3 => resource_at.schema_url = At::of(whole, value.bytes()),
+                    2 => traces.index_scope(whole, resource as u32, value.bytes()),
+                    _ => {}
+                }
+            }
+            traces.resources.push(resource_at);
+        }
+        traces.rejected.accepted = traces.spans.len() as i64;
+        traces.body = body;
+        Ok(traces)
+    }
+
+    /// Indexes the spans of one `ScopeSpans` message of resource `resource`.
+    fn index_scope(&mut self, whole: &[u8], resource: u32, scope_spans: &[u8]) {
+        let scope = self.scopes.len() as u32;
+        let mut scope_at = ContextAt::new(whole, scope_spans);
+        for (tag, value) in Fields::new(scope_spans) {
+            match tag {
+                1 => scope_at.note_message(whole, value.bytes()),
+                3 => scope_at.schema_url = At::of(whole, value.bytes()),
+                2 => {
+                    let span = value.bytes();
                     let view = SpanView::parse(span);
                     match validate::check_span(&view) {
-                        Ok(()) => traces.spans.push(SpanAt {
+                        Ok(()) => self.spans.push(SpanAt {
                             scope,
                             span: At::of(whole, span),
                             trace_id: At::of(whole, view.trace_id),
@@ -157,14 +231,13 @@ impl WireTraces {
                             start_time_unix_nano: view.start_time_unix_nano,
                             end_time_unix_nano: view.end_time_unix_nano,
                         }),
-                        Err(reason) => traces.rejected.reject(1, || reason),
+                        Err(reason) => self.rejected.reject(1, || reason),
                     }
                 }
+                _ => {}
             }
         }
-        traces.rejected.accepted = traces.spans.len() as i64;
-        traces.body = body;
-        Ok(traces)
+        self.scopes.push((resource, scope_at));
     }
 
     /// Encodes `request` and indexes it.
@@ -229,13 +302,11 @@ impl WireTraces {
     }
 
     fn resource(&self, index: usize) -> (Option<Resource>, &str) {
-        let bytes = self.resources[index].slice(&self.body);
-        (merged(bytes, 1), last_str(bytes, 3))
+        self.resources[index].read(&self.body, 1)
     }
 
     fn scope(&self, index: usize) -> (Option<InstrumentationScope>, &str) {
-        let bytes = self.scopes[index].1.slice(&self.body);
-        (merged(bytes, 1), last_str(bytes, 3))
+        self.scopes[index].1.read(&self.body, 1)
     }
 
     /// Splits the spans into `parts` shares by `part_of(trace_id)`; every
@@ -350,13 +421,6 @@ impl Contexts {
             _ => unreachable!("both were set above"),
         }
     }
-}
-
-/// The last value of string field `tag`, or "".
-fn last_str(message: &[u8], tag: u32) -> &str {
-    occurrences(message, tag)
-        .last()
-        .map_or("", |b| std::str::from_utf8(b).unwrap_or(""))
 }
 
 /// A span read in place from its protobuf bytes (which must have passed

@@ -527,6 +527,60 @@ proptest! {
     }
 
     #[test]
+    fn contexts_read_what_prost_decodes_when_their_fields_repeat(
+        request in request(),
+        extra in vec(key_value(), 0..3),
+        url in "[a-z]{0,6}",
+    ) {
+        // Each resource and scope field occurs again after the spans, with a
+        // schema URL: prost merges the messages and keeps the last URL.
+        let mut body = Vec::new();
+        for rs in &request.resource_spans {
+            let head = ResourceSpans {
+                resource: rs.resource.clone(),
+                schema_url: rs.schema_url.clone(),
+                scope_spans: Vec::new(),
+            };
+            let mut rs_bytes = head.encode_to_vec();
+            for ss in &rs.scope_spans {
+                let mut ss_bytes = ss.encode_to_vec();
+                let again = ScopeSpans {
+                    scope: Some(InstrumentationScope { name: url.clone(), ..Default::default() }),
+                    schema_url: url.clone(),
+                    spans: Vec::new(),
+                };
+                again.encode(&mut ss_bytes).expect("a vector grows");
+                prost::encoding::bytes::encode(2, &ss_bytes, &mut rs_bytes);
+            }
+            let again = ResourceSpans {
+                resource: Some(Resource { attributes: extra.clone(), ..Default::default() }),
+                schema_url: url.clone(),
+                scope_spans: Vec::new(),
+            };
+            again.encode(&mut rs_bytes).expect("a vector grows");
+            prost::encoding::bytes::encode(1, &rs_bytes, &mut body);
+        }
+        let decoded = ExportTraceServiceRequest::decode(&body[..]).expect("valid");
+        let traces = WireTraces::index(Bytes::from(body)).expect("valid");
+        let owners = decoded
+            .resource_spans
+            .iter()
+            .flat_map(|r| r.scope_spans.iter().map(move |s| (r, s)))
+            .flat_map(|(r, s)| s.spans.iter().map(move |span| (r, s, span)))
+            .filter(|(_, _, span)| is_valid(span));
+        for (wire, (resource, scope, _)) in traces.spans().zip(owners) {
+            prop_assert_eq!(
+                traces.resource_context(wire.resource),
+                ResourceContext::new(resource.resource.as_ref(), &resource.schema_url)
+            );
+            prop_assert_eq!(
+                traces.scope_context(wire.scope),
+                ScopeContext::new(scope.scope.as_ref(), &scope.schema_url)
+            );
+        }
+    }
+
+    #[test]
     fn shares_hold_every_span_once_and_share_the_body(request in request(), parts in 1..5usize) {
         let traces = WireTraces::from_request(&request);
         let all: Vec<Vec<u8>> = traces.spans().map(|s| s.span.bytes().to_vec()).collect();
