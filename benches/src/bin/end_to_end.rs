@@ -110,21 +110,7 @@ impl Sluice {
 
     /// CPU seconds the process used so far (user + system).
     fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name, which is in parentheses.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        // utime and stime are fields 14 and 15 of the whole line.
-        (ticks(11) + ticks(12)) / 100.0
+        cpu_seconds_of(&format!("/proc/{}/stat", self.child.id()))
     }
 
     /// Peak resident memory, bytes.
@@ -206,22 +192,45 @@ fn loadgen(
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
-/// Spans/s on one core of `work` on requests of the default payload shape,
-/// encoded as protobuf.
+/// CPU seconds (user + system) of the process or thread whose `stat` file
+/// is at `path` (`/proc/<pid>/stat`, `/proc/thread-self/stat`).
+fn cpu_seconds_of(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line, in ticks of
+    // 1/100 s.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Spans per CPU second of `work` on requests of the default payload shape,
+/// encoded as protobuf: like Sluice's, counted in CPU time (this thread's),
+/// so that time the machine gives to others does not count.
 fn spans_per_second(work: impl Fn(&bytes::Bytes)) -> f64 {
     let request = trace_request(&TracePayload::default());
     let spans = span_count(&request) as f64;
     let body = bytes::Bytes::from(request.encode_to_vec());
-    let started = Instant::now();
+    let thread_cpu = || cpu_seconds_of("/proc/thread-self/stat");
+    let (started, cpu_before) = (Instant::now(), thread_cpu());
     let mut done = 0u64;
     while started.elapsed() < Duration::from_secs(3) {
         work(&body);
         done += 1;
     }
-    done as f64 * spans / started.elapsed().as_secs_f64()
+    let cpu = (thread_cpu() - cpu_before).max(0.01);
+    done as f64 * spans / cpu
 }
 
-/// Decode-only spans/s on one core: protobuf into the OTLP messages of
+/// Decode-only spans per CPU second: protobuf into the OTLP messages of
 /// `opentelemetry-proto`, as a collector built on them decodes.
 fn decode_only() -> f64 {
     spans_per_second(|body| {
@@ -231,7 +240,7 @@ fn decode_only() -> f64 {
     })
 }
 
-/// Spans/s on one core of Sluice's own receiver stage: checking the body and
+/// Spans per CPU second of Sluice's own receiver stage: checking the body and
 /// indexing its valid spans in place.
 fn receiver_only() -> f64 {
     spans_per_second(|body| {

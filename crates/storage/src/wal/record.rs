@@ -49,23 +49,36 @@ fn signal_of(code: u8) -> Option<Signal> {
     }
 }
 
-fn checksum(seq: u64, payload: &[u8]) -> u32 {
+/// The checksum of a record: its sequence number and its payload, given in
+/// consecutive parts.
+fn checksum(seq: u64, payload: &[&[u8]]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&seq.to_le_bytes());
-    hasher.update(payload);
+    for part in payload {
+        hasher.update(part);
+    }
     hasher.finalize()
 }
 
 impl WalRecord {
     /// Appends the encoded record (header and payload) to `out`.
     pub fn encode_into(&self, out: &mut BytesMut) {
+        self.encode_head_into(out);
+        out.put_slice(&self.body);
+    }
+
+    /// Appends everything of the encoded record that comes before its body
+    /// (the header, the signal, the shards and the tenant) to `out`; the
+    /// body follows it unchanged. The WAL writer writes the heads and the
+    /// bodies of a group in one vectored write, so bodies are never copied.
+    pub fn encode_head_into(&self, out: &mut BytesMut) {
         let tenant = self.tenant.as_str().as_bytes();
         let payload_len = 1 + 2 + 1 + tenant.len() + self.body.len();
-        out.reserve(HEADER_LEN + payload_len);
+        out.reserve(HEADER_LEN + payload_len - self.body.len());
         let start = out.len();
         out.put_u32_le(u32::try_from(payload_len).unwrap_or(u32::MAX));
-        // The checksum covers the payload: written in place once it is there,
-        // so the body is copied once.
+        // The checksum covers the payload: written in place once the rest of
+        // the head is there.
         out.put_u32_le(0);
         out.put_u64_le(self.seq);
         out.put_u8(signal_code(self.signal));
@@ -73,8 +86,7 @@ impl WalRecord {
         // Tenant ids are at most 64 bytes.
         out.put_u8(u8::try_from(tenant.len()).unwrap_or(u8::MAX));
         out.put_slice(tenant);
-        out.put_slice(&self.body);
-        let sum = checksum(self.seq, &out[start + HEADER_LEN..]);
+        let sum = checksum(self.seq, &[&out[start + HEADER_LEN..], &self.body]);
         out[start + 4..start + 8].copy_from_slice(&sum.to_le_bytes());
     }
 
@@ -110,7 +122,7 @@ impl WalRecord {
             });
         }
         let payload = &input[HEADER_LEN..total];
-        let computed = checksum(seq, payload);
+        let computed = checksum(seq, &[payload]);
         if computed != stored {
             return Err(RecordError::Checksum { stored, computed });
         }

@@ -1,5 +1,6 @@
 //! The WAL writer thread: turns the queued appends into group commits.
 
+use std::io::IoSlice;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -26,7 +27,8 @@ pub(super) struct Writer {
     next_seq: u64,
     last_sync: Instant,
     shared: Arc<Shared>,
-    encoded: BytesMut,
+    /// The heads of the records of a group (see [`WalRecord::encode_head_into`]).
+    heads: BytesMut,
     /// A write failed and the segment could not be replaced yet: the next group
     /// must start a new segment first.
     needs_rotation: bool,
@@ -47,7 +49,7 @@ impl Writer {
             next_seq,
             last_sync: Instant::now(),
             shared,
-            encoded: BytesMut::new(),
+            heads: BytesMut::new(),
             needs_rotation: false,
         }
     }
@@ -74,7 +76,12 @@ impl Writer {
 
     fn commit<T>(&mut self, group: Vec<WalAppend<T>>, sink: &mut impl CommitSink<T>) {
         let first_seq = self.next_seq;
-        self.encoded.clear();
+        // The records' heads go into one buffer, reused from group to group;
+        // the bodies are written from where they are, each after its head,
+        // in one vectored write.
+        let mut heads = std::mem::take(&mut self.heads);
+        heads.clear();
+        let mut head_ends = Vec::with_capacity(group.len());
         for (i, append) in group.iter().enumerate() {
             let record = WalRecord {
                 seq: first_seq + i as u64,
@@ -83,9 +90,20 @@ impl Writer {
                 shards: append.shards,
                 body: append.body.clone(),
             };
-            record.encode_into(&mut self.encoded);
+            record.encode_head_into(&mut heads);
+            head_ends.push(heads.len());
         }
-        if let Err(error) = self.write_group(first_seq) {
+        let mut parts = Vec::with_capacity(2 * group.len());
+        let mut head_start = 0;
+        for (append, head_end) in group.iter().zip(head_ends) {
+            parts.push(IoSlice::new(&heads[head_start..head_end]));
+            parts.push(IoSlice::new(&append.body));
+            head_start = head_end;
+        }
+        let written = self.write_group(first_seq, &mut parts);
+        drop(parts);
+        self.heads = heads;
+        if let Err(error) = written {
             tracing::error!(%error, records = group.len(), "wal write failed, refusing the group");
             ::metrics::counter!(metrics::WAL_ERRORS).increment(1);
             for append in group {
@@ -107,14 +125,16 @@ impl Writer {
         }
     }
 
-    /// Writes the encoded group and syncs per policy; on failure, cuts the
-    /// segment back and moves to a fresh one starting at `first_seq`.
-    fn write_group(&mut self, first_seq: u64) -> std::io::Result<()> {
+    /// Writes the encoded group (`parts`, used up) and syncs per policy; on
+    /// failure, cuts the segment back and moves to a fresh one starting at
+    /// `first_seq`.
+    fn write_group(&mut self, first_seq: u64, parts: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+        let group_bytes: u64 = parts.iter().map(|p| p.len() as u64).sum();
         if self.needs_rotation {
             self.rotate(first_seq)?;
             self.needs_rotation = false;
         }
-        if self.segment.len() + self.encoded.len() as u64 > self.config.segment_bytes.as_u64()
+        if self.segment.len() + group_bytes > self.config.segment_bytes.as_u64()
             && !self.segment.is_empty()
         {
             self.rotate(first_seq)?;
@@ -122,13 +142,11 @@ impl Writer {
         let good_len = self.segment.len();
         let result = self
             .segment
-            .append(&self.encoded)
+            .append_parts(parts)
             .and_then(|()| self.sync_per_policy());
         match result {
             Ok(()) => {
-                self.shared
-                    .bytes
-                    .fetch_add(self.encoded.len() as u64, Ordering::AcqRel);
+                self.shared.bytes.fetch_add(group_bytes, Ordering::AcqRel);
                 self.update_active_len();
                 ::metrics::gauge!(metrics::WAL_BYTES)
                     .set(self.shared.bytes.load(Ordering::Acquire) as f64);
