@@ -173,22 +173,50 @@ fn write_json_string(s: &str, out: &mut String) {
 }
 
 /// Attributes already turned into strings, for values repeated on many rows
-/// (a resource's or scope's attributes).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StringPairs(pub Vec<(String, String)>);
+/// (a resource's or scope's attributes): kept as pairs and as the key and
+/// value columns of one map, which [`append_pairs`] appends to a row with one
+/// copy per column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StringPairs {
+    pairs: Vec<(String, String)>,
+    keys: StringArray,
+    values: StringArray,
+}
+
+impl Default for StringPairs {
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
 
 impl StringPairs {
+    /// `pairs`, which must not repeat a key.
+    pub fn new(pairs: Vec<(String, String)>) -> Self {
+        let keys = StringArray::from_iter_values(pairs.iter().map(|(k, _)| k));
+        let values = StringArray::from_iter_values(pairs.iter().map(|(_, v)| v));
+        Self {
+            pairs,
+            keys,
+            values,
+        }
+    }
+
     pub fn from_key_values(attributes: &[KeyValue]) -> Self {
         let mut pairs: Vec<(String, String)> = Vec::with_capacity(attributes.len());
         for kv in unique(attributes) {
             pairs.push((kv.key.clone(), value_to_string(kv.value.as_ref())));
         }
-        Self(pairs)
+        Self::new(pairs)
+    }
+
+    /// The pairs, in the order they came.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
     }
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
+        self.pairs
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
@@ -581,11 +609,17 @@ fn write_merged_value<W: Write>(key_value: &[u8], out: &mut W) {
 }
 
 /// Appends one map holding `pairs`.
+///
+/// # Panics
+///
+/// When a column of the batch would pass 2 GiB, as `append_value` does.
 pub fn append_pairs(builder: &mut AttributesBuilder, pairs: &StringPairs) {
-    for (k, v) in &pairs.0 {
-        builder.keys().append_value(k);
-        builder.values().append_value(v);
-    }
+    let overflow = "an attribute column of one batch passed 2 GiB";
+    builder.keys().append_array(&pairs.keys).expect(overflow);
+    builder
+        .values()
+        .append_array(&pairs.values)
+        .expect(overflow);
     finish_map(builder);
 }
 
@@ -610,6 +644,7 @@ pub fn service_name(resource_attributes: &StringPairs) -> &str {
 mod tests {
     use super::*;
     use crate::otlp::common::v1::{ArrayValue, KeyValueList};
+    use arrow::array::Array;
 
     fn any(v: Value) -> AnyValue {
         AnyValue { value: Some(v) }
@@ -679,6 +714,36 @@ mod tests {
     }
 
     #[test]
+    fn appended_pairs_are_the_rows_maps() {
+        let pairs = |n: usize| {
+            StringPairs::new(
+                (0..n)
+                    .map(|i| (format!("key.{i}"), format!("value {n}.{i}")))
+                    .collect(),
+            )
+        };
+        let rows = [pairs(3), pairs(0), pairs(7), pairs(3)];
+        let mut builder = attributes_builder();
+        for row in &rows {
+            append_pairs(&mut builder, row);
+        }
+        let column = finish_attributes(&mut builder);
+        let maps = column.as_map();
+        assert_eq!(maps.len(), rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            let entries = maps.value(i);
+            let keys = entries.column(0).as_string::<i32>();
+            let values = entries.column(1).as_string::<i32>();
+            let read: Vec<(String, String)> = keys
+                .iter()
+                .zip(values)
+                .map(|(k, v)| (k.expect("a key").to_owned(), v.expect("a value").to_owned()))
+                .collect();
+            assert_eq!(read, row.pairs(), "row {i}");
+        }
+    }
+
+    #[test]
     fn duplicate_keys_keep_the_first() {
         let kv = |k: &str, v: &str| KeyValue {
             key: k.into(),
@@ -688,14 +753,14 @@ mod tests {
         let attrs = vec![kv("a", "1"), kv("b", "2"), kv("a", "3")];
         let pairs = StringPairs::from_key_values(&attrs);
         assert_eq!(
-            pairs.0,
-            vec![("a".into(), "1".into()), ("b".into(), "2".into())]
+            pairs.pairs(),
+            [("a".into(), "1".into()), ("b".into(), "2".into())]
         );
         let many: Vec<KeyValue> = (0..40)
             .map(|i| kv(&format!("k{}", i % 20), &i.to_string()))
             .collect();
         let pairs = StringPairs::from_key_values(&many);
-        assert_eq!(pairs.0.len(), 20);
+        assert_eq!(pairs.pairs().len(), 20);
         assert_eq!(pairs.get("k3"), Some("3"));
     }
 

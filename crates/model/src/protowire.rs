@@ -110,7 +110,8 @@ impl<'a> Fields<'a> {
         self.buf.len()
     }
 
-    #[inline]
+    // One byte is the common case: inlined wherever fields are read.
+    #[inline(always)]
     fn varint(&mut self) -> Result<u64, WireError> {
         // Tags and lengths mostly fit one byte.
         match self.buf.split_first() {
@@ -228,7 +229,7 @@ impl<'a> Fields<'a> {
 // receivers' check got faster, building Arrow rows slower; they stay apart.
 impl<'a> Fields<'a> {
     /// [`varint`](Self::varint) for [`Iterator::next`]: `None` where it fails.
-    #[inline]
+    #[inline(always)]
     fn quick_varint(&mut self) -> Option<u64> {
         let (&byte, rest) = self.buf.split_first()?;
         if byte < 0x80 {
@@ -238,7 +239,7 @@ impl<'a> Fields<'a> {
         self.long_varint().ok()
     }
 
-    #[inline]
+    #[inline(always)]
     fn quick_take(&mut self, n: u64) -> Option<&'a [u8]> {
         let n = usize::try_from(n).ok()?;
         if n > self.buf.len() {
@@ -256,8 +257,9 @@ impl<'a> Iterator for Fields<'a> {
     /// Fields of a checked body; stops at the first malformed byte, as
     /// [`next_field`](Self::next_field) would fail there. The readers of
     /// spans call this for every field: it goes without `Result`s, whose
-    /// large error type the hot loops would otherwise carry around.
-    #[inline]
+    /// large error type the hot loops would otherwise carry around. Inlined
+    /// into those loops, with its varint and take.
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let key = u32::try_from(self.quick_varint()?).ok()?;

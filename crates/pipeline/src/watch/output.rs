@@ -119,7 +119,7 @@ fn batch(rows: &[AnomalyRow]) -> RecordBatch {
         signal.append_value(series.signal.as_str());
         append_pairs(
             &mut labels,
-            &StringPairs(
+            &StringPairs::new(
                 series
                     .labels
                     .iter()
