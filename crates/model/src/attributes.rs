@@ -315,6 +315,7 @@ pub fn append_wire_attributes<'a>(
     let mut seen = SeenKeys {
         first: builder.keys().offsets_slice().len() - 1,
         prints,
+        mask: 0,
         many: None,
     };
     seen.prints.clear();
@@ -408,6 +409,9 @@ struct SeenKeys<'p> {
     /// Where this map's keys start in the keys builder.
     first: usize,
     prints: &'p mut Vec<u64>,
+    /// One bit per fingerprint seen, from its top bits: a key whose bit is
+    /// clear is new without comparing it to the others.
+    mask: u64,
     many: Option<HashSet<Vec<u8>>>,
 }
 
@@ -420,19 +424,22 @@ impl SeenKeys<'_> {
             return !many.insert(key.to_vec());
         }
         let print = fingerprint(key);
+        let bit = 1u64 << (print.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58);
         let (offsets, bytes) = (keys.offsets_slice(), keys.values_slice());
         let key_at = |i: usize| &bytes[offsets[i] as usize..offsets[i + 1] as usize];
         // Equal fingerprints are rare among distinct keys; only then are the
         // keys themselves compared.
         let first = self.first;
-        if self
-            .prints
-            .iter()
-            .enumerate()
-            .any(|(j, p)| *p == print && key_at(first + j) == key)
+        if self.mask & bit != 0
+            && self
+                .prints
+                .iter()
+                .enumerate()
+                .any(|(j, p)| *p == print && key_at(first + j) == key)
         {
             return true;
         }
+        self.mask |= bit;
         self.prints.push(print);
         if self.prints.len() > Self::PAIRWISE {
             let earlier = (0..self.prints.len() - 1).map(|j| key_at(first + j).to_vec());
