@@ -417,6 +417,32 @@ fn values_with_unknown_fields_print_as_prost_decodes_them() {
     }
 }
 
+/// Each kept span of `traces` has the resource and scope contexts of the
+/// resource and scope `request` (prost's decoding of its body) holds it under.
+fn assert_contexts_as_decoded(
+    traces: &WireTraces,
+    request: &ExportTraceServiceRequest,
+) -> Result<(), TestCaseError> {
+    let owners = request
+        .resource_spans
+        .iter()
+        .flat_map(|r| r.scope_spans.iter().map(move |s| (r, s)))
+        .flat_map(|(r, s)| s.spans.iter().map(move |span| (r, s, span)))
+        .filter(|(_, _, span)| is_valid(span));
+    prop_assert_eq!(traces.len(), owners.clone().count());
+    for (wire, (resource, scope, _)) in traces.spans().zip(owners) {
+        prop_assert_eq!(
+            traces.resource_context(wire.resource),
+            ResourceContext::new(resource.resource.as_ref(), &resource.schema_url)
+        );
+        prop_assert_eq!(
+            traces.scope_context(wire.scope),
+            ScopeContext::new(scope.scope.as_ref(), &scope.schema_url)
+        );
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -506,24 +532,7 @@ proptest! {
             .collect();
         prop_assert_eq!(spans, expected);
         // Each kept span is under the resource and scope it was sent under.
-        for (wire, owner) in traces.spans().zip(
-            request
-                .resource_spans
-                .iter()
-                .flat_map(|r| r.scope_spans.iter().map(move |s| (r, s)))
-                .flat_map(|(r, s)| s.spans.iter().map(move |span| (r, s, span)))
-                .filter(|(_, _, span)| is_valid(span)),
-        ) {
-            let (resource, scope, _) = owner;
-            prop_assert_eq!(
-                traces.resource_context(wire.resource),
-                ResourceContext::new(resource.resource.as_ref(), &resource.schema_url)
-            );
-            prop_assert_eq!(
-                traces.scope_context(wire.scope),
-                ScopeContext::new(scope.scope.as_ref(), &scope.schema_url)
-            );
-        }
+        assert_contexts_as_decoded(&traces, &request)?;
     }
 
     #[test]
@@ -562,22 +571,7 @@ proptest! {
         }
         let decoded = ExportTraceServiceRequest::decode(&body[..]).expect("valid");
         let traces = WireTraces::index(Bytes::from(body)).expect("valid");
-        let owners = decoded
-            .resource_spans
-            .iter()
-            .flat_map(|r| r.scope_spans.iter().map(move |s| (r, s)))
-            .flat_map(|(r, s)| s.spans.iter().map(move |span| (r, s, span)))
-            .filter(|(_, _, span)| is_valid(span));
-        for (wire, (resource, scope, _)) in traces.spans().zip(owners) {
-            prop_assert_eq!(
-                traces.resource_context(wire.resource),
-                ResourceContext::new(resource.resource.as_ref(), &resource.schema_url)
-            );
-            prop_assert_eq!(
-                traces.scope_context(wire.scope),
-                ScopeContext::new(scope.scope.as_ref(), &scope.schema_url)
-            );
-        }
+        assert_contexts_as_decoded(&traces, &decoded)?;
     }
 
     #[test]
