@@ -289,9 +289,32 @@ impl<'a> Iterator for Fields<'a> {
 
 /// The values of field `tag` in a checked message, in order.
 pub fn occurrences(message: &[u8], tag: u32) -> impl Iterator<Item = &[u8]> + Clone {
-    Fields::new(message)
-        .filter(move |(t, _)| *t == tag)
-        .map(|(_, v)| v.bytes())
+    Occurrences {
+        fields: Fields::new(message),
+        tag,
+    }
+}
+
+/// The iterator of [`occurrences`]: a filter of its own, so that its loop
+/// inlines into the readers (std's `Filter` left a call per item).
+#[derive(Clone)]
+struct Occurrences<'a> {
+    fields: Fields<'a>,
+    tag: u32,
+}
+
+impl<'a> Iterator for Occurrences<'a> {
+    type Item = &'a [u8];
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            let (tag, value) = self.fields.next()?;
+            if tag == self.tag {
+                return Some(value.bytes());
+            }
+        }
+    }
 }
 
 /// The message of singular field `tag` of a checked message, its
