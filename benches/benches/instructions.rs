@@ -78,6 +78,7 @@ fn main() {
 
     black_box(stages::to_arrow(&body, &mut held));
     let batch = black_box(measured_to_arrow(&body, &mut held));
+    assert_eq!(batch.num_rows(), spans, "every span becomes a row");
 
     let requests: Vec<Bytes> = (0..64)
         .map(|i| {
@@ -88,10 +89,12 @@ fn main() {
             Bytes::from(trace_request(&request).encode_to_vec())
         })
         .collect();
-    black_box(measured_requests(&requests, &mut held));
+    let from_requests = black_box(measured_requests(&requests, &mut held));
+    assert_eq!(from_requests.num_rows(), 64 * TracePayload::default().spans);
 
     black_box(stages::to_parquet(&batch));
     let file = black_box(measured_to_parquet(&batch));
+    assert!(file.starts_with(b"PAR1") && file.ends_with(b"PAR1"));
     println!(
         "{spans} spans: protobuf body {} bytes, parquet file {} bytes",
         body.len(),

@@ -106,13 +106,13 @@ impl ContextAt {
         self.message = Some(At::of(body, message));
     }
 
-    /// The context message `M` (field `tag` of the whole message) and the
-    /// schema URL, as `prost` would decode them.
-    fn read<'b, M: Message + Default>(&self, body: &'b [u8], tag: u32) -> (Option<M>, &'b str) {
+    /// The context message `M` and the schema URL, as `prost` would decode
+    /// them.
+    fn read<'b, M: Message + Default>(&self, body: &'b [u8]) -> (Option<M>, &'b str) {
         let message = match self.message {
-            _ if self.repeated => merged(self.whole.slice(body), tag),
+            _ if self.repeated => merged(self.whole.slice(body), CONTEXT_FIELD),
             None => None,
-            Some(at) => merged_one(at.slice(body)),
+            Some(at) => Some(decode_checked(at.slice(body))),
         };
         // Checked as UTF-8 with the body.
         let schema_url = std::str::from_utf8(self.schema_url.slice(body)).unwrap_or_default();
@@ -120,11 +120,17 @@ impl ContextAt {
     }
 }
 
-/// A message of a checked body that occurs once.
-fn merged_one<M: Message + Default>(bytes: &[u8]) -> Option<M> {
+/// The `resource` field of `ResourceSpans` and the `scope` field of
+/// `ScopeSpans`.
+const CONTEXT_FIELD: u32 = 1;
+/// Their `schema_url` field.
+const SCHEMA_URL_FIELD: u32 = 3;
+
+/// A message of a checked body, decoded.
+fn decode_checked<M: Message + Default>(bytes: &[u8]) -> M {
     let decoded = M::decode(bytes);
     debug_assert!(decoded.is_ok(), "a checked message failed to decode");
-    Some(decoded.unwrap_or_default())
+    decoded.unwrap_or_default()
 }
 
 /// The valid spans of a protobuf `ExportTraceServiceRequest`, located in its
@@ -196,8 +202,9 @@ impl WireTraces {
             let mut resource_at = ContextAt::new(whole, resource_spans);
             for (tag, value) in Fields::new(resource_spans) {
                 match tag {
-                    1 => resource_at.note_message(whole, value.bytes()),
-                    3 => resource_at.schema_url = At::of(whole, value.bytes()),
+                    CONTEXT_FIELD => resource_at.note_message(whole, value.bytes()),
+                    SCHEMA_URL_FIELD => resource_at.schema_url = At::of(whole, value.bytes()),
+                    // scope_spans
                     2 => traces.index_scope(whole, resource as u32, value.bytes()),
                     _ => {}
                 }
@@ -215,8 +222,9 @@ impl WireTraces {
         let mut scope_at = ContextAt::new(whole, scope_spans);
         for (tag, value) in Fields::new(scope_spans) {
             match tag {
-                1 => scope_at.note_message(whole, value.bytes()),
-                3 => scope_at.schema_url = At::of(whole, value.bytes()),
+                CONTEXT_FIELD => scope_at.note_message(whole, value.bytes()),
+                SCHEMA_URL_FIELD => scope_at.schema_url = At::of(whole, value.bytes()),
+                // spans
                 2 => {
                     let span = value.bytes();
                     let view = SpanView::parse(span);
@@ -302,11 +310,11 @@ impl WireTraces {
     }
 
     fn resource(&self, index: usize) -> (Option<Resource>, &str) {
-        self.resources[index].read(&self.body, 1)
+        self.resources[index].read(&self.body)
     }
 
     fn scope(&self, index: usize) -> (Option<InstrumentationScope>, &str) {
-        self.scopes[index].1.read(&self.body, 1)
+        self.scopes[index].1.read(&self.body)
     }
 
     /// Splits the spans into `parts` shares by `part_of(trace_id)`; every

@@ -53,11 +53,6 @@ impl SegmentWriter {
         })
     }
 
-    /// Appends already encoded records. Not durable until [`sync`](Self::sync).
-    pub fn append(&mut self, encoded: &[u8]) -> std::io::Result<()> {
-        self.append_parts(&mut [IoSlice::new(encoded)])
-    }
-
     /// Appends the concatenation of `parts` (the encoded records of a group,
     /// in pieces) with as few vectored writes as the system takes. Not durable
     /// until [`sync`](Self::sync). `parts` is used up.
@@ -244,7 +239,9 @@ mod tests {
         for r in &written {
             r.encode_into(&mut buf);
         }
-        writer.append(&buf).expect("append");
+        writer
+            .append_parts(&mut [IoSlice::new(&buf)])
+            .expect("append");
         writer.sync().expect("sync");
         let whole = std::fs::read(writer.path()).expect("read");
         let other = tempfile::tempdir().expect("tempdir");
