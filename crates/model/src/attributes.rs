@@ -60,7 +60,7 @@ pub fn write_value<W: Write>(value: Option<&AnyValue>, out: &mut W) {
     let _ = match value {
         Value::StringValue(s) => out.write_str(s),
         Value::BoolValue(b) => out.write_str(if *b { "true" } else { "false" }),
-        Value::IntValue(i) => write!(out, "{i}"),
+        Value::IntValue(i) => out.write_str(itoa::Buffer::new().format(*i)),
         Value::DoubleValue(d) => write_double(*d, out),
         Value::BytesValue(b) => out.write_str(&base64::engine::general_purpose::STANDARD.encode(b)),
         Value::ArrayValue(_) | Value::KvlistValue(_) => {
@@ -107,9 +107,7 @@ fn write_json(value: &Value, out: &mut String) {
     match value {
         Value::StringValue(s) => write_json_string(s, out),
         Value::BoolValue(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::IntValue(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Value::IntValue(i) => out.push_str(itoa::Buffer::new().format(*i)),
         Value::DoubleValue(d) if d.is_finite() => {
             let _ = write_double(*d, out);
         }
@@ -157,6 +155,16 @@ fn write_json(value: &Value, out: &mut String) {
 }
 
 fn write_json_string(s: &str, out: &mut String) {
+    // Nearly every string is printable ASCII with nothing to escape: quoted
+    // as it is, without serde_json's copy of it.
+    let plain =
+        |b: &u8| (0x20..0x7f).contains(b) && !matches!(b, b'"' | b'\\' | b'<' | b'>' | b'&');
+    if s.as_bytes().iter().all(plain) {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     // serde_json escapes exactly as JSON requires; a str always serializes.
     let json = serde_json::to_string(s).unwrap_or_default();
     // Go's encoding/json also escapes HTML-sensitive characters.
@@ -502,7 +510,7 @@ impl<'a> WireKeyValue<'a> {
                 Ok(())
             }
             Some((2, v)) => out.write_str(if v.int() != 0 { "true" } else { "false" }),
-            Some((3, v)) => write!(out, "{}", v.int() as i64),
+            Some((3, v)) => out.write_str(itoa::Buffer::new().format(v.int() as i64)),
             Some((4, v)) => write_double(f64::from_bits(v.int()), out),
             Some((7, v)) => {
                 out.write_str(&base64::engine::general_purpose::STANDARD.encode(v.bytes()))
@@ -535,9 +543,7 @@ fn write_wire_json(any_value: &[u8], out: &mut String) -> bool {
         None | Some((8, _)) => out.push_str("null"),
         Some((1, v)) => write_json_string(v.str(), out),
         Some((2, v)) => out.push_str(if v.int() != 0 { "true" } else { "false" }),
-        Some((3, v)) => {
-            let _ = write!(out, "{}", v.int() as i64);
-        }
+        Some((3, v)) => out.push_str(itoa::Buffer::new().format(v.int() as i64)),
         Some((4, v)) => {
             let d = f64::from_bits(v.int());
             if d.is_finite() {
@@ -700,6 +706,22 @@ mod tests {
                 }),
                 r#"{"b":"\u003c\u0026\u003e","k":false}"#,
             ),
+            (
+                // Strings that leave the quoted-as-is path, and the extremes
+                // of integers.
+                Value::ArrayValue(ArrayValue {
+                    values: vec![
+                        any(Value::StringValue("say \"hi\" \\ now".into())),
+                        any(Value::StringValue("tab\there\u{1}".into())),
+                        any(Value::StringValue("déjà vu".into())),
+                        any(Value::StringValue(String::new())),
+                        any(Value::IntValue(i64::MIN)),
+                        any(Value::IntValue(i64::MAX)),
+                    ],
+                }),
+                r#"["say \"hi\" \\ now","tab\there\u0001","déjà vu","",-9223372036854775808,9223372036854775807]"#,
+            ),
+            (Value::IntValue(-42), "-42"),
         ];
         for (value, expected) in cases {
             assert_eq!(
