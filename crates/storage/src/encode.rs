@@ -1,5 +1,6 @@
 //! Batches to Parquet bytes: sorted by service then time, zstd, dictionaries for
-//! repetitive strings, delta encoding for times, a bloom filter on trace ids,
+//! repetitive strings (resource attributes plain: zstd takes their runs),
+//! delta encoding for times, a bloom filter on trace ids,
 //! statistics for top-level columns.
 
 use std::cmp::Ordering;
@@ -21,6 +22,9 @@ use crate::take::take_nested;
 
 /// Columns whose values are (nearly) all distinct: a dictionary only costs there.
 const HIGH_CARDINALITY: [&str; 3] = ["TraceId", "SpanId", "ParentSpanId"];
+
+/// Map columns holding the same map on every row of one sender's records.
+const REPEATED_MAPS: [&str; 1] = ["ResourceAttributes"];
 
 /// The writer settings for `table`.
 pub fn writer_properties(
@@ -62,6 +66,20 @@ pub fn writer_properties(
             builder = builder
                 .set_column_dictionary_enabled(path.clone(), false)
                 .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
+        }
+    }
+    // A resource's attributes repeat on every row of its spans: plain, zstd
+    // stores a run of equal maps as a few long matches, where a dictionary
+    // interns every key and value of every row (two fifths of the interning
+    // of a traces file).
+    for column in REPEATED_MAPS {
+        if schema.field_with_name(column).is_ok() {
+            for leaf in ["key", "value"] {
+                let path = ColumnPath::new(vec![column.into(), "key_value".into(), leaf.into()]);
+                builder = builder
+                    .set_column_dictionary_enabled(path.clone(), false)
+                    .set_column_encoding(path, Encoding::PLAIN);
+            }
         }
     }
     // Statistics of the leaves inside maps and lists (attribute keys and
@@ -221,6 +239,36 @@ mod tests {
                 .map(|&i| (format!("svc-{}", rows[i as usize].0), rows[i as usize].1))
                 .collect();
             prop_assert!(keys.windows(2).all(|w| w[0] <= w[1]), "{:?}", keys);
+        }
+    }
+
+    /// The leaves of a resource's attributes are written plain, those of a
+    /// span's with a dictionary; the paths set are columns of the file (a
+    /// setting on a path the file lacks would do nothing, silently).
+    #[test]
+    fn resource_attributes_are_plain_and_span_attributes_dictionary_encoded() {
+        let properties = writer_properties(Table::Traces, 1000, 3, vec![]);
+        let schema = sluice_model::schema::schema(Table::Traces);
+        let descriptor = ArrowSchemaConverter::new()
+            .convert(&schema)
+            .expect("converts");
+        let leaves: Vec<&ColumnPath> = descriptor.columns().iter().map(|c| c.path()).collect();
+        for leaf in ["key", "value"] {
+            let resource = ColumnPath::new(vec![
+                "ResourceAttributes".into(),
+                "key_value".into(),
+                leaf.into(),
+            ]);
+            assert!(leaves.contains(&&resource), "{resource} is a column");
+            assert!(!properties.dictionary_enabled(&resource));
+            assert_eq!(properties.encoding(&resource), Some(Encoding::PLAIN));
+            let span = ColumnPath::new(vec![
+                "SpanAttributes".into(),
+                "key_value".into(),
+                leaf.into(),
+            ]);
+            assert!(leaves.contains(&&span), "{span} is a column");
+            assert!(properties.dictionary_enabled(&span));
         }
     }
 
