@@ -304,3 +304,49 @@ proptest! {
         prop_assert!((0..batch.num_rows()).all(|r| string(&batch, "MetricName", r) == "latency"));
     }
 }
+
+/// In the file itself, a resource's attribute keys have no dictionary page
+/// (written plain) while its values and a span's attribute keys have one.
+#[test]
+fn resource_attribute_keys_are_written_plain() {
+    let resource = resource("checkout");
+    let scope = ScopeContext::default();
+    let mut builder = TraceBatchBuilder::new();
+    for i in 0..50u8 {
+        let span = Span {
+            trace_id: vec![i; 16],
+            span_id: vec![i; 8],
+            name: "GET /".into(),
+            start_time_unix_nano: 1_700_000_000_000_000_000 + u64::from(i),
+            end_time_unix_nano: 1_700_000_000_000_000_100 + u64::from(i),
+            attributes: vec![KeyValue {
+                key: "http.route".into(),
+                value: Some(AnyValue {
+                    value: Some(Value::StringValue("/".into())),
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        builder.append(&resource, &scope, &SpanView::parse(&span.encode_to_vec()));
+    }
+    let batch = sort_batch(Table::Traces, &builder.finish()).unwrap();
+    let properties = writer_properties(Table::Traces, 1000, 3, vec![]);
+    let bytes = encode_parquet(Table::Traces, &batch, properties).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(bytes)).unwrap();
+    let has_dictionary = |path: &str| {
+        let chunk = reader
+            .metadata()
+            .row_group(0)
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == path);
+        chunk
+            .unwrap_or_else(|| panic!("{path} is a column"))
+            .dictionary_page_offset()
+            .is_some()
+    };
+    assert!(!has_dictionary("ResourceAttributes.key_value.key"));
+    assert!(has_dictionary("ResourceAttributes.key_value.value"));
+    assert!(has_dictionary("SpanAttributes.key_value.key"));
+}
