@@ -18,8 +18,10 @@
 //!   logs/s and data points/s as fast as possible;
 //! - end-to-end spans/s per core over decode-only spans/s per core of the same
 //!   payload shape (512 spans, 10 attributes each), decoded in this process
-//!   into the OTLP messages of `opentelemetry-proto` (next to the speed of
-//!   Sluice's own receiver stage, which reads the spans in place);
+//!   into the OTLP messages of `opentelemetry-proto` with the allocator
+//!   Sluice uses (next to the speed of Sluice's own receiver stage, which
+//!   reads the spans in place); the median of six samples, three before the
+//!   rate search and three after it;
 //! - acknowledgement latency p50/p99 at half the sustained rate;
 //! - Sluice's peak resident memory;
 //! - bytes on disk per span (`otel_traces` Parquet) next to the OTLP protobuf
@@ -31,7 +33,9 @@
 //!
 //! The load generator runs on the same machine and takes CPU too: the report
 //! says how many cores each used. Set `E2E_SECONDS` (default 15) for longer
-//! steps.
+//! steps. `E2E_BASELINES_ONLY=<n>` measures only the two in-process
+//! baselines (decode-only and the receiver stage), `n` times in a row, and
+//! prints them: to see how much they move on this machine.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -45,6 +49,11 @@ use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sluice_otlp::{BodyEncoding, decode_export};
 
 type Error = Box<dyn std::error::Error>;
+
+/// The allocator Sluice runs with, so that the decode-only baseline, which
+/// allocates for every string it decodes, is not measured on a slower one.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A load generator run's JSON summary, the fields used here.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -212,6 +221,10 @@ fn cpu_seconds_of(path: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// How long one sample of an in-process baseline runs: 200 of `/proc`'s
+/// 1/100 s ticks of CPU time.
+const SAMPLE: Duration = Duration::from_secs(2);
+
 /// Spans per CPU second of `work` on requests of the default payload shape,
 /// encoded as protobuf: like Sluice's, counted in CPU time (this thread's),
 /// so that time the machine gives to others does not count.
@@ -222,7 +235,7 @@ fn spans_per_second(work: impl Fn(&bytes::Bytes)) -> f64 {
     let thread_cpu = || cpu_seconds_of("/proc/thread-self/stat");
     let (started, cpu_before) = (Instant::now(), thread_cpu());
     let mut done = 0u64;
-    while started.elapsed() < Duration::from_secs(3) {
+    while started.elapsed() < SAMPLE {
         work(&body);
         done += 1;
     }
@@ -249,6 +262,47 @@ fn receiver_only() -> f64 {
         std::hint::black_box(request);
     })
 }
+
+/// Samples of the two in-process baselines. One sample moves by up to a
+/// third from the next on this machine, quiet or not (its host is shared),
+/// so the report takes the median of several, taken alternately at the start
+/// and again after the sustained rate is found.
+#[derive(Debug, Default)]
+struct Baselines {
+    decode: Vec<f64>,
+    receiver: Vec<f64>,
+}
+
+impl Baselines {
+    /// Samples each baseline `rounds` times, alternating them.
+    fn sample(&mut self, rounds: usize) {
+        for _ in 0..rounds {
+            self.decode.push(decode_only());
+            self.receiver.push(receiver_only());
+        }
+    }
+}
+
+/// The median of `samples` and their range, for the report.
+fn median_and_range(samples: &[f64]) -> (f64, String) {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    };
+    let range = format!(
+        "{median:.0} (median of {}; {:.0} - {:.0})",
+        sorted.len(),
+        sorted.first().copied().unwrap_or(f64::NAN),
+        sorted.last().copied().unwrap_or(f64::NAN)
+    );
+    (median, range)
+}
+
+/// Samples of each baseline at the start, and again after the rate search.
+const BASELINE_ROUNDS: usize = 3;
 
 /// CPU use (cores over a second) below which Sluice counts as idle.
 const IDLE_CORES: f64 = 0.05;
@@ -285,6 +339,19 @@ fn main() -> Result<(), Error> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(15);
+    if let Some(times) = std::env::var("E2E_BASELINES_ONLY")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+    {
+        let mut baselines = Baselines::default();
+        baselines.sample(times as usize);
+        println!("decode-only spans/s per core: {:.0?}", baselines.decode);
+        println!(
+            "receiver stage spans/s per core: {:.0?}",
+            baselines.receiver
+        );
+        return Ok(());
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     eprintln!("==> cargo build --release -p sluice -p sluice-loadgen");
     let built = Command::new(&cargo)
@@ -301,8 +368,8 @@ fn main() -> Result<(), Error> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     eprintln!("==> decode-only throughput (one core, in this process)");
-    let decode = decode_only();
-    let receiver = receiver_only();
+    let mut baselines = Baselines::default();
+    baselines.sample(BASELINE_ROUNDS);
 
     let dir = tempfile::tempdir()?;
     let sluice = Sluice::start(&sluice_bin, &dir.path().join("data"))?;
@@ -332,6 +399,11 @@ fn main() -> Result<(), Error> {
     let (sustained, sluice_cores) =
         sustained.ok_or("no rate sustained with under 0.1% refusals")?;
     let per_core = sustained.acknowledged_records_per_second / sluice_cores.max(0.01);
+
+    eprintln!("==> decode-only throughput again");
+    baselines.sample(BASELINE_ROUNDS);
+    let (decode, decode_report) = median_and_range(&baselines.decode);
+    let (_, receiver_report) = median_and_range(&baselines.receiver);
 
     eprintln!("==> latency at half the sustained rate");
     sluice.settle();
@@ -428,14 +500,14 @@ fn main() -> Result<(), Error> {
     row("sustained spans/s per core", format!("{per_core:.0}"));
     row(
         "decode-only spans/s per core (same payload shape, into prost messages)",
-        format!("{decode:.0}"),
+        decode_report,
     );
     row(
         "Sluice's receiver stage spans/s per core (check and index in place)",
-        format!("{receiver:.0}"),
+        receiver_report,
     );
     row(
-        "end-to-end / decode-only (per core)",
+        "end-to-end / decode-only (per core, against the median)",
         format!("{:.2}", per_core / decode),
     );
     row(
