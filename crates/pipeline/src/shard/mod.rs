@@ -28,7 +28,7 @@
 //! sequence ranges of its own files there, and skips records they cover, so a
 //! record is never written twice.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -48,6 +48,10 @@ mod append;
 mod rollups;
 
 use rollups::OpenBuilder;
+
+/// Keyed by data from clients, once or twice per record: hashed with ahash
+/// (as arrow and parquet hash), not std's slower SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 pub use rollups::rollup_batch;
 
 /// One share of a request, or a control message.
@@ -183,12 +187,12 @@ impl ShardWorker {
             queue,
             writer,
             settings,
-            open: HashMap::new(),
+            open: HashMap::default(),
             open_rows: 0,
             stats: ShardStats::default(),
             last_seen: watermark.load(Ordering::Acquire),
             watermark,
-            persisted: HashMap::new(),
+            persisted: HashMap::default(),
             charges: VecDeque::new(),
             budget,
             last_rollup_key: None,
@@ -309,7 +313,7 @@ impl ShardWorker {
                 }
                 if !replay && !self.persisted.is_empty() {
                     // Replay is over; its cache is not needed again.
-                    self.persisted = HashMap::new();
+                    self.persisted = HashMap::default();
                 }
                 match records {
                     ShardRecords::Traces(r) => self.append_traces(seq, replay, &tenant, &r),

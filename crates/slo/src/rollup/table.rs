@@ -1,10 +1,14 @@
 //! The rollups a shard holds until they are written, or a query node holds
 //! while merging rows from many files: one [`SliRollup`] per key and minute.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::{RollupKey, SliRollup};
 use crate::{Minute, SloError};
+
+/// Keyed by data from clients, once or twice per record: hashed with ahash
+/// (as arrow and parquet hash), not std's slower SipHash.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 /// One row of `sluice_rollups`: a key, a minute, and the (partial) rollup.
 #[derive(Debug, Clone, PartialEq)]
