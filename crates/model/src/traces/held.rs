@@ -4,7 +4,8 @@
 //! A shard worker pushes each span of its share of a request
 //! ([`WireTraces`](super::wire::WireTraces)) into the [`HeldSpans`] of its
 //! tenant and hour: a reference to the request body (shared, not copied), the
-//! span's place in it, its resource and scope contexts (made once per
+//! span's place in it and where its fields lie (the index's `SpanLayout`, so
+//! it is not parsed again), its resource and scope contexts (made once per
 //! request) and its start time. [`HeldSpans::finish`],
 //! at the flush, orders the spans as a file holds them (service, then start
 //! time) and only then reads them into Arrow rows ([`TraceBatchBuilder`]), so
@@ -22,18 +23,20 @@ use arrow::array::RecordBatch;
 use bytes::Bytes;
 
 use super::TraceBatchBuilder;
-use super::wire::{At, SpanFacts, SpanView};
+use super::wire::{At, SpanFacts, SpanLayout};
 use crate::context::{ResourceContext, ScopeContext};
 use crate::time::to_arrow_nanos;
 
-/// One held span: where it lies, under which contexts, and its sort key's
-/// time (the `Timestamp` column's value).
+/// One held span: where it lies, under which contexts, its sort key's time
+/// (the `Timestamp` column's value) and where its fields lie
+/// (`HeldSpans::layouts`, apart so that sorting moves less).
 #[derive(Debug, Clone, Copy)]
 struct Held {
     timestamp: i64,
     body: u32,
     context: u32,
     at: At,
+    layout: u32,
 }
 
 /// The spans of one open batch; see the module documentation.
@@ -45,6 +48,8 @@ pub struct HeldSpans {
     /// spans sharing them.
     contexts: Vec<(Arc<ResourceContext>, Arc<ScopeContext>)>,
     spans: Vec<Held>,
+    /// The index's [`SpanLayout`] of each span, in the order they came.
+    layouts: Vec<SpanLayout>,
 }
 
 impl HeldSpans {
@@ -87,12 +92,15 @@ impl HeldSpans {
         }
         self.spans.push(Held {
             timestamp: to_arrow_nanos(span.start_time_unix_nano),
-            // Fewer than 2^32 bodies and contexts: each holds at least one span,
-            // and a batch is written long before it holds that many.
+            // Fewer than 2^32 bodies, contexts and spans: each body and context
+            // holds at least one span, and a batch is written long before it
+            // holds that many.
             body: (self.bodies.len() - 1) as u32,
             context: (self.contexts.len() - 1) as u32,
             at: At::of(body, span.bytes),
+            layout: self.layouts.len() as u32,
         });
+        self.layouts.push(span.layout);
     }
 
     /// The held spans as rows ordered by service name, then start time (spans
@@ -105,9 +113,11 @@ impl HeldSpans {
         for held in &self.spans {
             let (resource, scope) = &self.contexts[held.context as usize];
             let body = &self.bodies[held.body as usize];
-            builder.append(resource, scope, &SpanView::parse(held.at.slice(body)));
+            let layout = &self.layouts[held.layout as usize];
+            builder.append(resource, scope, &layout.view(held.at.slice(body)));
         }
         self.spans.clear();
+        self.layouts.clear();
         self.contexts.clear();
         self.bodies.clear();
         builder.finish()

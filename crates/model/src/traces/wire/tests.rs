@@ -451,12 +451,15 @@ proptest! {
         let bytes = a.encode_to_vec();
         prop_assert!(check(&bytes, &schema::SPAN, 3).is_ok());
         assert_reads_like_prost(&SpanView::parse(&bytes), &a)?;
+        // What the index keeps of a span reads as the span.
+        assert_reads_like_prost(&SpanView::parse(&bytes).layout().view(&bytes), &a)?;
         // Two encodings back to back are one message: the last scalar wins,
         // repeated fields append, the statuses merge.
         let mut both = bytes.clone();
         both.extend_from_slice(&b.encode_to_vec());
         let merged = Span::decode(&both[..]).expect("valid");
         assert_reads_like_prost(&SpanView::parse(&both), &merged)?;
+        assert_reads_like_prost(&SpanView::parse(&both).layout().view(&both), &merged)?;
     }
 
     #[test]
