@@ -27,7 +27,8 @@ use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use crate::protowire::{self, Fields, WireError, merged, occurrences, otlp as schema};
 use crate::validate::{self, Rejected};
 
-/// A byte range of the body; bodies are under 4 GiB.
+/// A byte range of a body, or of one span's bytes in it; bodies are under
+/// 4 GiB.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct At {
     start: u32,
@@ -57,6 +58,19 @@ impl At {
 
     pub(crate) fn slice(self, whole: &[u8]) -> &[u8] {
         &whole[self.start as usize..self.end as usize]
+    }
+
+    /// Widens this range to cover `start..end` too (an empty range is
+    /// nowhere yet): where the occurrences of one repeated field lie in a
+    /// message under 4 GiB.
+    fn cover(&mut self, start: usize, end: usize) {
+        let (start, end) = (start as u32, end as u32);
+        if self.start == self.end {
+            *self = Self { start, end };
+        } else {
+            self.start = self.start.min(start);
+            self.end = self.end.max(end);
+        }
     }
 }
 
@@ -450,25 +464,7 @@ pub struct SpanView<'a> {
     /// The stretches of `bytes` that hold the attributes, the events and the
     /// links (each empty when there are none), so that each is looked for
     /// only there. Encoders write fields in tag order, so these are short.
-    regions: [Region; 3],
-}
-
-/// Where the occurrences of one repeated field lie in a message.
-#[derive(Debug, Clone, Copy, Default)]
-struct Region {
-    start: usize,
-    end: usize,
-}
-
-impl Region {
-    fn add(&mut self, start: usize, end: usize) {
-        if self.start == self.end {
-            *self = Self { start, end };
-        } else {
-            self.start = self.start.min(start);
-            self.end = self.end.max(end);
-        }
-    }
+    regions: [At; 3],
 }
 
 /// A span's status.
@@ -505,10 +501,6 @@ pub struct SpanLayout {
 impl SpanLayout {
     /// The span laid out so in `bytes`, the bytes it was taken from.
     pub fn view<'a>(&self, bytes: &'a [u8]) -> SpanView<'a> {
-        let region = |at: At| Region {
-            start: at.start as usize,
-            end: at.end as usize,
-        };
         SpanView {
             trace_id: self.trace_id.slice(bytes),
             span_id: self.span_id.slice(bytes),
@@ -527,7 +519,7 @@ impl SpanLayout {
                 code,
             }),
             bytes,
-            regions: self.regions.map(region),
+            regions: self.regions,
         }
     }
 }
@@ -560,11 +552,11 @@ impl<'a> SpanView<'a> {
                 6 => span.kind = value.int() as i32,
                 7 => span.start_time_unix_nano = value.int(),
                 8 => span.end_time_unix_nano = value.int(),
-                9 => span.regions[0].add(start, end),
+                9 => span.regions[0].cover(start, end),
                 10 => span.dropped_attributes_count = value.int() as u32,
-                11 => span.regions[1].add(start, end),
+                11 => span.regions[1].cover(start, end),
                 12 => span.dropped_events_count = value.int() as u32,
-                13 => span.regions[2].add(start, end),
+                13 => span.regions[2].cover(start, end),
                 14 => span.dropped_links_count = value.int() as u32,
                 15 => {
                     let status = span.status.get_or_insert_default();
@@ -607,10 +599,7 @@ impl<'a> SpanView<'a> {
             status: self
                 .status
                 .map(|status| (at(status.message.as_bytes()), status.code)),
-            regions: self.regions.map(|r| At {
-                start: r.start as u32,
-                end: r.end as u32,
-            }),
+            regions: self.regions,
         }
     }
 
@@ -621,8 +610,7 @@ impl<'a> SpanView<'a> {
 
     /// The stretch of the span's bytes holding the fields of `region`.
     fn region(&self, region: usize) -> &'a [u8] {
-        let Region { start, end } = self.regions[region];
-        &self.bytes[start..end]
+        self.regions[region].slice(self.bytes)
     }
 
     /// The attributes: `KeyValue` messages.

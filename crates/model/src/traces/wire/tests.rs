@@ -495,7 +495,13 @@ proptest! {
         for (_, share) in traces.partition(parts, |id| usize::from(id[0]) % parts) {
             prop_assert_eq!(share.facts().count(), share.len());
             for (facts, span) in share.facts().zip(share.spans()) {
-                let view = span.span;
+                // The spans and the layouts the shards hold read as prost
+                // decodes the span's own bytes, and the facts as its parse.
+                let decoded = Span::decode(facts.bytes).expect("a kept span is valid");
+                assert_reads_like_prost(&span.span, &decoded)?;
+                assert_reads_like_prost(&facts.layout.view(facts.bytes), &decoded)?;
+                prop_assert_eq!(span.span.bytes(), facts.bytes);
+                let view = SpanView::parse(facts.bytes);
                 prop_assert_eq!((facts.resource, facts.scope), (span.resource, span.scope));
                 prop_assert_eq!(facts.name, view.name);
                 prop_assert_eq!(facts.kind, view.kind);
