@@ -344,3 +344,49 @@ async fn retention_removes_partitions_past_their_age() {
         1
     );
 }
+
+/// Each thread of process `pid` by name, with its nice value (as `ps -L` shows).
+#[cfg(target_os = "linux")]
+fn thread_nice_values(pid: u32) -> Vec<(String, i32)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else {
+            continue; // the thread ended meanwhile
+        };
+        let name = &stat[stat.find('(').unwrap() + 1..stat.rfind(')').unwrap()];
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let nice: i32 = after_name.split(' ').nth(16).unwrap().parse().unwrap();
+        threads.push((name.to_owned(), nice));
+    }
+    threads
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn shard_threads_run_below_the_receivers_by_the_configured_niceness() {
+    for (setting, lower_by) in [(None, 10), (Some("3"), 3), (Some("0"), 0)] {
+        let mut env = vec![("SLUICE_PIPELINE_SHARDS", "2")];
+        if let Some(value) = setting {
+            env.push(("SLUICE_PIPELINE_SHARD_NICENESS", value));
+        }
+        let mut sluice = Sluice::start_with(&env).unwrap();
+        let threads = thread_nice_values(sluice.pid().unwrap());
+        let nice_of = |prefix: &str| -> Vec<i32> {
+            threads
+                .iter()
+                .filter(|(name, _)| name.starts_with(prefix))
+                .map(|(_, nice)| *nice)
+                .collect()
+        };
+        let base = nice_of("sluice-wal");
+        assert_eq!(base.len(), 1, "{threads:?}");
+        let base = base[0];
+        let expected = (base + lower_by).min(19);
+        assert_eq!(nice_of("sluice-shard-"), vec![expected; 2], "{threads:?}");
+        assert_eq!(nice_of("sluice-watch"), vec![expected], "{threads:?}");
+        let receivers = nice_of("sluice-io");
+        assert!(!receivers.is_empty(), "{threads:?}");
+        assert!(receivers.iter().all(|&n| n == base), "{threads:?}");
+        sluice.stop_cleanly().unwrap();
+    }
+}
