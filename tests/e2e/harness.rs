@@ -188,11 +188,6 @@ impl Sluice {
         }
     }
 
-    /// The process id, while the process runs.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     /// The resident memory of the process, from `/proc` (Linux).
     pub fn rss_bytes(&self) -> Option<u64> {
         let pid = self.child.as_ref()?.id();

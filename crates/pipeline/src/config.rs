@@ -19,11 +19,6 @@ pub struct PipelineConfig {
     pub max_open_batches: usize,
     /// Delay a refused client is asked to wait before retrying.
     pub retry_after: Duration,
-    /// How much lower than the receivers the shard threads run: added to
-    /// their nice value at start (0 to 19; 0 runs them at the same priority).
-    /// A flush may hold a core for a second; below the receivers it does not
-    /// delay acknowledgements.
-    pub shard_niceness: u8,
 }
 
 impl Default for PipelineConfig {
@@ -33,16 +28,12 @@ impl Default for PipelineConfig {
             queue_capacity: 1024,
             max_open_batches: 64,
             retry_after: Duration::from_secs(1),
-            shard_niceness: 10,
         }
     }
 }
 
 /// Shards above this are surely a typo.
 const MAX_SHARDS: usize = 1024;
-
-/// The largest nice value, the lowest priority.
-const MAX_NICENESS: u8 = 19;
 
 impl PipelineConfig {
     /// Checks the values a type cannot; the error names the key.
@@ -61,12 +52,6 @@ impl PipelineConfig {
         }
         if self.max_open_batches == 0 {
             return Err("pipeline.max_open_batches: must be at least 1".into());
-        }
-        if self.shard_niceness > MAX_NICENESS {
-            return Err(format!(
-                "pipeline.shard_niceness: {} is above the maximum of {MAX_NICENESS}",
-                self.shard_niceness
-            ));
         }
         Ok(())
     }

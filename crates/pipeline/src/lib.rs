@@ -29,7 +29,6 @@ mod dispatch;
 mod memory;
 pub mod metrics;
 mod pipeline;
-mod priority;
 mod recovery;
 pub mod route;
 pub mod shard;

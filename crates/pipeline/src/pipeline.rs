@@ -16,7 +16,6 @@ use sluice_storage::{ParquetFileWriter, StorageConfig};
 use crate::disk::DiskWatch;
 use crate::dispatch::{Dispatcher, Routed};
 use crate::metrics::{MEMORY_BUDGET, MEMORY_USED, REFUSED, WAL_DURABLE_SEQ};
-use crate::priority;
 use crate::recovery::{Replayed, replay, scan};
 use crate::route::split;
 use crate::shard::{ShardSettings, ShardStats, ShardWorker};
@@ -129,7 +128,6 @@ impl Pipeline {
         let mut watermarks = Vec::with_capacity(shards);
         let mut threads = Vec::with_capacity(shards);
         let mut watch_thread = None;
-        let niceness = setup.pipeline.shard_niceness;
         let watch_queue = match setup.watch.filter(|w| w.enabled) {
             Some(config) => {
                 let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity);
@@ -146,10 +144,7 @@ impl Pipeline {
                 watch_thread = Some(
                     std::thread::Builder::new()
                         .name("sluice-watch".into())
-                        .spawn(move || {
-                            priority::lower_for("sluice-watch", niceness);
-                            stage.run()
-                        })?,
+                        .spawn(move || stage.run())?,
                 );
                 Some((tx, config))
             }
@@ -177,13 +172,9 @@ impl Pipeline {
                     .as_ref()
                     .map(|(tx, config)| StepFeed::new(index, tx.clone(), config)),
             );
-            let name = format!("sluice-shard-{index}");
             let thread = std::thread::Builder::new()
-                .name(name.clone())
-                .spawn(move || {
-                    priority::lower_for(&name, niceness);
-                    worker.run()
-                })?;
+                .name(format!("sluice-shard-{index}"))
+                .spawn(move || worker.run())?;
             queues.push(tx);
             watermarks.push(watermark);
             threads.push(thread);

@@ -313,7 +313,7 @@ mod tests {
     #[test]
     fn errors_are_one_line_and_name_the_key() {
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
-        let cases: [Case<'_>; 10] = [
+        let cases: [Case<'_>; 8] = [
             (
                 "[storage]\nflush_rows = \"many\"\n",
                 &[],
@@ -346,16 +346,6 @@ mod tests {
                 "storage.flush_interval",
             ),
             ("[storage\n", &[], "sluice.toml:1"),
-            (
-                "[pipeline]\nshard_niceness = 20\n",
-                &[],
-                "pipeline.shard_niceness: 20 is above the maximum of 19",
-            ),
-            (
-                "",
-                &[("SLUICE_PIPELINE_SHARD_NICENESS", "-5")],
-                "SLUICE_PIPELINE_SHARD_NICENESS",
-            ),
         ];
         for (text, env, expected) in cases {
             let err = load(text, env).expect_err(text);
