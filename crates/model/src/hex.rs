@@ -5,20 +5,37 @@ use std::fmt::Write;
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
+/// The two lowercase hex digits of each byte value.
+const PAIRS: [[u8; 2]; 256] = {
+    let mut pairs = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        pairs[b] = [DIGITS[b >> 4], DIGITS[b & 0x0f]];
+        b += 1;
+    }
+    pairs
+};
+
+/// Bytes encoded at a time, on the stack: a trace id is 16, a span id 8.
+pub(crate) const CHUNK: usize = 32;
+
+/// The lowercase hex form of `bytes`, written into `buf`, which holds that of
+/// [`CHUNK`] bytes: callers pass at most that many (any further are left out).
+pub(crate) fn encode_chunk<'b>(bytes: &[u8], buf: &'b mut [u8; 2 * CHUNK]) -> &'b str {
+    let bytes = &bytes[..bytes.len().min(CHUNK)];
+    for (pair, &b) in buf.chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&PAIRS[usize::from(b)]);
+    }
+    // Only ASCII hex digits were written.
+    std::str::from_utf8(&buf[..2 * bytes.len()]).expect("hex digits are ascii")
+}
+
 /// Appends the lowercase hex form of `bytes` to `out`.
 pub fn encode_into<W: Write>(bytes: &[u8], out: &mut W) {
-    let mut buf = [0u8; 64];
-    for chunk in bytes.chunks(32) {
-        let mut n = 0;
-        for &b in chunk {
-            buf[n] = DIGITS[usize::from(b >> 4)];
-            buf[n + 1] = DIGITS[usize::from(b & 0x0f)];
-            n += 2;
-        }
-        // Only ASCII hex digits were written.
-        let text = std::str::from_utf8(&buf[..n]).expect("hex digits are ascii");
+    let mut buf = [0u8; 2 * CHUNK];
+    for chunk in bytes.chunks(CHUNK) {
         // Writing to a String or an Arrow builder cannot fail.
-        let _ = out.write_str(text);
+        let _ = out.write_str(encode_chunk(chunk, &mut buf));
     }
 }
 
@@ -61,6 +78,12 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn a_chunk_reads_as_the_whole(bytes in proptest::collection::vec(any::<u8>(), 0..=CHUNK)) {
+            let mut buf = [0u8; 2 * CHUNK];
+            prop_assert_eq!(encode_chunk(&bytes, &mut buf), encode(&bytes));
+        }
+
         #[test]
         fn round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
             let text = encode(&bytes);

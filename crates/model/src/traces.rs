@@ -144,8 +144,13 @@ impl LinksBuilder {
 
 /// Appends the lowercase hex form of an id (empty for an empty id).
 pub(crate) fn append_hex(builder: &mut StringBuilder, id: &[u8]) {
-    hex::encode_into(id, builder);
-    builder.append_value("");
+    if id.len() <= hex::CHUNK {
+        let mut buf = [0u8; 2 * hex::CHUNK];
+        builder.append_value(hex::encode_chunk(id, &mut buf));
+    } else {
+        hex::encode_into(id, builder);
+        builder.append_value("");
+    }
 }
 
 /// Accumulates spans as `otel_traces` rows.
