@@ -32,5 +32,11 @@ pub mod validate;
 pub use table::{Signal, Table};
 pub use tenant::{Tenant, TenantError};
 
+/// A hash map keyed by data from clients and looked up once or twice per
+/// record (the shards' open batches, the rollups, the watch's step
+/// summaries): hashed with ahash, as arrow and parquet hash, not std's slower
+/// SipHash. Build one with `HashMap::default()`.
+pub type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
+
 /// The OTLP prost types, re-exported so that every crate uses the same copy.
 pub use opentelemetry_proto::tonic as otlp;

@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use sluice_model::budget::{Charge, MemoryBudget};
 use sluice_model::time::PartitionHour;
-use sluice_model::{Table, Tenant};
+use sluice_model::{HashMap, Table, Tenant};
 use sluice_slo::RollupKey;
 use sluice_storage::{ParquetFileWriter, SeqRange};
 
@@ -48,10 +48,6 @@ mod append;
 mod rollups;
 
 use rollups::OpenBuilder;
-
-/// Keyed by data from clients, once or twice per record: hashed with ahash
-/// (as arrow and parquet hash), not std's slower SipHash.
-type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 pub use rollups::rollup_batch;
 
 /// One share of a request, or a control message.

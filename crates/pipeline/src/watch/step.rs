@@ -2,17 +2,12 @@
 //! summaries shards send the detector thread.
 
 use std::collections::BTreeMap;
-
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Deref;
 use std::sync::Arc;
 
-use sluice_model::Tenant;
+use sluice_model::{HashMap, Tenant};
 use sluice_slo::DdSketch;
-
-/// Keyed by data from clients, once or twice per record: hashed with ahash
-/// (as arrow and parquet hash), not std's slower SipHash.
-type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 /// Server spans of one service and operation in one step.
 #[derive(Debug, Clone, Default)]

@@ -3,12 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use sluice_model::HashMap;
+
 use super::{RollupKey, SliRollup};
 use crate::{Minute, SloError};
-
-/// Keyed by data from clients, once or twice per record: hashed with ahash
-/// (as arrow and parquet hash), not std's slower SipHash.
-type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 /// One row of `sluice_rollups`: a key, a minute, and the (partial) rollup.
 #[derive(Debug, Clone, PartialEq)]
