@@ -60,11 +60,11 @@ impl XorShift64 {
     }
 
     /// `N` bytes, never all zero (xorshift never yields 0), as OTLP ids need.
-    pub fn id<const N: usize>(&mut self) -> Vec<u8> {
-        let mut id = Vec::with_capacity(N);
-        while id.len() < N {
+    pub fn id<const N: usize>(&mut self) -> [u8; N] {
+        let mut id = [0; N];
+        for chunk in id.chunks_mut(8) {
             let word = self.next_u64().to_le_bytes();
-            id.extend_from_slice(&word[..(N - id.len()).min(8)]);
+            chunk.copy_from_slice(&word[..chunk.len()]);
         }
         id
     }

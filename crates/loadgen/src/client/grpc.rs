@@ -22,7 +22,7 @@ use tonic::transport::{Channel, Endpoint};
 use super::rpc_status::{code_name, is_retryable, retry_delay};
 use super::{Attempt, Outcome, failed};
 use crate::error::LoadgenError;
-use crate::generate::ExportRequest;
+use crate::generate::Request;
 use crate::options::{Compression, Plan, Signal};
 
 /// Responses are tiny; this only bounds a misbehaving server.
@@ -125,7 +125,7 @@ impl GrpcClient {
         })
     }
 
-    pub async fn send(&mut self, request: &ExportRequest) -> Attempt {
+    pub async fn send(&mut self, request: &Request) -> Attempt {
         let mut call = tonic::Request::new(request.encode_protobuf());
         call.set_timeout(self.timeout);
         if let Some(tenant) = &self.tenant {

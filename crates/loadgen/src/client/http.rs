@@ -9,7 +9,7 @@ use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 
 use super::{Attempt, Outcome, compress, failed, rejected_json, rejected_proto};
 use crate::error::LoadgenError;
-use crate::generate::ExportRequest;
+use crate::generate::Request;
 use crate::options::{Compression, Plan, Protocol, Signal};
 
 /// The connection pool shared by the workers of a run.
@@ -54,9 +54,9 @@ impl HttpClient {
         }
     }
 
-    pub async fn send(&mut self, request: &ExportRequest) -> Attempt {
+    pub async fn send(&mut self, request: &Request) -> Attempt {
         let encoded = if self.json {
-            request.encode_json().map_err(std::io::Error::from)
+            request.encode_json()
         } else {
             Ok(Vec::from(request.encode_protobuf()))
         };

@@ -1,4 +1,4 @@
-//! OTLP exporters: send one [`ExportRequest`] and say what became of it.
+//! OTLP exporters: send one [`Request`] and say what became of it.
 //!
 //! # Place in the run
 //!
@@ -32,7 +32,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 use prost::Message;
 
 use crate::error::LoadgenError;
-use crate::generate::ExportRequest;
+use crate::generate::Request;
 use crate::options::{Compression, Plan, Protocol, Signal};
 
 /// What became of one request.
@@ -105,7 +105,7 @@ impl ClientFactory {
 
 impl Client {
     /// Sends `request` once.
-    pub async fn send(&mut self, request: &ExportRequest) -> Attempt {
+    pub async fn send(&mut self, request: &Request) -> Attempt {
         match self {
             Self::Grpc(client) => client.send(request).await,
             Self::Http(client) => client.send(request).await,

@@ -87,7 +87,7 @@ impl Generator {
         ];
         self.synthetic_attributes(&mut attributes);
         let (trace_id, span_id, flags) = if self.rng.chance(TRACED_RATIO) {
-            (self.rng.id::<16>(), self.rng.id::<8>(), 1)
+            (self.rng.id::<16>().to_vec(), self.rng.id::<8>().to_vec(), 1)
         } else {
             (Vec::new(), Vec::new(), 0)
         };

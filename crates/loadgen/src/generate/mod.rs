@@ -6,8 +6,10 @@
 //! Each worker owns one [`Generator`]. Before every request it asks the
 //! [`crate::phase::Scenario`] for each service's current settings (error ratio,
 //! latency distribution, share of traffic), then [`Generator::generate`] builds
-//! an [`ExportRequest`] of exactly the requested number of records (spans, data
-//! points or log records), which the client encodes and sends. Event times are
+//! a [`Request`] of exactly the requested number of records (spans, data
+//! points or log records), which the client sends. Traces are written as
+//! protobuf as they are drawn ([`wire`]); metrics and logs are prost messages
+//! the client encodes. Event times are
 //! "now", so the endpoint sees live traffic (SLO windows and anomaly detectors
 //! react in real time).
 //!
@@ -30,11 +32,15 @@
 mod logs;
 mod metrics;
 mod traces;
+mod wire;
 
+use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, InstrumentationScope, KeyValue, any_value::Value,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
 
 use crate::latency::LatencyDistribution;
 use crate::options::Signal;
@@ -56,8 +62,54 @@ const OPERATIONS: [(&str, &str); 8] = [
     ("GET", "/api/v1/recommendations"),
 ];
 
-/// One generated request, before encoding: the receivers' own request type.
+/// A request as prost messages: the receivers' own request type.
 pub use sluice_otlp::ExportRequest;
+
+/// One generated request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// An `ExportTraceServiceRequest` of `spans` spans, encoded.
+    Traces { body: Bytes, spans: usize },
+    /// Metrics or logs, to encode.
+    Message(ExportRequest),
+}
+
+impl Request {
+    /// The records it holds: spans, data points or log records.
+    pub fn records(&self) -> usize {
+        match self {
+            Self::Traces { spans, .. } => *spans,
+            Self::Message(request) => request.records(),
+        }
+    }
+
+    /// The OTLP protobuf body.
+    pub fn encode_protobuf(&self) -> Bytes {
+        match self {
+            Self::Traces { body, .. } => body.clone(),
+            Self::Message(request) => request.encode_protobuf(),
+        }
+    }
+
+    /// The request as prost messages (traces decoded from their body).
+    pub fn to_message(&self) -> Result<ExportRequest, prost::DecodeError> {
+        match self {
+            Self::Traces { body, .. } => Ok(ExportRequest::Traces(
+                ExportTraceServiceRequest::decode(body.clone())?,
+            )),
+            Self::Message(request) => Ok(request.clone()),
+        }
+    }
+
+    /// The OTLP/JSON body.
+    pub fn encode_json(&self) -> std::io::Result<Vec<u8>> {
+        let json = match self {
+            Self::Traces { .. } => self.to_message()?.encode_json(),
+            Self::Message(request) => request.encode_json(),
+        };
+        Ok(json?)
+    }
+}
 
 /// What a worker's generator makes.
 #[derive(Debug, Clone)]
@@ -96,6 +148,11 @@ pub struct Generator {
     attribute_pool: Vec<String>,
     /// With a skew: the cumulative probability of each pool entry.
     attribute_cdf: Vec<f64>,
+    /// Per service, its `Resource` as protobuf (traces).
+    encoded_resources: Vec<Vec<u8>>,
+    /// The `InstrumentationScope` as protobuf (traces).
+    encoded_scope: Vec<u8>,
+    trace_buffers: traces::TraceBuffers,
     /// Unix nanoseconds when the generator started: the start of cumulative
     /// metric series.
     started: u64,
@@ -126,16 +183,23 @@ impl Generator {
             .map(|_| rng.text(config.attribute_bytes))
             .collect();
         let attribute_cdf = zipf_cdf(config.attribute_skew, ATTRIBUTE_POOL);
-        Self {
+        let mut generator = Self {
             config,
             rng,
             operations,
             attribute_keys,
             attribute_pool,
             attribute_cdf,
+            encoded_resources: Vec::new(),
+            encoded_scope: scope().unwrap_or_default().encode_to_vec(),
+            trace_buffers: traces::TraceBuffers::default(),
             started: now_nanos,
             metrics: metrics::MetricState::default(),
-        }
+        };
+        generator.encoded_resources = (0..generator.config.services.len().max(1))
+            .map(|service| generator.resource(service, None).encode_to_vec())
+            .collect();
+        generator
     }
 
     pub fn config(&self) -> &GeneratorConfig {
@@ -149,11 +213,18 @@ impl Generator {
         records: usize,
         settings: &[ServiceSettings],
         now_nanos: u64,
-    ) -> ExportRequest {
+    ) -> Request {
         match self.config.signal {
-            Signal::Traces => ExportRequest::Traces(self.traces(records, settings, now_nanos)),
-            Signal::Metrics => ExportRequest::Metrics(self.metrics(records, settings, now_nanos)),
-            Signal::Logs => ExportRequest::Logs(self.logs(records, settings, now_nanos)),
+            Signal::Traces => Request::Traces {
+                body: self.traces(records, settings, now_nanos),
+                spans: records,
+            },
+            Signal::Metrics => Request::Message(ExportRequest::Metrics(
+                self.metrics(records, settings, now_nanos),
+            )),
+            Signal::Logs => {
+                Request::Message(ExportRequest::Logs(self.logs(records, settings, now_nanos)))
+            }
         }
     }
 
@@ -186,14 +257,19 @@ impl Generator {
     /// The `--attributes` synthetic attributes, values drawn at random.
     fn synthetic_attributes(&mut self, out: &mut Vec<KeyValue>) {
         for k in 0..self.attribute_keys.len() {
-            let pick = if self.attribute_cdf.is_empty() {
-                self.rng.index(ATTRIBUTE_POOL)
-            } else {
-                let u = self.rng.unit();
-                self.pool_index(u)
-            };
+            let pick = self.pick_value();
             let value = self.attribute_pool[pick].clone();
             out.push(kv(&self.attribute_keys[k], Value::StringValue(value)));
+        }
+    }
+
+    /// A synthetic value's index in the pool, drawn uniformly or by the skew.
+    fn pick_value(&mut self) -> usize {
+        if self.attribute_cdf.is_empty() {
+            self.rng.index(ATTRIBUTE_POOL)
+        } else {
+            let u = self.rng.unit();
+            self.pool_index(u)
         }
     }
 

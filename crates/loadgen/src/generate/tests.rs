@@ -31,6 +31,14 @@ fn skewed_generator(signal: Signal, attributes: usize, attribute_skew: f64) -> G
     Generator::new(config, NOW - 60_000_000_000)
 }
 
+/// A traces request as prost messages.
+fn traces(request: &Request) -> ExportTraceServiceRequest {
+    let Ok(ExportRequest::Traces(traces)) = request.to_message() else {
+        panic!("a traces body prost decodes expected");
+    };
+    traces
+}
+
 fn settings(error_ratio: f64) -> Vec<ServiceSettings> {
     vec![
         ServiceSettings {
@@ -56,9 +64,7 @@ fn every_signal_holds_exactly_the_requested_records() {
 #[test]
 fn traces_have_a_server_root_and_children_ending_no_later_than_now() {
     let mut g = generator(Signal::Traces, 2);
-    let ExportRequest::Traces(request) = g.generate(600, &settings(0.2), NOW) else {
-        panic!("traces expected");
-    };
+    let request = traces(&g.generate(600, &settings(0.2), NOW));
     let spans: Vec<_> = request
         .resource_spans
         .iter()
@@ -109,7 +115,7 @@ fn a_silent_service_gets_no_records() {
     let mut g = generator(Signal::Logs, 0);
     let mut s = settings(0.0);
     s[1].rate_multiplier = 0.0;
-    let ExportRequest::Logs(request) = g.generate(300, &s, NOW) else {
+    let Request::Message(ExportRequest::Logs(request)) = g.generate(300, &s, NOW) else {
         panic!("logs expected");
     };
     let names: Vec<String> = request
@@ -124,8 +130,8 @@ fn a_silent_service_gets_no_records() {
 #[test]
 fn cumulative_metrics_grow_between_exports() {
     let mut g = generator(Signal::Metrics, 1);
-    let total = |request: &ExportRequest| -> f64 {
-        let ExportRequest::Metrics(r) = request else {
+    let total = |request: &Request| -> f64 {
+        let Request::Message(ExportRequest::Metrics(r)) = request else {
             panic!("metrics expected");
         };
         r.resource_metrics
@@ -184,7 +190,7 @@ fn json_is_otlp_json_and_decodes_back_to_the_same_request() {
             || status_code["value"]["intValue"].is_number()
     );
     let decoded: ExportTraceServiceRequest = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(ExportRequest::Traces(decoded), request);
+    assert_eq!(decoded, traces(&request));
 
     let mut g = generator(Signal::Metrics, 1);
     let request = g.generate(40, &settings(0.1), NOW);
@@ -196,7 +202,7 @@ fn json_is_otlp_json_and_decodes_back_to_the_same_request() {
     assert_eq!(metrics[1]["sum"]["isMonotonic"], true);
     // serde_json may parse a float 1 ulp off, so compare the shape, not the values.
     let decoded: ExportMetricsServiceRequest = serde_json::from_slice(&bytes).unwrap();
-    let ExportRequest::Metrics(original) = &request else {
+    let Request::Message(ExportRequest::Metrics(original)) = &request else {
         panic!("metrics expected");
     };
     assert_eq!(ExportRequest::Metrics(decoded.clone()).records(), 40);
@@ -213,14 +219,18 @@ fn json_is_otlp_json_and_decodes_back_to_the_same_request() {
     assert!(record["severityNumber"].is_number());
     assert!(record["body"]["stringValue"].is_string());
     let decoded: ExportLogsServiceRequest = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(ExportRequest::Logs(decoded), request);
+    assert_eq!(Request::Message(ExportRequest::Logs(decoded)), request);
 }
 
 #[test]
 fn sluice_validation_keeps_every_generated_record() {
     for signal in [Signal::Traces, Signal::Metrics, Signal::Logs] {
         let mut g = generator(signal, 4);
-        let rejected = g.generate(512, &settings(0.1), NOW).retain_valid();
+        let rejected = g
+            .generate(512, &settings(0.1), NOW)
+            .to_message()
+            .unwrap()
+            .retain_valid();
         assert!(rejected.is_empty(), "{signal:?}: {rejected:?}");
         assert_eq!(rejected.accepted, 512, "{signal:?}");
     }
@@ -229,9 +239,7 @@ fn sluice_validation_keeps_every_generated_record() {
 /// The share of the most frequent value of `attr.0` over `records` spans.
 fn top_value_share(skew: f64, records: usize) -> f64 {
     let mut g = skewed_generator(Signal::Traces, 1, skew);
-    let ExportRequest::Traces(request) = g.generate(records, &settings(0.0), NOW) else {
-        panic!("traces expected");
-    };
+    let request = traces(&g.generate(records, &settings(0.0), NOW));
     let mut counts = std::collections::HashMap::new();
     for span in request
         .resource_spans
@@ -259,4 +267,21 @@ fn attribute_skew_makes_a_few_values_common() {
     let uniform = top_value_share(0.0, 20_000);
     assert!((0.13..0.19).contains(&skewed), "skewed top share {skewed}");
     assert!(uniform < 0.01, "uniform top share {uniform}");
+}
+
+/// The body written field by field is the one prost encodes from the same
+/// spans: every length and tag right, every field where prost puts it.
+#[test]
+fn a_traces_body_is_what_prost_encodes_from_its_spans() {
+    for (attributes, skew, error_ratio) in [(0, 0.0, 0.0), (10, 0.0, 0.5), (3, 1.0, 1.0)] {
+        let mut g = skewed_generator(Signal::Traces, attributes, skew);
+        for records in [1, 5, 512] {
+            let request = g.generate(records, &settings(error_ratio), NOW);
+            let Request::Traces { body, spans } = &request else {
+                panic!("traces expected");
+            };
+            assert_eq!(*spans, records);
+            assert_eq!(traces(&request).encode_to_vec(), body.to_vec());
+        }
+    }
 }

@@ -1,0 +1,170 @@
+//! Protobuf fields written straight into a request body, for the generators
+//! that skip prost's message structs (see [`super::traces`]).
+//!
+//! Each writer emits what prost emits for the same field of a message: the
+//! tag, then the value; scalars and strings that hold their default are left
+//! out (proto3), a oneof's value and a present sub-message never are. So a
+//! body written here is the one prost would encode from the same message,
+//! byte for byte, which the generator's tests hold it to.
+
+use prost::encoding::{encode_varint, encoded_len_varint};
+
+const VARINT: u64 = 0;
+const FIXED64: u64 = 1;
+const LEN: u64 = 2;
+
+/// `AnyValue.string_value` and `AnyValue.int_value`.
+const ANY_STRING: u32 = 1;
+const ANY_INT: u32 = 3;
+
+fn key(out: &mut Vec<u8>, field: u32, wire_type: u64) {
+    encode_varint(u64::from(field) << 3 | wire_type, out);
+}
+
+/// The bytes a length-delimited field of `len` bytes takes, tag included.
+pub fn field_len(field: u32, len: usize) -> usize {
+    encoded_len_varint(u64::from(field) << 3) + encoded_len_varint(len as u64) + len
+}
+
+/// The tag and length of a length-delimited field whose `len` bytes follow.
+pub fn open(out: &mut Vec<u8>, field: u32, len: usize) {
+    key(out, field, LEN);
+    encode_varint(len as u64, out);
+}
+
+/// A sub-message (or `bytes` value) that is present, even if empty.
+pub fn message(out: &mut Vec<u8>, field: u32, encoded: &[u8]) {
+    open(out, field, encoded.len());
+    out.extend_from_slice(encoded);
+}
+
+/// A `string` or `bytes` field: left out when empty.
+pub fn bytes(out: &mut Vec<u8>, field: u32, value: &[u8]) {
+    if !value.is_empty() {
+        message(out, field, value);
+    }
+}
+
+/// A `string` field made of `parts`, one after the other: left out when empty.
+pub fn joined(out: &mut Vec<u8>, field: u32, parts: &[&[u8]]) {
+    let len = parts.iter().map(|p| p.len()).sum();
+    if len > 0 {
+        open(out, field, len);
+        for part in parts {
+            out.extend_from_slice(part);
+        }
+    }
+}
+
+/// An `int32`, `int64` or enum field: left out when 0. Negative values take
+/// ten bytes, as protobuf's two's complement varints do.
+pub fn int(out: &mut Vec<u8>, field: u32, value: i64) {
+    if value != 0 {
+        key(out, field, VARINT);
+        encode_varint(value as u64, out);
+    }
+}
+
+/// A `fixed64` field: left out when 0.
+pub fn fixed64(out: &mut Vec<u8>, field: u32, value: u64) {
+    if value != 0 {
+        key(out, field, FIXED64);
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+}
+
+/// A `KeyValue` with a string value, as repeated field `field`.
+pub fn string_attribute(out: &mut Vec<u8>, field: u32, key: &str, value: &[u8]) {
+    let any = field_len(ANY_STRING, value.len());
+    attribute_head(out, field, key, any);
+    message(out, ANY_STRING, value);
+}
+
+/// A `KeyValue` with an integer value, as repeated field `field`.
+pub fn int_attribute(out: &mut Vec<u8>, field: u32, key: &str, value: i64) {
+    let any = 1 + encoded_len_varint(value as u64);
+    attribute_head(out, field, key, any);
+    key_varint(out, ANY_INT, value);
+}
+
+/// The `KeyValue`'s tag and length, its key and the head of its `AnyValue`
+/// of `any` bytes.
+fn attribute_head(out: &mut Vec<u8>, field: u32, key: &str, any: usize) {
+    let key_len = if key.is_empty() {
+        0
+    } else {
+        field_len(1, key.len())
+    };
+    open(out, field, key_len + field_len(2, any));
+    bytes(out, 1, key.as_bytes());
+    open(out, 2, any);
+}
+
+/// A oneof's integer: written even when 0.
+fn key_varint(out: &mut Vec<u8>, field: u32, value: i64) {
+    key(out, field, VARINT);
+    encode_varint(value as u64, out);
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::trace::v1::Span;
+    use proptest::prelude::*;
+    use prost::Message;
+
+    use super::*;
+
+    fn kv(key: &str, value: Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
+    }
+
+    proptest! {
+        /// Field by field, the bytes prost encodes from the same span.
+        #[test]
+        fn a_span_written_here_is_what_prost_encodes(
+            trace_id in proptest::collection::vec(any::<u8>(), 0..17),
+            name_parts in proptest::collection::vec("[a-z /]{0,12}", 0..3),
+            kind in -3i32..6,
+            start in any::<u64>(),
+            attributes in proptest::collection::vec(
+                ("[a-z.]{0,20}", prop_oneof![
+                    "[ -~]{0,200}".prop_map(Value::StringValue),
+                    any::<i64>().prop_map(Value::IntValue),
+                ]),
+                0..6,
+            ),
+        ) {
+            let name = name_parts.concat();
+            let span = Span {
+                trace_id: trace_id.clone(),
+                name: name.clone(),
+                kind,
+                start_time_unix_nano: start,
+                attributes: attributes.iter().map(|(k, v)| kv(k, v.clone())).collect(),
+                ..Default::default()
+            };
+            let mut out = Vec::new();
+            bytes(&mut out, 1, &trace_id);
+            let parts: Vec<&[u8]> = name_parts.iter().map(|p| p.as_bytes()).collect();
+            joined(&mut out, 5, &parts);
+            int(&mut out, 6, i64::from(kind));
+            fixed64(&mut out, 7, start);
+            for (key, value) in &attributes {
+                match value {
+                    Value::StringValue(s) => string_attribute(&mut out, 9, key, s.as_bytes()),
+                    Value::IntValue(i) => int_attribute(&mut out, 9, key, *i),
+                    _ => unreachable!(),
+                }
+            }
+            prop_assert_eq!(out, span.encode_to_vec());
+        }
+    }
+}
