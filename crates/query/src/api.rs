@@ -165,7 +165,7 @@ pub async fn trace(
         return error(StatusCode::BAD_REQUEST, "a trace id is 32 hex characters");
     }
     // Equality on TraceId lets the Parquet reader skip row groups by their
-    // bloom filters and statistics.
+    // bloom filters.
     let sql =
         format!("SELECT * FROM otel_traces WHERE \"TraceId\" = '{id}' ORDER BY \"Timestamp\"");
     match state.sql.query(&tenant, &sql).await {

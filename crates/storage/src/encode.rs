@@ -1,7 +1,7 @@
 //! Batches to Parquet bytes: sorted by service then time, zstd, dictionaries for
 //! repetitive strings (resource attribute keys plain: zstd takes their runs),
 //! delta encoding for times, a bloom filter on trace ids,
-//! statistics for top-level columns.
+//! statistics for top-level columns other than ids.
 
 use std::cmp::Ordering;
 
@@ -48,12 +48,16 @@ pub fn writer_properties(
                 .collect(),
         ));
     // Ids are random hex of one length: without the 4-byte length before
-    // each (DELTA_LENGTH_BYTE_ARRAY), zstd sees only the hex digits.
+    // each (DELTA_LENGTH_BYTE_ARRAY), zstd sees only the hex digits. Their
+    // minimum and maximum span nearly all ids in any page or row group, so
+    // statistics would prune nothing (a trace is found by the bloom filter)
+    // and cost two string comparisons per value.
     for column in HIGH_CARDINALITY {
         if schema.field_with_name(column).is_ok() {
             builder = builder
                 .set_column_dictionary_enabled(ColumnPath::from(column), false)
-                .set_column_encoding(ColumnPath::from(column), Encoding::DELTA_LENGTH_BYTE_ARRAY);
+                .set_column_encoding(ColumnPath::from(column), Encoding::DELTA_LENGTH_BYTE_ARRAY)
+                .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
         }
     }
     // Times and durations are nearly all distinct: a dictionary only costs
@@ -273,6 +277,30 @@ mod tests {
             assert!(leaves.contains(&&span), "{span} is a column");
             assert!(properties.dictionary_enabled(&span));
         }
+    }
+
+    /// Times and names keep their statistics (queries prune by them); ids and
+    /// the leaves inside maps have none; trace ids have a bloom filter.
+    #[test]
+    fn statistics_only_where_they_prune() {
+        let properties = writer_properties(Table::Traces, 1000, 3, vec![]);
+        let statistics = |path: &[&str]| {
+            let path = ColumnPath::new(path.iter().map(|p| p.to_string()).collect());
+            properties.statistics_enabled(&path)
+        };
+        for column in ["Timestamp", "ServiceName", "SpanName", "Duration"] {
+            assert_eq!(statistics(&[column]), EnabledStatistics::Page, "{column}");
+        }
+        for column in HIGH_CARDINALITY {
+            assert_eq!(statistics(&[column]), EnabledStatistics::None, "{column}");
+        }
+        let leaf = ["SpanAttributes", "key_value", "value"];
+        assert_eq!(statistics(&leaf), EnabledStatistics::None);
+        assert!(
+            properties
+                .bloom_filter_properties(&ColumnPath::from("TraceId"))
+                .is_some()
+        );
     }
 
     #[test]
