@@ -6,12 +6,11 @@
 //! distribution); half of the records carry a trace context, as logs written
 //! inside a span do.
 
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::AnyValue;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
+use std::io::Write as _;
 
-use super::{Generator, kv, scope};
+use bytes::Bytes;
+
+use super::{Generator, wire};
 use crate::phase::ServiceSettings;
 
 /// The share of non-error records that are warnings.
@@ -19,91 +18,113 @@ const WARN_RATIO: f64 = 1.0 / 30.0;
 /// The share of records with a trace context.
 const TRACED_RATIO: f64 = 0.5;
 
+/// Field number of `ScopeLogs.log_records`.
+const LOG_RECORDS: u32 = 2;
+
+/// Field numbers of `LogRecord`.
+const TIME: u32 = 1;
+const SEVERITY_NUMBER: u32 = 2;
+const SEVERITY_TEXT: u32 = 3;
+const BODY: u32 = 5;
+const ATTRIBUTES: u32 = 6;
+const FLAGS: u32 = 8;
+const TRACE_ID: u32 = 9;
+const SPAN_ID: u32 = 10;
+const OBSERVED_TIME: u32 = 11;
+
+/// `SeverityNumber` values.
+const INFO: i64 = 9;
+const WARN: i64 = 13;
+const ERROR: i64 = 17;
+
 impl Generator {
-    pub(super) fn logs(
-        &mut self,
-        records: usize,
-        settings: &[ServiceSettings],
-        now: u64,
-    ) -> ExportLogsServiceRequest {
-        let mut by_service: Vec<Vec<LogRecord>> =
-            vec![Vec::new(); self.config.services.len().max(1)];
+    /// An `ExportLogsServiceRequest` of exactly `records` log records, encoded
+    /// as the traces are (see [`super::traces`]).
+    pub(super) fn logs(&mut self, records: usize, settings: &[ServiceSettings], now: u64) -> Bytes {
+        let mut buffers = std::mem::take(&mut self.buffers);
+        buffers.reset(self.config.services.len().max(1));
+        let mut text = Vec::new();
         for _ in 0..records {
             let service = self.pick_service(settings);
             let current = super::settings_for(settings, service);
-            let record = self.log_record(service, &current, now);
-            by_service[service].push(record);
+            let wire::Buffers { by_service, record } = &mut buffers;
+            record.clear();
+            self.log_record(record, &mut text, service, &current, now);
+            wire::message(&mut by_service[service], LOG_RECORDS, record);
         }
-        let resource_logs = by_service
-            .into_iter()
-            .enumerate()
-            .filter(|(_, records)| !records.is_empty())
-            .map(|(service, log_records)| ResourceLogs {
-                resource: Some(self.resource(service, None)),
-                scope_logs: vec![ScopeLogs {
-                    scope: scope(),
-                    log_records,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            })
-            .collect();
-        ExportLogsServiceRequest { resource_logs }
+        let body = wire::export_request(
+            &buffers.by_service,
+            &self.encoded_resources,
+            &self.encoded_scope,
+        );
+        self.buffers = buffers;
+        Bytes::from(body)
     }
 
-    fn log_record(&mut self, service: usize, settings: &ServiceSettings, now: u64) -> LogRecord {
+    fn log_record(
+        &mut self,
+        out: &mut Vec<u8>,
+        text: &mut Vec<u8>,
+        service: usize,
+        settings: &ServiceSettings,
+        now: u64,
+    ) {
         let operation = self.pick_operation();
-        let operation = self.operations[operation].clone();
         let ms = settings.latency.sample_nanos(&mut self.rng) / 1_000_000;
         let services = self.config.services.len().max(1);
         let peer = (service + 1 + self.rng.index(services)) % services;
-        let peer = self.service_name(peer).to_owned();
-        let (severity, text, body) = if self.rng.chance(settings.error_ratio) {
-            let body = match self.rng.below(3) {
-                0 => format!(
-                    "{} failed: upstream {peer} returned 503 after {ms} ms",
-                    operation.name
+        text.clear();
+        // Writing to a `Vec` cannot fail.
+        let severity = if self.rng.chance(settings.error_ratio) {
+            let which = self.rng.below(3);
+            let name = &self.operations[operation].name;
+            let peer = self.service_name(peer);
+            let _ = match which {
+                0 => write!(
+                    text,
+                    "{name} failed: upstream {peer} returned 503 after {ms} ms"
                 ),
-                1 => format!(
-                    "{} failed: database deadlock detected, transaction rolled back",
-                    operation.name
+                1 => write!(
+                    text,
+                    "{name} failed: database deadlock detected, transaction rolled back"
                 ),
-                _ => format!("{} failed: request timed out after {ms} ms", operation.name),
+                _ => write!(text, "{name} failed: request timed out after {ms} ms"),
             };
-            (SeverityNumber::Error, "ERROR", body)
+            ERROR
         } else if self.rng.chance(WARN_RATIO) {
-            let body = match self.rng.below(2) {
-                0 => format!("slow request: {} took {ms} ms", operation.name),
-                _ => format!("retrying call to {peer} (attempt 2 of 3)"),
+            let which = self.rng.below(2);
+            let name = &self.operations[operation].name;
+            let peer = self.service_name(peer);
+            let _ = match which {
+                0 => write!(text, "slow request: {name} took {ms} ms"),
+                _ => write!(text, "retrying call to {peer} (attempt 2 of 3)"),
             };
-            (SeverityNumber::Warn, "WARN", body)
+            WARN
         } else {
-            let body = format!("{} completed with 200 in {ms} ms", operation.name);
-            (SeverityNumber::Info, "INFO", body)
+            let name = &self.operations[operation].name;
+            let _ = write!(text, "{name} completed with 200 in {ms} ms");
+            INFO
         };
-        let mut attributes = vec![
-            kv("http.method", Value::StringValue(operation.method.into())),
-            kv("http.route", Value::StringValue(operation.route)),
-        ];
-        self.synthetic_attributes(&mut attributes);
-        let (trace_id, span_id, flags) = if self.rng.chance(TRACED_RATIO) {
-            (self.rng.id::<16>().to_vec(), self.rng.id::<8>().to_vec(), 1)
-        } else {
-            (Vec::new(), Vec::new(), 0)
+        wire::fixed64(out, TIME, now);
+        wire::int(out, SEVERITY_NUMBER, severity);
+        let severity_text: &[u8] = match severity {
+            ERROR => b"ERROR",
+            WARN => b"WARN",
+            _ => b"INFO",
         };
-        LogRecord {
-            time_unix_nano: now,
-            observed_time_unix_nano: now,
-            severity_number: severity as i32,
-            severity_text: text.into(),
-            body: Some(AnyValue {
-                value: Some(Value::StringValue(body)),
-            }),
-            attributes,
-            flags,
-            trace_id,
-            span_id,
-            ..Default::default()
+        wire::bytes(out, SEVERITY_TEXT, severity_text);
+        wire::string_value(out, BODY, text);
+        let operation = &self.operations[operation];
+        let method = operation.method.as_bytes();
+        wire::string_attribute(out, ATTRIBUTES, "http.method", method);
+        let route = operation.route.as_bytes();
+        wire::string_attribute(out, ATTRIBUTES, "http.route", route);
+        self.synthetic_attributes(out, ATTRIBUTES);
+        if self.rng.chance(TRACED_RATIO) {
+            wire::fixed32(out, FLAGS, 1);
+            wire::bytes(out, TRACE_ID, &self.rng.id::<16>());
+            wire::bytes(out, SPAN_ID, &self.rng.id::<8>());
         }
+        wire::fixed64(out, OBSERVED_TIME, now);
     }
 }

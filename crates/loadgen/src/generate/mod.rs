@@ -7,9 +7,9 @@
 //! [`crate::phase::Scenario`] for each service's current settings (error ratio,
 //! latency distribution, share of traffic), then [`Generator::generate`] builds
 //! a [`Request`] of exactly the requested number of records (spans, data
-//! points or log records), which the client sends. Traces are written as
-//! protobuf as they are drawn ([`wire`]); metrics and logs are prost messages
-//! the client encodes. Event times are
+//! points or log records), which the client sends. Traces and logs are
+//! written as protobuf as they are drawn ([`wire`]); metrics are prost
+//! messages the client encodes. Event times are
 //! "now", so the endpoint sees live traffic (SLO windows and anomaly detectors
 //! react in real time).
 //!
@@ -35,6 +35,8 @@ mod traces;
 mod wire;
 
 use bytes::Bytes;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, InstrumentationScope, KeyValue, any_value::Value,
@@ -68,9 +70,13 @@ pub use sluice_otlp::ExportRequest;
 /// One generated request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
-    /// An `ExportTraceServiceRequest` of `spans` spans, encoded.
-    Traces { body: Bytes, spans: usize },
-    /// Metrics or logs, to encode.
+    /// Traces or logs: an export request of `records` records, encoded.
+    Encoded {
+        signal: Signal,
+        body: Bytes,
+        records: usize,
+    },
+    /// Metrics, to encode.
     Message(ExportRequest),
 }
 
@@ -78,7 +84,7 @@ impl Request {
     /// The records it holds: spans, data points or log records.
     pub fn records(&self) -> usize {
         match self {
-            Self::Traces { spans, .. } => *spans,
+            Self::Encoded { records, .. } => *records,
             Self::Message(request) => request.records(),
         }
     }
@@ -86,25 +92,28 @@ impl Request {
     /// The OTLP protobuf body.
     pub fn encode_protobuf(&self) -> Bytes {
         match self {
-            Self::Traces { body, .. } => body.clone(),
+            Self::Encoded { body, .. } => body.clone(),
             Self::Message(request) => request.encode_protobuf(),
         }
     }
 
-    /// The request as prost messages (traces decoded from their body).
+    /// The request as prost messages (decoded from its body if encoded).
     pub fn to_message(&self) -> Result<ExportRequest, prost::DecodeError> {
-        match self {
-            Self::Traces { body, .. } => Ok(ExportRequest::Traces(
-                ExportTraceServiceRequest::decode(body.clone())?,
-            )),
-            Self::Message(request) => Ok(request.clone()),
-        }
+        let (signal, body) = match self {
+            Self::Message(request) => return Ok(request.clone()),
+            Self::Encoded { signal, body, .. } => (signal, body.clone()),
+        };
+        Ok(match signal {
+            Signal::Traces => ExportRequest::Traces(ExportTraceServiceRequest::decode(body)?),
+            Signal::Metrics => ExportRequest::Metrics(ExportMetricsServiceRequest::decode(body)?),
+            Signal::Logs => ExportRequest::Logs(ExportLogsServiceRequest::decode(body)?),
+        })
     }
 
     /// The OTLP/JSON body.
     pub fn encode_json(&self) -> std::io::Result<Vec<u8>> {
         let json = match self {
-            Self::Traces { .. } => self.to_message()?.encode_json(),
+            Self::Encoded { .. } => self.to_message()?.encode_json(),
             Self::Message(request) => request.encode_json(),
         };
         Ok(json?)
@@ -148,11 +157,11 @@ pub struct Generator {
     attribute_pool: Vec<String>,
     /// With a skew: the cumulative probability of each pool entry.
     attribute_cdf: Vec<f64>,
-    /// Per service, its `Resource` as protobuf (traces).
+    /// Per service, its `Resource` as protobuf (traces and logs).
     encoded_resources: Vec<Vec<u8>>,
-    /// The `InstrumentationScope` as protobuf (traces).
+    /// The `InstrumentationScope` as protobuf (traces and logs).
     encoded_scope: Vec<u8>,
-    trace_buffers: traces::TraceBuffers,
+    buffers: wire::Buffers,
     /// Unix nanoseconds when the generator started: the start of cumulative
     /// metric series.
     started: u64,
@@ -192,7 +201,7 @@ impl Generator {
             attribute_cdf,
             encoded_resources: Vec::new(),
             encoded_scope: scope().unwrap_or_default().encode_to_vec(),
-            trace_buffers: traces::TraceBuffers::default(),
+            buffers: wire::Buffers::default(),
             started: now_nanos,
             metrics: metrics::MetricState::default(),
         };
@@ -215,16 +224,19 @@ impl Generator {
         now_nanos: u64,
     ) -> Request {
         match self.config.signal {
-            Signal::Traces => Request::Traces {
+            Signal::Traces => Request::Encoded {
+                signal: Signal::Traces,
                 body: self.traces(records, settings, now_nanos),
-                spans: records,
+                records,
             },
             Signal::Metrics => Request::Message(ExportRequest::Metrics(
                 self.metrics(records, settings, now_nanos),
             )),
-            Signal::Logs => {
-                Request::Message(ExportRequest::Logs(self.logs(records, settings, now_nanos)))
-            }
+            Signal::Logs => Request::Encoded {
+                signal: Signal::Logs,
+                body: self.logs(records, settings, now_nanos),
+                records,
+            },
         }
     }
 
@@ -254,12 +266,13 @@ impl Generator {
         self.rng.index(self.operations.len())
     }
 
-    /// The `--attributes` synthetic attributes, values drawn at random.
-    fn synthetic_attributes(&mut self, out: &mut Vec<KeyValue>) {
+    /// The `--attributes` synthetic attributes of a record written as
+    /// protobuf, as its repeated field `field`, values drawn at random.
+    fn synthetic_attributes(&mut self, out: &mut Vec<u8>, field: u32) {
         for k in 0..self.attribute_keys.len() {
             let pick = self.pick_value();
-            let value = self.attribute_pool[pick].clone();
-            out.push(kv(&self.attribute_keys[k], Value::StringValue(value)));
+            let value = self.attribute_pool[pick].as_bytes();
+            wire::string_attribute(out, field, &self.attribute_keys[k], value);
         }
     }
 

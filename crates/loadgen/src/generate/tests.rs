@@ -115,7 +115,7 @@ fn a_silent_service_gets_no_records() {
     let mut g = generator(Signal::Logs, 0);
     let mut s = settings(0.0);
     s[1].rate_multiplier = 0.0;
-    let Request::Message(ExportRequest::Logs(request)) = g.generate(300, &s, NOW) else {
+    let Ok(ExportRequest::Logs(request)) = g.generate(300, &s, NOW).to_message() else {
         panic!("logs expected");
     };
     let names: Vec<String> = request
@@ -219,7 +219,7 @@ fn json_is_otlp_json_and_decodes_back_to_the_same_request() {
     assert!(record["severityNumber"].is_number());
     assert!(record["body"]["stringValue"].is_string());
     let decoded: ExportLogsServiceRequest = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!(Request::Message(ExportRequest::Logs(decoded)), request);
+    assert_eq!(ExportRequest::Logs(decoded), request.to_message().unwrap());
 }
 
 #[test]
@@ -270,18 +270,73 @@ fn attribute_skew_makes_a_few_values_common() {
 }
 
 /// The body written field by field is the one prost encodes from the same
-/// spans: every length and tag right, every field where prost puts it.
+/// records: every length and tag right, every field where prost puts it.
 #[test]
-fn a_traces_body_is_what_prost_encodes_from_its_spans() {
-    for (attributes, skew, error_ratio) in [(0, 0.0, 0.0), (10, 0.0, 0.5), (3, 1.0, 1.0)] {
-        let mut g = skewed_generator(Signal::Traces, attributes, skew);
-        for records in [1, 5, 512] {
-            let request = g.generate(records, &settings(error_ratio), NOW);
-            let Request::Traces { body, spans } = &request else {
-                panic!("traces expected");
-            };
-            assert_eq!(*spans, records);
-            assert_eq!(traces(&request).encode_to_vec(), body.to_vec());
+fn an_encoded_body_is_what_prost_encodes_from_its_records() {
+    for signal in [Signal::Traces, Signal::Logs] {
+        for (attributes, skew, error_ratio) in [(0, 0.0, 0.0), (10, 0.0, 0.5), (3, 1.0, 1.0)] {
+            let mut g = skewed_generator(signal, attributes, skew);
+            for count in [1, 5, 512] {
+                let request = g.generate(count, &settings(error_ratio), NOW);
+                let Request::Encoded { body, records, .. } = &request else {
+                    panic!("{signal:?} encoded expected");
+                };
+                assert_eq!(*records, count);
+                let message = request.to_message().unwrap();
+                assert_eq!(message.records(), count);
+                assert_eq!(message.encode_protobuf(), body, "{signal:?}");
+            }
         }
     }
+}
+
+#[test]
+fn logs_name_their_severity_and_half_carry_a_trace_context() {
+    let mut g = generator(Signal::Logs, 2);
+    let Ok(ExportRequest::Logs(request)) = g.generate(2000, &settings(0.2), NOW).to_message()
+    else {
+        panic!("logs expected");
+    };
+    let records: Vec<_> = request
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+        .collect();
+    assert_eq!(records.len(), 2000);
+    let mut traced = 0;
+    let mut errors = 0;
+    for record in &records {
+        let expected = match record.severity_number {
+            9 => "INFO",
+            13 => "WARN",
+            17 => "ERROR",
+            other => panic!("severity {other}"),
+        };
+        assert_eq!(record.severity_text, expected);
+        errors += usize::from(expected == "ERROR");
+        assert_eq!(
+            (record.time_unix_nano, record.observed_time_unix_nano),
+            (NOW, NOW)
+        );
+        let body = match record.body.as_ref().and_then(|b| b.value.as_ref()) {
+            Some(Value::StringValue(text)) => text,
+            other => panic!("body {other:?}"),
+        };
+        assert!(
+            body.contains("/api/v1/") || body.starts_with("retrying"),
+            "{body}"
+        );
+        let keys: Vec<_> = record.attributes.iter().map(|a| a.key.as_str()).collect();
+        assert_eq!(keys, ["http.method", "http.route", "attr.0", "attr.1"]);
+        if record.trace_id.is_empty() {
+            assert!(record.span_id.is_empty() && record.flags == 0);
+        } else {
+            assert_eq!((record.trace_id.len(), record.span_id.len()), (16, 8));
+            assert_eq!(record.flags, 1);
+            traced += 1;
+        }
+    }
+    assert!((800..1200).contains(&traced), "{traced} traced");
+    assert!((300..500).contains(&errors), "{errors} errors");
 }

@@ -11,7 +11,7 @@
 //! once when the generator starts. Building prost's messages first (some 25
 //! strings and vectors per span, then their sizes and encoding) cost the
 //! generator more CPU per span than Sluice spent taking the spans in: on
-//! one machine it measured its own target's speed as much as Sluice's.
+//! one machine it measured itself as much as its target.
 
 use bytes::Bytes;
 
@@ -21,12 +21,7 @@ use crate::phase::ServiceSettings;
 /// The most children of a root span.
 const MAX_CHILDREN: u64 = 3;
 
-/// Field numbers of `ExportTraceServiceRequest.resource_spans`,
-/// `ResourceSpans.resource` and `.scope_spans`, `ScopeSpans.scope` and `.spans`.
-const RESOURCE_SPANS: u32 = 1;
-const RESOURCE: u32 = 1;
-const SCOPE_SPANS: u32 = 2;
-const SCOPE: u32 = 1;
+/// Field number of `ScopeSpans.spans`.
 const SPANS: u32 = 2;
 
 /// Field numbers of `Span`, and of `Status` inside it.
@@ -56,15 +51,6 @@ enum ChildKind {
     Internal,
 }
 
-/// Buffers a traces generator reuses from one request to the next.
-#[derive(Debug, Default)]
-pub(super) struct TraceBuffers {
-    /// Per service, its spans as `ScopeSpans.spans` fields.
-    by_service: Vec<Vec<u8>>,
-    /// The span being written.
-    span: Vec<u8>,
-}
-
 impl Generator {
     /// An `ExportTraceServiceRequest` of exactly `records` spans, encoded.
     pub(super) fn traces(
@@ -73,41 +59,20 @@ impl Generator {
         settings: &[ServiceSettings],
         now: u64,
     ) -> Bytes {
-        let mut buffers = std::mem::take(&mut self.trace_buffers);
-        let services = self.config.services.len().max(1);
-        buffers.by_service.resize_with(services, Vec::new);
-        buffers.by_service.iter_mut().for_each(Vec::clear);
+        let mut buffers = std::mem::take(&mut self.buffers);
+        buffers.reset(self.config.services.len().max(1));
         let mut left = records;
         while left > 0 {
             let service = self.pick_service(settings);
             let current = settings_for(settings, service);
             left -= self.trace(&mut buffers, service, &current, now, left);
         }
-        let scope = &self.encoded_scope;
-        let mut parts = Vec::with_capacity(services);
-        for (service, spans) in buffers.by_service.iter().enumerate() {
-            if spans.is_empty() {
-                continue;
-            }
-            let resource = &self.encoded_resources[service];
-            let scope_spans = wire::field_len(SCOPE, scope.len()) + spans.len();
-            let resource_spans = wire::field_len(RESOURCE, resource.len())
-                + wire::field_len(SCOPE_SPANS, scope_spans);
-            parts.push((resource, scope_spans, resource_spans, spans));
-        }
-        let total = parts
-            .iter()
-            .map(|(_, _, len, _)| wire::field_len(RESOURCE_SPANS, *len))
-            .sum();
-        let mut body = Vec::with_capacity(total);
-        for (resource, scope_spans, resource_spans, spans) in parts {
-            wire::open(&mut body, RESOURCE_SPANS, resource_spans);
-            wire::message(&mut body, RESOURCE, resource);
-            wire::open(&mut body, SCOPE_SPANS, scope_spans);
-            wire::message(&mut body, SCOPE, scope);
-            body.extend_from_slice(spans);
-        }
-        self.trace_buffers = buffers;
+        let body = wire::export_request(
+            &buffers.by_service,
+            &self.encoded_resources,
+            &self.encoded_scope,
+        );
+        self.buffers = buffers;
         Bytes::from(body)
     }
 
@@ -115,13 +80,16 @@ impl Generator {
     /// buffer of `service`; returns how many.
     fn trace(
         &mut self,
-        buffers: &mut TraceBuffers,
+        buffers: &mut wire::Buffers,
         service: usize,
         settings: &ServiceSettings,
         now: u64,
         max_spans: usize,
     ) -> usize {
-        let TraceBuffers { by_service, span } = buffers;
+        let wire::Buffers {
+            by_service,
+            record: span,
+        } = buffers;
         let out = &mut by_service[service];
         let operation = self.pick_operation();
         let duration = settings.latency.sample_nanos(&mut self.rng);
@@ -145,7 +113,7 @@ impl Generator {
         wire::string_attribute(span, ATTRIBUTES, "http.scheme", b"http");
         let code = if failed { 500 } else { 200 };
         wire::int_attribute(span, ATTRIBUTES, "http.status_code", code);
-        self.synthetic_attributes_wire(span);
+        self.synthetic_attributes(span, ATTRIBUTES);
         status(span, failed, "internal server error");
         wire::message(out, SPANS, span);
 
@@ -216,17 +184,8 @@ impl Generator {
                 "template error"
             }
         };
-        self.synthetic_attributes_wire(span);
+        self.synthetic_attributes(span, ATTRIBUTES);
         status(span, failed, message);
-    }
-
-    /// The `--attributes` synthetic attributes of a span, values drawn at random.
-    fn synthetic_attributes_wire(&mut self, span: &mut Vec<u8>) {
-        for k in 0..self.attribute_keys.len() {
-            let pick = self.pick_value();
-            let value = self.attribute_pool[pick].as_bytes();
-            wire::string_attribute(span, ATTRIBUTES, &self.attribute_keys[k], value);
-        }
     }
 }
 

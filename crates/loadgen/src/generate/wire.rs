@@ -12,6 +12,11 @@ use prost::encoding::{encode_varint, encoded_len_varint};
 const VARINT: u64 = 0;
 const FIXED64: u64 = 1;
 const LEN: u64 = 2;
+const FIXED32: u64 = 5;
+
+/// `KeyValue.key` and `.value`.
+const KEY_VALUE_KEY: u32 = 1;
+const KEY_VALUE_VALUE: u32 = 2;
 
 /// `AnyValue.string_value` and `AnyValue.int_value`.
 const ANY_STRING: u32 = 1;
@@ -56,6 +61,75 @@ pub fn joined(out: &mut Vec<u8>, field: u32, parts: &[&[u8]]) {
     }
 }
 
+/// A `fixed32` field: left out when 0.
+pub fn fixed32(out: &mut Vec<u8>, field: u32, value: u32) {
+    if value != 0 {
+        key(out, field, FIXED32);
+        out.extend_from_slice(&value.to_le_bytes());
+    }
+}
+
+/// An `AnyValue` holding a string, as field `field`.
+pub fn string_value(out: &mut Vec<u8>, field: u32, value: &[u8]) {
+    open(out, field, field_len(ANY_STRING, value.len()));
+    message(out, ANY_STRING, value);
+}
+
+/// Buffers a generator writing protobuf reuses from one request to the next.
+#[derive(Debug, Default)]
+pub struct Buffers {
+    /// Per service, its records as the records field of a scope message.
+    pub by_service: Vec<Vec<u8>>,
+    /// The record being written.
+    pub record: Vec<u8>,
+}
+
+impl Buffers {
+    /// Empty, with a buffer for each of `services` services.
+    pub fn reset(&mut self, services: usize) {
+        self.by_service.resize_with(services, Vec::new);
+        self.by_service.iter_mut().for_each(Vec::clear);
+    }
+}
+
+/// An export request of traces or logs (their messages share field numbers:
+/// request.resource_x = 1, resource = 1, scope_x = 2, scope = 1, records =
+/// 2) from each service's records, already written as the records field of
+/// a scope message, with the resources and the scope encoded. Services
+/// without records are left out.
+pub fn export_request(by_service: &[Vec<u8>], resources: &[Vec<u8>], scope: &[u8]) -> Vec<u8> {
+    const RESOURCE_X: u32 = 1;
+    const RESOURCE: u32 = 1;
+    const SCOPE_X: u32 = 2;
+    const SCOPE: u32 = 1;
+    let lengths = |records: &Vec<u8>, resource: &Vec<u8>| {
+        let scope_x = field_len(SCOPE, scope.len()) + records.len();
+        (
+            scope_x,
+            field_len(RESOURCE, resource.len()) + field_len(SCOPE_X, scope_x),
+        )
+    };
+    let services = || {
+        by_service
+            .iter()
+            .zip(resources)
+            .filter(|(r, _)| !r.is_empty())
+    };
+    let total = services()
+        .map(|(records, resource)| field_len(RESOURCE_X, lengths(records, resource).1))
+        .sum();
+    let mut body = Vec::with_capacity(total);
+    for (records, resource) in services() {
+        let (scope_x, resource_x) = lengths(records, resource);
+        open(&mut body, RESOURCE_X, resource_x);
+        message(&mut body, RESOURCE, resource);
+        open(&mut body, SCOPE_X, scope_x);
+        message(&mut body, SCOPE, scope);
+        body.extend_from_slice(records);
+    }
+    body
+}
+
 /// An `int32`, `int64` or enum field: left out when 0. Negative values take
 /// ten bytes, as protobuf's two's complement varints do.
 pub fn int(out: &mut Vec<u8>, field: u32, value: i64) {
@@ -75,29 +149,28 @@ pub fn fixed64(out: &mut Vec<u8>, field: u32, value: u64) {
 
 /// A `KeyValue` with a string value, as repeated field `field`.
 pub fn string_attribute(out: &mut Vec<u8>, field: u32, key: &str, value: &[u8]) {
-    let any = field_len(ANY_STRING, value.len());
-    attribute_head(out, field, key, any);
-    message(out, ANY_STRING, value);
+    key_value_head(out, field, key, field_len(ANY_STRING, value.len()));
+    string_value(out, KEY_VALUE_VALUE, value);
 }
 
 /// A `KeyValue` with an integer value, as repeated field `field`.
 pub fn int_attribute(out: &mut Vec<u8>, field: u32, key: &str, value: i64) {
     let any = 1 + encoded_len_varint(value as u64);
-    attribute_head(out, field, key, any);
+    key_value_head(out, field, key, any);
+    open(out, KEY_VALUE_VALUE, any);
     key_varint(out, ANY_INT, value);
 }
 
-/// The `KeyValue`'s tag and length, its key and the head of its `AnyValue`
-/// of `any` bytes.
-fn attribute_head(out: &mut Vec<u8>, field: u32, key: &str, any: usize) {
+/// A `KeyValue`'s tag and length, and its key, before its `AnyValue` of
+/// `any` bytes.
+fn key_value_head(out: &mut Vec<u8>, field: u32, key: &str, any: usize) {
     let key_len = if key.is_empty() {
         0
     } else {
-        field_len(1, key.len())
+        field_len(KEY_VALUE_KEY, key.len())
     };
-    open(out, field, key_len + field_len(2, any));
-    bytes(out, 1, key.as_bytes());
-    open(out, 2, any);
+    open(out, field, key_len + field_len(KEY_VALUE_VALUE, any));
+    bytes(out, KEY_VALUE_KEY, key.as_bytes());
 }
 
 /// A oneof's integer: written even when 0.
