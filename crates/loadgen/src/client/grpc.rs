@@ -126,7 +126,7 @@ impl GrpcClient {
     }
 
     pub async fn send(&mut self, request: &Request) -> Attempt {
-        let mut call = tonic::Request::new(request.encode_protobuf());
+        let mut call = tonic::Request::new(request.body.clone());
         call.set_timeout(self.timeout);
         if let Some(tenant) = &self.tenant {
             call.metadata_mut().insert(

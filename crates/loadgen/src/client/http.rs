@@ -58,7 +58,7 @@ impl HttpClient {
         let encoded = if self.json {
             request.encode_json()
         } else {
-            Ok(Vec::from(request.encode_protobuf()))
+            Ok(request.body.to_vec())
         };
         let body = match encoded.and_then(|body| compress(body, self.compression)) {
             Ok(body) => body,

@@ -15,14 +15,10 @@
 
 use std::collections::HashMap;
 
-use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
-    ResourceMetrics, ScopeMetrics, Sum, metric::Data, number_data_point,
-};
+use bytes::Bytes;
+use prost::Message;
 
-use super::{Generator, kv, scope};
+use super::{Generator, wire};
 use crate::phase::ServiceSettings;
 
 /// CPUs of each instance: gauge series per instance.
@@ -34,6 +30,40 @@ const BOUNDS_MS: [f64; 14] = [
 ];
 /// The period of the CPU sine, in seconds.
 const CPU_PERIOD_SECS: f64 = 300.0;
+
+/// Field numbers of `ResourceMetrics.resource` and `.scope_metrics`,
+/// `ScopeMetrics.scope` and `.metrics`, and `ExportMetricsServiceRequest.resource_metrics`.
+const RESOURCE_METRICS: u32 = 1;
+const RESOURCE: u32 = 1;
+const SCOPE_METRICS: u32 = 2;
+const SCOPE: u32 = 1;
+const METRICS: u32 = 2;
+
+/// Field numbers of `Metric`, and of `Gauge`, `Sum` and `Histogram` in it.
+const NAME: u32 = 1;
+const DESCRIPTION: u32 = 2;
+const UNIT: u32 = 3;
+const GAUGE: u32 = 5;
+const SUM: u32 = 7;
+const HISTOGRAM: u32 = 9;
+const DATA_POINTS: u32 = 1;
+const TEMPORALITY: u32 = 2;
+const MONOTONIC: u32 = 3;
+/// `AggregationTemporality.CUMULATIVE`.
+const CUMULATIVE: i64 = 2;
+
+/// Field numbers of `NumberDataPoint` and `HistogramDataPoint`.
+const START: u32 = 2;
+const TIME: u32 = 3;
+const AS_DOUBLE: u32 = 4;
+const NUMBER_ATTRIBUTES: u32 = 7;
+const COUNT: u32 = 4;
+const HISTOGRAM_SUM: u32 = 5;
+const BUCKET_COUNTS: u32 = 6;
+const EXPLICIT_BOUNDS: u32 = 7;
+const HISTOGRAM_ATTRIBUTES: u32 = 9;
+const MIN: u32 = 11;
+const MAX: u32 = 12;
 
 /// A cumulative histogram.
 #[derive(Debug, Clone)]
@@ -88,29 +118,36 @@ pub(super) struct MetricState {
     per_service: usize,
     /// The next instance of each service to export.
     next: HashMap<usize, usize>,
+    /// Each instance's `Resource`, encoded.
+    resources: HashMap<(usize, usize), Vec<u8>>,
 }
 
-/// The three metrics of one export, filled point by point.
+/// The three metrics of one export, their points written as the
+/// `data_points` fields of a `Gauge`, a `Sum` and a `Histogram`.
 #[derive(Debug, Default)]
 struct Export {
-    gauge: Vec<NumberDataPoint>,
-    sum: Vec<NumberDataPoint>,
-    histogram: Vec<HistogramDataPoint>,
+    gauge: Vec<u8>,
+    sum: Vec<u8>,
+    histogram: Vec<u8>,
+    points: usize,
 }
 
 impl Generator {
+    /// An `ExportMetricsServiceRequest` of exactly `records` data points,
+    /// encoded as the traces are (see [`super::traces`]).
     pub(super) fn metrics(
         &mut self,
         records: usize,
         settings: &[ServiceSettings],
         now: u64,
-    ) -> ExportMetricsServiceRequest {
+    ) -> Bytes {
         let series_per_instance = CPUS + 3 * self.operations.len();
         self.metrics.per_service = self
             .metrics
             .per_service
             .max(records.div_ceil(series_per_instance));
-        let mut resource_metrics = Vec::new();
+        let mut body = Vec::new();
+        let (mut point, mut metrics) = (Vec::new(), Vec::new());
         let mut left = records;
         while left > 0 {
             let service = self.pick_service(settings);
@@ -118,24 +155,32 @@ impl Generator {
             let next = self.metrics.next.entry(service).or_insert(0);
             let instance = *next % self.metrics.per_service;
             *next = instance + 1;
-            let export = self.export(service, instance, &current, now, left);
-            left -= export.gauge.len() + export.sum.len() + export.histogram.len();
-            resource_metrics.push(ResourceMetrics {
-                resource: Some(self.resource(service, Some(instance))),
-                scope_metrics: vec![ScopeMetrics {
-                    scope: scope(),
-                    metrics: export.into_metrics(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            });
+            let export = self.export(&mut point, service, instance, &current, now, left);
+            left -= export.points;
+            metrics.clear();
+            export.write_metrics(&mut metrics);
+            if !self.metrics.resources.contains_key(&(service, instance)) {
+                let resource = self.resource(service, Some(instance)).encode_to_vec();
+                self.metrics.resources.insert((service, instance), resource);
+            }
+            let resource = &self.metrics.resources[&(service, instance)];
+            let scope_metrics = wire::field_len(SCOPE, self.encoded_scope.len()) + metrics.len();
+            let resource_metrics = wire::field_len(RESOURCE, resource.len())
+                + wire::field_len(SCOPE_METRICS, scope_metrics);
+            wire::open(&mut body, RESOURCE_METRICS, resource_metrics);
+            wire::message(&mut body, RESOURCE, resource);
+            wire::open(&mut body, SCOPE_METRICS, scope_metrics);
+            wire::message(&mut body, SCOPE, &self.encoded_scope);
+            body.extend_from_slice(&metrics);
         }
-        ExportMetricsServiceRequest { resource_metrics }
+        Bytes::from(body)
     }
 
-    /// One instance's export: at most `max_points` points (at least 1).
+    /// One instance's export: at most `max_points` points (at least 1), the
+    /// gauges first, then the sums, then the histograms.
     fn export(
         &mut self,
+        point: &mut Vec<u8>,
         service: usize,
         instance: usize,
         settings: &ServiceSettings,
@@ -165,10 +210,7 @@ impl Generator {
             }
         }
         let mut export = Export::default();
-        let point_attrs = |g: &Generator, series: u64, mut attrs: Vec<_>| {
-            g.series_attributes(state.series_base.wrapping_add(series), &mut attrs);
-            attrs
-        };
+        let series = |n: usize| state.series_base.wrapping_add(n as u64);
         let elapsed_secs = now as f64 / 1e9;
         for cpu in 0..CPUS {
             let wave =
@@ -176,122 +218,118 @@ impl Generator {
             let value =
                 (0.35 + 0.25 * wave + 0.05 * self.rng.normal() + 0.3 * settings.error_ratio)
                     .clamp(0.0, 1.0);
-            let attrs = point_attrs(
-                self,
-                cpu as u64,
-                vec![kv("cpu", Value::IntValue(cpu as i64))],
-            );
-            export
-                .gauge
-                .push(self.number_point(attrs, now, value, false));
+            if export.points == max_points {
+                continue;
+            }
+            point.clear();
+            number_point(point, 0, now, value);
+            wire::int_attribute(point, NUMBER_ATTRIBUTES, "cpu", cpu as i64);
+            self.series_attributes(series(cpu), point, NUMBER_ATTRIBUTES);
+            wire::message(&mut export.gauge, DATA_POINTS, point);
+            export.points += 1;
         }
         for route in 0..routes {
             for (outcome, name) in ["success", "error"].into_iter().enumerate() {
-                let attrs = vec![
-                    kv(
-                        "http.route",
-                        Value::StringValue(self.operations[route].route.clone()),
-                    ),
-                    kv("outcome", Value::StringValue(name.into())),
-                ];
-                let attrs = point_attrs(self, (100 + route * 2 + outcome) as u64, attrs);
+                if export.points == max_points {
+                    continue;
+                }
+                point.clear();
                 let value = state.requests[route][outcome] as f64;
-                export.sum.push(self.number_point(attrs, now, value, true));
+                number_point(point, self.started, now, value);
+                let route_name = self.operations[route].route.as_bytes();
+                wire::string_attribute(point, NUMBER_ATTRIBUTES, "http.route", route_name);
+                wire::string_attribute(point, NUMBER_ATTRIBUTES, "outcome", name.as_bytes());
+                self.series_attributes(series(100 + route * 2 + outcome), point, NUMBER_ATTRIBUTES);
+                wire::message(&mut export.sum, DATA_POINTS, point);
+                export.points += 1;
             }
         }
         for route in 0..routes {
-            let attrs = vec![kv(
-                "http.route",
-                Value::StringValue(self.operations[route].route.clone()),
-            )];
-            let attrs = point_attrs(self, (10_000 + route) as u64, attrs);
+            if export.points == max_points {
+                continue;
+            }
             let h = &state.durations[route];
-            export.histogram.push(HistogramDataPoint {
-                attributes: attrs,
-                start_time_unix_nano: self.started,
-                time_unix_nano: now,
-                count: h.count,
-                sum: Some(h.sum),
-                bucket_counts: h.counts.clone(),
-                explicit_bounds: BOUNDS_MS.to_vec(),
-                min: (h.count > 0).then_some(h.min),
-                max: (h.count > 0).then_some(h.max),
-                ..Default::default()
-            });
+            point.clear();
+            wire::fixed64(point, START, self.started);
+            wire::fixed64(point, TIME, now);
+            wire::fixed64(point, COUNT, h.count);
+            wire::double(point, HISTOGRAM_SUM, h.sum);
+            wire::packed_fixed64(point, BUCKET_COUNTS, &h.counts);
+            wire::packed_double(point, EXPLICIT_BOUNDS, &BOUNDS_MS);
+            let route_name = self.operations[route].route.as_bytes();
+            wire::string_attribute(point, HISTOGRAM_ATTRIBUTES, "http.route", route_name);
+            self.series_attributes(series(10_000 + route), point, HISTOGRAM_ATTRIBUTES);
+            if h.count > 0 {
+                wire::double(point, MIN, h.min);
+                wire::double(point, MAX, h.max);
+            }
+            wire::message(&mut export.histogram, DATA_POINTS, point);
+            export.points += 1;
         }
         self.metrics.instances.insert((service, instance), state);
-        export.truncate(max_points);
         export
-    }
-
-    fn number_point(
-        &self,
-        attributes: Vec<opentelemetry_proto::tonic::common::v1::KeyValue>,
-        now: u64,
-        value: f64,
-        cumulative: bool,
-    ) -> NumberDataPoint {
-        NumberDataPoint {
-            attributes,
-            start_time_unix_nano: if cumulative { self.started } else { 0 },
-            time_unix_nano: now,
-            value: Some(number_data_point::Value::AsDouble(value)),
-            ..Default::default()
-        }
     }
 }
 
-impl Export {
-    /// Keeps the first `max` points: gauges, then sums, then histograms.
-    fn truncate(&mut self, max: usize) {
-        self.gauge.truncate(max);
-        self.sum.truncate(max.saturating_sub(self.gauge.len()));
-        self.histogram
-            .truncate(max.saturating_sub(self.gauge.len() + self.sum.len()));
-    }
+/// A `NumberDataPoint`'s times and double value (`start` 0: none).
+fn number_point(point: &mut Vec<u8>, start: u64, now: u64, value: f64) {
+    wire::fixed64(point, START, start);
+    wire::fixed64(point, TIME, now);
+    wire::double(point, AS_DOUBLE, value);
+}
 
-    fn into_metrics(self) -> Vec<Metric> {
-        let metric = |name: &str, description: &str, unit: &str, data: Data| Metric {
-            name: name.into(),
-            description: description.into(),
-            unit: unit.into(),
-            data: Some(data),
-            ..Default::default()
-        };
-        let mut metrics = Vec::with_capacity(3);
-        if !self.gauge.is_empty() {
-            metrics.push(metric(
+impl Export {
+    /// The export's `Metric` messages, as `ScopeMetrics.metrics` fields; a
+    /// metric without points is left out.
+    fn write_metrics(&self, out: &mut Vec<u8>) {
+        let metrics = [
+            (
                 "system.cpu.utilization",
                 "The share of time each CPU was busy",
                 "1",
-                Data::Gauge(Gauge {
-                    data_points: self.gauge,
-                }),
-            ));
-        }
-        if !self.sum.is_empty() {
-            metrics.push(metric(
+                GAUGE,
+                &self.gauge,
+            ),
+            (
                 "http.server.requests",
                 "HTTP requests served, by route and outcome",
                 "{request}",
-                Data::Sum(Sum {
-                    data_points: self.sum,
-                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                    is_monotonic: true,
-                }),
-            ));
-        }
-        if !self.histogram.is_empty() {
-            metrics.push(metric(
+                SUM,
+                &self.sum,
+            ),
+            (
                 "http.server.duration",
                 "The duration of HTTP requests served",
                 "ms",
-                Data::Histogram(Histogram {
-                    data_points: self.histogram,
-                    aggregation_temporality: AggregationTemporality::Cumulative as i32,
-                }),
-            ));
+                HISTOGRAM,
+                &self.histogram,
+            ),
+        ];
+        for (name, description, unit, kind, points) in metrics {
+            if points.is_empty() {
+                continue;
+            }
+            // What follows the points: sums and histograms are cumulative,
+            // sums monotonic.
+            let mut tail = Vec::new();
+            if kind != GAUGE {
+                wire::int(&mut tail, TEMPORALITY, CUMULATIVE);
+            }
+            if kind == SUM {
+                wire::int(&mut tail, MONOTONIC, 1);
+            }
+            let data = points.len() + tail.len();
+            let len = wire::field_len(NAME, name.len())
+                + wire::field_len(DESCRIPTION, description.len())
+                + wire::field_len(UNIT, unit.len())
+                + wire::field_len(kind, data);
+            wire::open(out, METRICS, len);
+            wire::bytes(out, NAME, name.as_bytes());
+            wire::bytes(out, DESCRIPTION, description.as_bytes());
+            wire::bytes(out, UNIT, unit.as_bytes());
+            wire::open(out, kind, data);
+            out.extend_from_slice(points);
+            out.extend_from_slice(&tail);
         }
-        metrics
     }
 }

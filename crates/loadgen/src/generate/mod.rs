@@ -7,9 +7,8 @@
 //! [`crate::phase::Scenario`] for each service's current settings (error ratio,
 //! latency distribution, share of traffic), then [`Generator::generate`] builds
 //! a [`Request`] of exactly the requested number of records (spans, data
-//! points or log records), which the client sends. Traces and logs are
-//! written as protobuf as they are drawn ([`wire`]); metrics are prost
-//! messages the client encodes. Event times are
+//! points or log records), written as OTLP protobuf as they are drawn
+//! ([`wire`]), which the client sends (JSON decodes it first). Event times are
 //! "now", so the endpoint sees live traffic (SLO windows and anomaly detectors
 //! react in real time).
 //!
@@ -64,46 +63,23 @@ const OPERATIONS: [(&str, &str); 8] = [
     ("GET", "/api/v1/recommendations"),
 ];
 
-/// A request as prost messages: the receivers' own request type.
+/// A request as prost messages (the receivers' own request type), for JSON.
 pub use sluice_otlp::ExportRequest;
 
-/// One generated request.
+/// One generated request: an export request of `records` records of
+/// `signal`, encoded as OTLP protobuf.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Request {
-    /// Traces or logs: an export request of `records` records, encoded.
-    Encoded {
-        signal: Signal,
-        body: Bytes,
-        records: usize,
-    },
-    /// Metrics, to encode.
-    Message(ExportRequest),
+pub struct Request {
+    pub signal: Signal,
+    pub body: Bytes,
+    pub records: usize,
 }
 
 impl Request {
-    /// The records it holds: spans, data points or log records.
-    pub fn records(&self) -> usize {
-        match self {
-            Self::Encoded { records, .. } => *records,
-            Self::Message(request) => request.records(),
-        }
-    }
-
-    /// The OTLP protobuf body.
-    pub fn encode_protobuf(&self) -> Bytes {
-        match self {
-            Self::Encoded { body, .. } => body.clone(),
-            Self::Message(request) => request.encode_protobuf(),
-        }
-    }
-
-    /// The request as prost messages (decoded from its body if encoded).
+    /// The request as prost messages, decoded from its body.
     pub fn to_message(&self) -> Result<ExportRequest, prost::DecodeError> {
-        let (signal, body) = match self {
-            Self::Message(request) => return Ok(request.clone()),
-            Self::Encoded { signal, body, .. } => (signal, body.clone()),
-        };
-        Ok(match signal {
+        let body = self.body.clone();
+        Ok(match self.signal {
             Signal::Traces => ExportRequest::Traces(ExportTraceServiceRequest::decode(body)?),
             Signal::Metrics => ExportRequest::Metrics(ExportMetricsServiceRequest::decode(body)?),
             Signal::Logs => ExportRequest::Logs(ExportLogsServiceRequest::decode(body)?),
@@ -112,11 +88,7 @@ impl Request {
 
     /// The OTLP/JSON body.
     pub fn encode_json(&self) -> std::io::Result<Vec<u8>> {
-        let json = match self {
-            Self::Encoded { .. } => self.to_message()?.encode_json(),
-            Self::Message(request) => request.encode_json(),
-        };
-        Ok(json?)
+        Ok(self.to_message()?.encode_json()?)
     }
 }
 
@@ -223,20 +195,16 @@ impl Generator {
         settings: &[ServiceSettings],
         now_nanos: u64,
     ) -> Request {
-        match self.config.signal {
-            Signal::Traces => Request::Encoded {
-                signal: Signal::Traces,
-                body: self.traces(records, settings, now_nanos),
-                records,
-            },
-            Signal::Metrics => Request::Message(ExportRequest::Metrics(
-                self.metrics(records, settings, now_nanos),
-            )),
-            Signal::Logs => Request::Encoded {
-                signal: Signal::Logs,
-                body: self.logs(records, settings, now_nanos),
-                records,
-            },
+        let signal = self.config.signal;
+        let body = match signal {
+            Signal::Traces => self.traces(records, settings, now_nanos),
+            Signal::Metrics => self.metrics(records, settings, now_nanos),
+            Signal::Logs => self.logs(records, settings, now_nanos),
+        };
+        Request {
+            signal,
+            body,
+            records,
         }
     }
 
@@ -286,9 +254,10 @@ impl Generator {
         }
     }
 
-    /// The synthetic attributes of a metric series: fixed for the series, so
-    /// cumulative values stay one series.
-    fn series_attributes(&self, series: u64, out: &mut Vec<KeyValue>) {
+    /// The synthetic attributes of a metric series, as repeated field
+    /// `field` of its point: fixed for the series, so cumulative values stay
+    /// one series.
+    fn series_attributes(&self, series: u64, out: &mut Vec<u8>, field: u32) {
         for (k, key) in self.attribute_keys.iter().enumerate() {
             let mixed = (series ^ (k as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
                 .wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -297,8 +266,7 @@ impl Generator {
             } else {
                 self.pool_index((mixed >> 11) as f64 / (1u64 << 53) as f64)
             };
-            let value = &self.attribute_pool[pick];
-            out.push(kv(key, Value::StringValue(value.clone())));
+            wire::string_attribute(out, field, key, self.attribute_pool[pick].as_bytes());
         }
     }
 

@@ -4,6 +4,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use serde_json::Value as Json;
 
@@ -56,7 +57,12 @@ fn every_signal_holds_exactly_the_requested_records() {
         let mut g = generator(signal, 3);
         for records in [1, 2, 7, 100, 512, 1000] {
             let request = g.generate(records, &settings(0.1), NOW);
-            assert_eq!(request.records(), records, "{signal:?}");
+            assert_eq!(request.records, records, "{signal:?}");
+            assert_eq!(
+                request.to_message().unwrap().records(),
+                records,
+                "{signal:?}"
+            );
         }
     }
 }
@@ -131,7 +137,7 @@ fn a_silent_service_gets_no_records() {
 fn cumulative_metrics_grow_between_exports() {
     let mut g = generator(Signal::Metrics, 1);
     let total = |request: &Request| -> f64 {
-        let Request::Message(ExportRequest::Metrics(r)) = request else {
+        let Ok(ExportRequest::Metrics(r)) = request.to_message() else {
             panic!("metrics expected");
         };
         r.resource_metrics
@@ -202,7 +208,7 @@ fn json_is_otlp_json_and_decodes_back_to_the_same_request() {
     assert_eq!(metrics[1]["sum"]["isMonotonic"], true);
     // serde_json may parse a float 1 ulp off, so compare the shape, not the values.
     let decoded: ExportMetricsServiceRequest = serde_json::from_slice(&bytes).unwrap();
-    let Request::Message(ExportRequest::Metrics(original)) = &request else {
+    let Ok(ExportRequest::Metrics(original)) = request.to_message() else {
         panic!("metrics expected");
     };
     assert_eq!(ExportRequest::Metrics(decoded.clone()).records(), 40);
@@ -273,14 +279,12 @@ fn attribute_skew_makes_a_few_values_common() {
 /// records: every length and tag right, every field where prost puts it.
 #[test]
 fn an_encoded_body_is_what_prost_encodes_from_its_records() {
-    for signal in [Signal::Traces, Signal::Logs] {
+    for signal in [Signal::Traces, Signal::Metrics, Signal::Logs] {
         for (attributes, skew, error_ratio) in [(0, 0.0, 0.0), (10, 0.0, 0.5), (3, 1.0, 1.0)] {
             let mut g = skewed_generator(signal, attributes, skew);
             for count in [1, 5, 512] {
                 let request = g.generate(count, &settings(error_ratio), NOW);
-                let Request::Encoded { body, records, .. } = &request else {
-                    panic!("{signal:?} encoded expected");
-                };
+                let Request { body, records, .. } = &request;
                 assert_eq!(*records, count);
                 let message = request.to_message().unwrap();
                 assert_eq!(message.records(), count);
@@ -339,4 +343,72 @@ fn logs_name_their_severity_and_half_carry_a_trace_context() {
     }
     assert!((800..1200).contains(&traced), "{traced} traced");
     assert!((300..500).contains(&errors), "{errors} errors");
+}
+
+#[test]
+fn an_instance_exports_a_gauge_a_monotonic_sum_and_a_histogram() {
+    let mut g = generator(Signal::Metrics, 1);
+    let operations = 4;
+    let per_instance = 4 + 3 * operations;
+    let Ok(ExportRequest::Metrics(request)) = g
+        .generate(5 * per_instance, &settings(0.1), NOW)
+        .to_message()
+    else {
+        panic!("metrics expected");
+    };
+    assert_eq!(request.resource_metrics.len(), 5);
+    for resource in &request.resource_metrics {
+        let metrics = &resource.scope_metrics[0].metrics;
+        let names: Vec<_> = metrics.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "system.cpu.utilization",
+                "http.server.requests",
+                "http.server.duration"
+            ]
+        );
+        let Some(Data::Gauge(gauge)) = &metrics[0].data else {
+            panic!("gauge expected");
+        };
+        assert_eq!(gauge.data_points.len(), 4);
+        for (cpu, point) in gauge.data_points.iter().enumerate() {
+            assert_eq!((point.start_time_unix_nano, point.time_unix_nano), (0, NOW));
+            let Some(number_data_point::Value::AsDouble(v)) = point.value else {
+                panic!("double expected");
+            };
+            assert!((0.0..=1.0).contains(&v), "{v}");
+            assert_eq!(point.attributes[0].key, "cpu");
+            assert_eq!(
+                point.attributes[0]
+                    .value
+                    .as_ref()
+                    .and_then(|v| v.value.clone()),
+                Some(Value::IntValue(cpu as i64))
+            );
+            assert_eq!(point.attributes[1].key, "attr.0");
+        }
+        let Some(Data::Sum(sum)) = &metrics[1].data else {
+            panic!("sum expected");
+        };
+        assert!(sum.is_monotonic && sum.aggregation_temporality == 2);
+        assert_eq!(sum.data_points.len(), 2 * operations);
+        assert!(sum.data_points.iter().all(|p| p.start_time_unix_nano > 0
+            && p.start_time_unix_nano < NOW
+            && p.attributes.iter().any(|a| a.key == "outcome")));
+        let Some(Data::Histogram(histogram)) = &metrics[2].data else {
+            panic!("histogram expected");
+        };
+        assert_eq!(histogram.aggregation_temporality, 2);
+        assert_eq!(histogram.data_points.len(), operations);
+        for point in &histogram.data_points {
+            assert_eq!(point.explicit_bounds.len(), 14);
+            assert_eq!(point.bucket_counts.len(), 15);
+            assert_eq!(point.bucket_counts.iter().sum::<u64>(), point.count);
+            assert!(point.count >= 10);
+            let (min, max) = (point.min.unwrap(), point.max.unwrap());
+            assert!(min <= max && point.sum.unwrap() >= min * point.count as f64 * 0.999);
+            assert_eq!(point.attributes[0].key, "http.route");
+        }
+    }
 }

@@ -69,6 +69,33 @@ pub fn fixed32(out: &mut Vec<u8>, field: u32, value: u32) {
     }
 }
 
+/// A `double` that is present (a oneof's or an `optional` one): written even
+/// when 0.
+pub fn double(out: &mut Vec<u8>, field: u32, value: f64) {
+    key(out, field, FIXED64);
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+/// A packed `repeated fixed64`: left out when empty.
+pub fn packed_fixed64(out: &mut Vec<u8>, field: u32, values: &[u64]) {
+    if !values.is_empty() {
+        open(out, field, 8 * values.len());
+        values
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+    }
+}
+
+/// A packed `repeated double`: left out when empty.
+pub fn packed_double(out: &mut Vec<u8>, field: u32, values: &[f64]) {
+    if !values.is_empty() {
+        open(out, field, 8 * values.len());
+        values
+            .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+    }
+}
+
 /// An `AnyValue` holding a string, as field `field`.
 pub fn string_value(out: &mut Vec<u8>, field: u32, value: &[u8]) {
     open(out, field, field_len(ANY_STRING, value.len()));
