@@ -12,6 +12,9 @@
 //! There are as many instances per service as a request needs for each to
 //! export at most once per request, so no series has two points with the same
 //! timestamp in one request.
+//!
+//! Points are written as protobuf as they are drawn, as spans are (see
+//! [`super::traces`]); each instance's resource is encoded once.
 
 use std::collections::HashMap;
 

@@ -1,5 +1,6 @@
-//! Protobuf fields written straight into a request body, for the generators
-//! that skip prost's message structs (see [`super::traces`]).
+//! Protobuf fields written straight into a request body: the generators
+//! write every record this way rather than through prost's message structs
+//! (see [`super::traces`] for why).
 //!
 //! Each writer emits what prost emits for the same field of a message: the
 //! tag, then the value; scalars and strings that hold their default are left
