@@ -41,24 +41,17 @@ impl Generator {
     /// An `ExportLogsServiceRequest` of exactly `records` log records, encoded
     /// as the traces are (see [`super::traces`]).
     pub(super) fn logs(&mut self, records: usize, settings: &[ServiceSettings], now: u64) -> Bytes {
-        let mut buffers = std::mem::take(&mut self.buffers);
-        buffers.reset(self.config.services.len().max(1));
-        let mut text = Vec::new();
-        for _ in 0..records {
-            let service = self.pick_service(settings);
-            let current = super::settings_for(settings, service);
-            let wire::Buffers { by_service, record } = &mut buffers;
-            record.clear();
-            self.log_record(record, &mut text, service, &current, now);
-            wire::message(&mut by_service[service], LOG_RECORDS, record);
-        }
-        let body = wire::export_request(
-            &buffers.by_service,
-            &self.encoded_resources,
-            &self.encoded_scope,
-        );
-        self.buffers = buffers;
-        Bytes::from(body)
+        self.encoded_request(|generator, buffers| {
+            let mut text = Vec::new();
+            for _ in 0..records {
+                let service = generator.pick_service(settings);
+                let current = super::settings_for(settings, service);
+                let wire::Buffers { by_service, record } = &mut *buffers;
+                record.clear();
+                generator.log_record(record, &mut text, service, &current, now);
+                wire::message(&mut by_service[service], LOG_RECORDS, record);
+            }
+        })
     }
 
     fn log_record(

@@ -257,8 +257,16 @@ impl Generator {
             wire::fixed64(point, TIME, now);
             wire::fixed64(point, COUNT, h.count);
             wire::double(point, HISTOGRAM_SUM, h.sum);
-            wire::packed_fixed64(point, BUCKET_COUNTS, &h.counts);
-            wire::packed_double(point, EXPLICIT_BOUNDS, &BOUNDS_MS);
+            wire::packed64(
+                point,
+                BUCKET_COUNTS,
+                h.counts.iter().map(|c| c.to_le_bytes()),
+            );
+            wire::packed64(
+                point,
+                EXPLICIT_BOUNDS,
+                BOUNDS_MS.iter().map(|b| b.to_le_bytes()),
+            );
             let route_name = self.operations[route].route.as_bytes();
             wire::string_attribute(point, HISTOGRAM_ATTRIBUTES, "http.route", route_name);
             self.series_attributes(series(10_000 + route), point, HISTOGRAM_ATTRIBUTES);

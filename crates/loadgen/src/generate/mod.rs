@@ -208,6 +208,21 @@ impl Generator {
         }
     }
 
+    /// A traces or logs request: `write` fills each service's buffer with its
+    /// records, then the request is built around them.
+    fn encoded_request(&mut self, write: impl FnOnce(&mut Self, &mut wire::Buffers)) -> Bytes {
+        let mut buffers = std::mem::take(&mut self.buffers);
+        buffers.reset(self.config.services.len().max(1));
+        write(self, &mut buffers);
+        let body = wire::export_request(
+            &buffers.by_service,
+            &self.encoded_resources,
+            &self.encoded_scope,
+        );
+        self.buffers = buffers;
+        Bytes::from(body)
+    }
+
     /// A service index, weighted by the services' rate multipliers (evenly
     /// when they are all 0).
     fn pick_service(&mut self, settings: &[ServiceSettings]) -> usize {

@@ -59,21 +59,14 @@ impl Generator {
         settings: &[ServiceSettings],
         now: u64,
     ) -> Bytes {
-        let mut buffers = std::mem::take(&mut self.buffers);
-        buffers.reset(self.config.services.len().max(1));
-        let mut left = records;
-        while left > 0 {
-            let service = self.pick_service(settings);
-            let current = settings_for(settings, service);
-            left -= self.trace(&mut buffers, service, &current, now, left);
-        }
-        let body = wire::export_request(
-            &buffers.by_service,
-            &self.encoded_resources,
-            &self.encoded_scope,
-        );
-        self.buffers = buffers;
-        Bytes::from(body)
+        self.encoded_request(|generator, buffers| {
+            let mut left = records;
+            while left > 0 {
+                let service = generator.pick_service(settings);
+                let current = settings_for(settings, service);
+                left -= generator.trace(buffers, service, &current, now, left);
+            }
+        })
     }
 
     /// Writes one trace of at most `max_spans` spans (at least 1) into the

@@ -77,23 +77,12 @@ pub fn double(out: &mut Vec<u8>, field: u32, value: f64) {
     out.extend_from_slice(&value.to_le_bytes());
 }
 
-/// A packed `repeated fixed64`: left out when empty.
-pub fn packed_fixed64(out: &mut Vec<u8>, field: u32, values: &[u64]) {
-    if !values.is_empty() {
+/// A packed `repeated fixed64` or `repeated double`, each value given as its
+/// eight little-endian bytes: left out when empty.
+pub fn packed64(out: &mut Vec<u8>, field: u32, values: impl ExactSizeIterator<Item = [u8; 8]>) {
+    if values.len() > 0 {
         open(out, field, 8 * values.len());
-        values
-            .iter()
-            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-    }
-}
-
-/// A packed `repeated double`: left out when empty.
-pub fn packed_double(out: &mut Vec<u8>, field: u32, values: &[f64]) {
-    if !values.is_empty() {
-        open(out, field, 8 * values.len());
-        values
-            .iter()
-            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        values.for_each(|v| out.extend_from_slice(&v));
     }
 }
 
