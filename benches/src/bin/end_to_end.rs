@@ -307,8 +307,9 @@ fn median_and_range(samples: &[f64]) -> (f64, String) {
 struct Sustained {
     /// The run at the highest rate with under 0.1% refusals.
     run: Summary,
-    /// The cores Sluice used for it, writing what it left included.
-    cores: f64,
+    /// The cores Sluice used for it, writing what it left included; `None`
+    /// for an as-fast-as-possible run taken as it was.
+    cores: Option<f64>,
     /// Records acknowledged over all the search's runs.
     acknowledged: u64,
 }
@@ -320,7 +321,7 @@ struct Sustained {
 /// what it sustains: a first rate that holds is raised by 10% until one does
 /// not. Otherwise that rate is lowered by 10% until refusals stay under
 /// 0.1%. Unless the cores are wanted, a `fastest` run without refusals is
-/// the answer itself (its cores NaN).
+/// the answer itself.
 fn rate_search(
     sluice: &Sluice,
     bin: &Path,
@@ -329,15 +330,15 @@ fn rate_search(
     seconds: u64,
     cores_wanted: bool,
 ) -> Result<Sustained, Error> {
-    let mut found: Option<Sustained> = None;
-    let mut acknowledged = 0;
     if !cores_wanted && fastest.refused_ratio() < 0.001 {
         return Ok(Sustained {
             run: fastest.clone(),
-            cores: f64::NAN,
-            acknowledged,
+            cores: None,
+            acknowledged: 0,
         });
     }
+    let mut found = None;
+    let mut acknowledged = 0;
     let mut rate = fastest.acknowledged_records_per_second;
     let mut may_rise = fastest.refused_ratio() >= 0.001;
     for _ in 0..RATE_STEPS {
@@ -350,11 +351,7 @@ fn rate_search(
         sluice.settle();
         let cores = (sluice.cpu_seconds() - cpu_before) / run.duration_seconds;
         if run.refused_ratio() < 0.001 {
-            found = Some(Sustained {
-                run,
-                cores,
-                acknowledged: 0,
-            });
+            found = Some((run, cores));
             if !may_rise {
                 break;
             }
@@ -366,11 +363,12 @@ fn rate_search(
             rate *= 0.9;
         }
     }
-    let found =
+    let (run, cores) =
         found.ok_or_else(|| format!("no {signal} rate sustained with under 0.1% refusals"))?;
     Ok(Sustained {
+        run,
+        cores: Some(cores),
         acknowledged,
-        ..found
     })
 }
 
@@ -457,7 +455,8 @@ fn main() -> Result<(), Error> {
     let mut spans_stored = fastest.records_acknowledged;
     let search = rate_search(&sluice, &loadgen_bin, "traces", &fastest, seconds, true)?;
     spans_stored += search.acknowledged;
-    let (sustained, sluice_cores) = (search.run, search.cores);
+    let sluice_cores = search.cores.ok_or("the traces' search measures cores")?;
+    let sustained = search.run;
     let per_core = sustained.acknowledged_records_per_second / sluice_cores.max(0.01);
 
     eprintln!("==> decode-only throughput again");

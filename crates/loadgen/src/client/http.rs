@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 
@@ -56,9 +57,9 @@ impl HttpClient {
 
     pub async fn send(&mut self, request: &Request) -> Attempt {
         let encoded = if self.json {
-            request.encode_json()
+            request.encode_json().map(Bytes::from)
         } else {
-            Ok(request.body.to_vec())
+            Ok(request.body.clone())
         };
         let body = match encoded.and_then(|body| compress(body, self.compression)) {
             Ok(body) => body,

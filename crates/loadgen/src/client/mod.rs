@@ -26,6 +26,7 @@ mod rpc_status;
 use std::io::Write;
 use std::time::Duration;
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
@@ -152,8 +153,9 @@ fn rejected_json(body: &[u8]) -> Result<u64, serde_json::Error> {
     Ok(count.unwrap_or(0))
 }
 
-/// Compresses an encoded body for OTLP/HTTP.
-pub fn compress(body: Vec<u8>, compression: Compression) -> std::io::Result<Vec<u8>> {
+/// Compresses an encoded body for OTLP/HTTP (without compression, the body
+/// itself, not a copy).
+pub fn compress(body: Bytes, compression: Compression) -> std::io::Result<Bytes> {
     match compression {
         Compression::None => Ok(body),
         Compression::Gzip => {
@@ -162,9 +164,11 @@ pub fn compress(body: Vec<u8>, compression: Compression) -> std::io::Result<Vec<
                 flate2::Compression::default(),
             );
             encoder.write_all(&body)?;
-            encoder.finish()
+            Ok(encoder.finish()?.into())
         }
-        Compression::Zstd => zstd::bulk::compress(&body, zstd::DEFAULT_COMPRESSION_LEVEL),
+        Compression::Zstd => {
+            Ok(zstd::bulk::compress(&body, zstd::DEFAULT_COMPRESSION_LEVEL)?.into())
+        }
     }
 }
 
@@ -217,7 +221,7 @@ mod tests {
 
     #[test]
     fn compressed_bodies_decompress_to_the_original() {
-        let body: Vec<u8> = b"resourceSpans ".repeat(1000);
+        let body = Bytes::from(b"resourceSpans ".repeat(1000));
         let gz = compress(body.clone(), Compression::Gzip).expect("in memory");
         let mut out = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)

@@ -5,6 +5,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequ
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point;
+use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use serde_json::Value as Json;
 
@@ -40,6 +41,16 @@ fn traces(request: &Request) -> ExportTraceServiceRequest {
     traces
 }
 
+/// Its spans, in order.
+fn spans(request: &ExportTraceServiceRequest) -> Vec<&Span> {
+    request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .collect()
+}
+
 fn settings(error_ratio: f64) -> Vec<ServiceSettings> {
     vec![
         ServiceSettings {
@@ -71,12 +82,7 @@ fn every_signal_holds_exactly_the_requested_records() {
 fn traces_have_a_server_root_and_children_ending_no_later_than_now() {
     let mut g = generator(Signal::Traces, 2);
     let request = traces(&g.generate(600, &settings(0.2), NOW));
-    let spans: Vec<_> = request
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| &s.spans)
-        .collect();
+    let spans = spans(&request);
     let roots: Vec<_> = spans
         .iter()
         .filter(|s| s.parent_span_id.is_empty())
@@ -247,12 +253,7 @@ fn top_value_share(skew: f64, records: usize) -> f64 {
     let mut g = skewed_generator(Signal::Traces, 1, skew);
     let request = traces(&g.generate(records, &settings(0.0), NOW));
     let mut counts = std::collections::HashMap::new();
-    for span in request
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| &s.spans)
-    {
+    for span in spans(&request) {
         let value = span
             .attributes
             .iter()
