@@ -1,7 +1,8 @@
-//! Batches to Parquet bytes: sorted by service then time, zstd, dictionaries for
-//! repetitive strings (resource attribute keys plain: zstd takes their runs),
-//! delta encoding for times, a bloom filter on trace ids,
-//! statistics for top-level columns other than ids.
+//! Batches to Parquet bytes: sorted by service then time, zstd (at its
+//! quickest where a longer search finds nothing more: ids, runs of resource
+//! attribute keys), dictionaries for repetitive strings (resource attribute
+//! keys plain: zstd takes their runs), delta encoding for times, a bloom
+//! filter on trace ids, statistics for top-level columns other than ids.
 
 use std::cmp::Ordering;
 
@@ -35,6 +36,10 @@ pub fn writer_properties(
 ) -> WriterProperties {
     let schema = sluice_model::schema::schema(table);
     let level = ZstdLevel::try_new(zstd_level).unwrap_or_default();
+    // For columns where zstd's search for matches finds nothing a quicker
+    // search would not: what it saves there is in the entropy coding, which
+    // every level does alike.
+    let fastest = Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default());
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_dictionary_enabled(true)
@@ -51,13 +56,15 @@ pub fn writer_properties(
     // each (DELTA_LENGTH_BYTE_ARRAY), zstd sees only the hex digits. Their
     // minimum and maximum span nearly all ids in any page or row group, so
     // statistics would prune nothing (a trace is found by the bloom filter)
-    // and cost two string comparisons per value.
+    // and cost two string comparisons per value. Random digits hold no
+    // matches: zstd's level only changes how long it looks for them.
     for column in HIGH_CARDINALITY {
         if schema.field_with_name(column).is_ok() {
             builder = builder
                 .set_column_dictionary_enabled(ColumnPath::from(column), false)
                 .set_column_encoding(ColumnPath::from(column), Encoding::DELTA_LENGTH_BYTE_ARRAY)
-                .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
+                .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None)
+                .set_column_compression(ColumnPath::from(column), fastest);
         }
     }
     // Times and durations are nearly all distinct: a dictionary only costs
@@ -74,15 +81,17 @@ pub fn writer_properties(
     }
     // A resource's attribute keys repeat on every row of its spans, in one
     // order: plain, zstd stores a run of them as a few long matches, where a
-    // dictionary interns every key of every row. (Their values too, plain,
-    // cost a percent more bytes where several instances of a service
-    // interleave in time; they keep the dictionary.)
+    // dictionary interns every key of every row. The quickest search finds
+    // those matches too. (Their values too, plain, cost a percent more bytes
+    // where several instances of a service interleave in time; they keep
+    // the dictionary.)
     for column in REPEATED_MAPS {
         if schema.field_with_name(column).is_ok() {
             let path = ColumnPath::new(vec![column.into(), "key_value".into(), "key".into()]);
             builder = builder
                 .set_column_dictionary_enabled(path.clone(), false)
-                .set_column_encoding(path, Encoding::PLAIN);
+                .set_column_encoding(path.clone(), Encoding::PLAIN)
+                .set_column_compression(path, fastest);
         }
     }
     // Statistics of the leaves inside maps and lists (attribute keys and
@@ -301,6 +310,33 @@ mod tests {
                 .bloom_filter_properties(&ColumnPath::from("TraceId"))
                 .is_some()
         );
+    }
+
+    /// Ids and the runs of resource attribute keys are compressed at zstd's
+    /// quickest level, every other column at the level configured.
+    #[test]
+    fn only_columns_without_matches_to_find_compress_at_the_quickest_level() {
+        let properties = writer_properties(Table::Traces, 1000, 9, vec![]);
+        let compression = |path: &[&str]| {
+            let path = ColumnPath::new(path.iter().map(|p| p.to_string()).collect());
+            properties.compression(&path)
+        };
+        let at = |level| Compression::ZSTD(ZstdLevel::try_new(level).expect("a zstd level"));
+        for column in HIGH_CARDINALITY {
+            assert_eq!(compression(&[column]), at(1), "{column}");
+        }
+        assert_eq!(
+            compression(&["ResourceAttributes", "key_value", "key"]),
+            at(1)
+        );
+        assert_eq!(
+            compression(&["ResourceAttributes", "key_value", "value"]),
+            at(9)
+        );
+        assert_eq!(compression(&["SpanAttributes", "key_value", "key"]), at(9));
+        for column in ["Timestamp", "ServiceName", "SpanName", "Duration"] {
+            assert_eq!(compression(&[column]), at(9), "{column}");
+        }
     }
 
     #[test]
