@@ -38,7 +38,8 @@ pub fn writer_properties(
     let level = ZstdLevel::try_new(zstd_level).unwrap_or_default();
     // For columns where zstd's search for matches finds nothing a quicker
     // search would not: what it saves there is in the entropy coding, which
-    // every level does alike.
+    // every level does alike (on the load generator's ids level 1 even came
+    // out smaller; figures in `benches/RESULTS.md`, sixth session).
     let fastest = Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default());
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
