@@ -267,11 +267,7 @@ mod tests {
             .expect("converts");
         let leaves: Vec<&ColumnPath> = descriptor.columns().iter().map(|c| c.path()).collect();
         for leaf in ["key", "value"] {
-            let resource = ColumnPath::new(vec![
-                "ResourceAttributes".into(),
-                "key_value".into(),
-                leaf.into(),
-            ]);
+            let resource = column_path(&["ResourceAttributes", "key_value", leaf]);
             assert!(leaves.contains(&&resource), "{resource} is a column");
             let plain = leaf == "key";
             assert_eq!(properties.dictionary_enabled(&resource), !plain);
@@ -279,14 +275,15 @@ mod tests {
                 properties.encoding(&resource) == Some(Encoding::PLAIN),
                 plain
             );
-            let span = ColumnPath::new(vec![
-                "SpanAttributes".into(),
-                "key_value".into(),
-                leaf.into(),
-            ]);
+            let span = column_path(&["SpanAttributes", "key_value", leaf]);
             assert!(leaves.contains(&&span), "{span} is a column");
             assert!(properties.dictionary_enabled(&span));
         }
+    }
+
+    /// The path of the column named by `parts`, outermost first.
+    fn column_path(parts: &[&str]) -> ColumnPath {
+        ColumnPath::new(parts.iter().map(|p| p.to_string()).collect())
     }
 
     /// Times and names keep their statistics (queries prune by them); ids and
@@ -294,10 +291,7 @@ mod tests {
     #[test]
     fn statistics_only_where_they_prune() {
         let properties = writer_properties(Table::Traces, 1000, 3, vec![]);
-        let statistics = |path: &[&str]| {
-            let path = ColumnPath::new(path.iter().map(|p| p.to_string()).collect());
-            properties.statistics_enabled(&path)
-        };
+        let statistics = |path: &[&str]| properties.statistics_enabled(&column_path(path));
         for column in ["Timestamp", "ServiceName", "SpanName", "Duration"] {
             assert_eq!(statistics(&[column]), EnabledStatistics::Page, "{column}");
         }
@@ -318,10 +312,7 @@ mod tests {
     #[test]
     fn only_columns_without_matches_to_find_compress_at_the_quickest_level() {
         let properties = writer_properties(Table::Traces, 1000, 9, vec![]);
-        let compression = |path: &[&str]| {
-            let path = ColumnPath::new(path.iter().map(|p| p.to_string()).collect());
-            properties.compression(&path)
-        };
+        let compression = |path: &[&str]| properties.compression(&column_path(path));
         let at = |level| Compression::ZSTD(ZstdLevel::try_new(level).expect("a zstd level"));
         for column in HIGH_CARDINALITY {
             assert_eq!(compression(&[column]), at(1), "{column}");
