@@ -322,14 +322,13 @@ impl Export {
             }
             // What follows the points: sums and histograms are cumulative,
             // sums monotonic.
-            let mut tail = Vec::new();
-            if kind != GAUGE {
-                wire::int(&mut tail, TEMPORALITY, CUMULATIVE);
-            }
-            if kind == SUM {
-                wire::int(&mut tail, MONOTONIC, 1);
-            }
-            let data = points.len() + tail.len();
+            // After the points: sums and histograms are cumulative, a sum
+            // monotonic too (0 leaves a field out).
+            let temporality = if kind == GAUGE { 0 } else { CUMULATIVE };
+            let monotonic = i64::from(kind == SUM);
+            let data = points.len()
+                + wire::int_len(TEMPORALITY, temporality)
+                + wire::int_len(MONOTONIC, monotonic);
             let len = wire::field_len(NAME, name.len())
                 + wire::field_len(DESCRIPTION, description.len())
                 + wire::field_len(UNIT, unit.len())
@@ -340,7 +339,8 @@ impl Export {
             wire::bytes(out, UNIT, unit.as_bytes());
             wire::open(out, kind, data);
             out.extend_from_slice(points);
-            out.extend_from_slice(&tail);
+            wire::int(out, TEMPORALITY, temporality);
+            wire::int(out, MONOTONIC, monotonic);
         }
     }
 }

@@ -186,7 +186,8 @@ impl Generator {
 /// `Status`, as SDKs send it).
 fn status(span: &mut Vec<u8>, failed: bool, message: &str) {
     if failed {
-        let len = wire::field_len(STATUS_MESSAGE, message.len()) + 2;
+        let len =
+            wire::field_len(STATUS_MESSAGE, message.len()) + wire::int_len(STATUS_CODE, ERROR);
         wire::open(span, STATUS, len);
         wire::bytes(span, STATUS_MESSAGE, message.as_bytes());
         wire::int(span, STATUS_CODE, ERROR);

@@ -32,6 +32,15 @@ pub fn field_len(field: u32, len: usize) -> usize {
     encoded_len_varint(u64::from(field) << 3) + encoded_len_varint(len as u64) + len
 }
 
+/// The bytes [`int`] writes for `value` as field `field`, tag included.
+pub fn int_len(field: u32, value: i64) -> usize {
+    if value == 0 {
+        0
+    } else {
+        encoded_len_varint(u64::from(field) << 3) + encoded_len_varint(value as u64)
+    }
+}
+
 /// The tag and length of a length-delimited field whose `len` bytes follow.
 pub fn open(out: &mut Vec<u8>, field: u32, len: usize) {
     key(out, field, LEN);
