@@ -18,6 +18,9 @@ pub enum FsyncPolicy {
     Never,
 }
 
+/// The longest `release_pause`.
+const MAX_RELEASE_PAUSE: Duration = Duration::from_millis(100);
+
 /// Where and how the write-ahead log is kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -33,6 +36,14 @@ pub struct WalConfig {
     /// The WAL never grows past this; requests are refused (retryably) until
     /// written data lets old segments go.
     pub max_bytes: ByteSize,
+    /// A segment whose records are all in Parquet files is cut back this much
+    /// at a time before it is unlinked; `0B` unlinks it at once. Freeing a
+    /// file's blocks holds filesystem locks the writer's next append or sync
+    /// waits for, so a whole segment freed at once stalls every
+    /// acknowledgement behind it (see [`Release`](super::log::Release)).
+    pub release_chunk_bytes: ByteSize,
+    /// The pause between two cuts, in which the writer goes on.
+    pub release_pause: Duration,
 }
 
 impl Default for WalConfig {
@@ -43,6 +54,8 @@ impl Default for WalConfig {
             fsync_interval: Duration::from_millis(100),
             segment_bytes: ByteSize::mib(64),
             max_bytes: ByteSize::gib(2),
+            release_chunk_bytes: ByteSize::mib(4),
+            release_pause: Duration::from_millis(10),
         }
     }
 }
@@ -72,9 +85,51 @@ impl WalConfig {
                 self.max_bytes, self.segment_bytes
             ));
         }
+        let chunk = self.release_chunk_bytes;
+        if chunk != ByteSize::b(0) && chunk < ByteSize::mib(1) {
+            return Err(format!(
+                "wal.release_chunk_bytes: {chunk} is below the minimum of 1MiB (0B unlinks at once)"
+            ));
+        }
+        if self.release_pause > MAX_RELEASE_PAUSE {
+            return Err(format!(
+                "wal.release_pause: {} is above the maximum of {MAX_RELEASE_PAUSE}: the checkpoint that releases segments waits out every pause",
+                self.release_pause
+            ));
+        }
         if self.fsync == FsyncPolicy::Interval && self.fsync_interval.get().is_zero() {
             return Err("wal.fsync_interval: must be longer than 0s".into());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn release_settings_out_of_range_are_named() {
+        let small = WalConfig {
+            release_chunk_bytes: ByteSize::kib(512),
+            ..WalConfig::default()
+        };
+        let error = small.validate().expect_err("below 1MiB");
+        assert!(
+            error.starts_with("wal.release_chunk_bytes: 512KiB"),
+            "{error}"
+        );
+        let at_once = WalConfig {
+            release_chunk_bytes: ByteSize::b(0),
+            ..WalConfig::default()
+        };
+        assert_eq!(at_once.validate(), Ok(()));
+        let long = WalConfig {
+            release_pause: Duration::from_millis(250),
+            ..WalConfig::default()
+        };
+        let error = long.validate().expect_err("above 100ms");
+        assert!(error.starts_with("wal.release_pause: 250ms"), "{error}");
+        assert_eq!(WalConfig::default().validate(), Ok(()));
     }
 }

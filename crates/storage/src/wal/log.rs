@@ -78,12 +78,77 @@ pub(super) struct Shared {
     pub(super) retired: AtomicBool,
 }
 
+/// How a released segment leaves the disk: renamed out of the WAL, cut back
+/// `chunk` bytes at a time from its end, `pause` apart, then unlinked.
+///
+/// Freeing a file's blocks holds locks of the filesystem that the writer's
+/// next append or sync waits for. Here (ext4 mounted with `discard`) a 64 MiB
+/// segment unlinked at once took 43-55 ms, and every acknowledgement waited
+/// behind it; cut back 4 MiB at a time, each cut takes under 4 ms. RocksDB
+/// deletes its files in chunks (`bytes_max_delete_chunk`) for the same reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Release {
+    /// Bytes freed per cut; 0 unlinks at once.
+    pub chunk: u64,
+    pub pause: std::time::Duration,
+}
+
+impl Release {
+    pub fn from_config(config: &WalConfig) -> Self {
+        Self {
+            chunk: config.release_chunk_bytes.as_u64(),
+            pause: config.release_pause.get(),
+        }
+    }
+
+    /// Frees the blocks of the file at `path` from its end, `chunk` bytes per
+    /// cut, until at most `chunk` are left for the unlink. Returns the cuts.
+    pub fn cut_back(&self, path: &Path) -> std::io::Result<u32> {
+        if self.chunk == 0 {
+            return Ok(0);
+        }
+        let file = std::fs::OpenOptions::new().write(true).open(path)?;
+        let mut len = file.metadata()?.len();
+        let mut cuts = 0;
+        while len > self.chunk {
+            len -= self.chunk;
+            file.set_len(len)?;
+            cuts += 1;
+            std::thread::sleep(self.pause);
+        }
+        Ok(cuts)
+    }
+}
+
+/// The name a released segment takes while it is cut back. Recovery reads
+/// only `.log` files, so it is out of the WAL from the rename on; one left
+/// behind by a crash is deleted at the next start.
+fn released_path(segment: &Path) -> PathBuf {
+    segment.with_extension(RELEASED_EXTENSION)
+}
+
+const RELEASED_EXTENSION: &str = "released";
+
+/// Deletes the released segments a crash left in `dir` (everything in them is
+/// in durable Parquet files).
+fn remove_released_leftovers(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == RELEASED_EXTENSION) {
+            tracing::info!(path = %path.display(), "deleting a released wal segment left by a crash");
+            std::fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
 /// The write-ahead log.
 #[derive(Debug)]
 pub struct Wal<T> {
     queue: Option<Sender<WalAppend<T>>>,
     shared: Arc<Shared>,
     max_bytes: u64,
+    release: Release,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -100,6 +165,7 @@ impl<T: Send + 'static> Wal<T> {
     ) -> std::io::Result<Self> {
         let dir = dir.to_path_buf();
         std::fs::create_dir_all(&dir)?;
+        remove_released_leftovers(&dir)?;
         let mut segments = VecDeque::new();
         let mut total = 0;
         for path in existing {
@@ -143,6 +209,7 @@ impl<T: Send + 'static> Wal<T> {
             queue: Some(tx),
             shared,
             max_bytes: config.max_bytes.as_u64(),
+            release: Release::from_config(config),
             thread: Some(thread),
         })
     }
@@ -204,12 +271,14 @@ impl<T: Send + 'static> Wal<T> {
     }
 
     /// Deletes the closed segments whose every record has a sequence number up
-    /// to `durable` (everything in them is in durable Parquet files). Returns
-    /// how many were deleted.
+    /// to `durable` (everything in them is in durable Parquet files), each as
+    /// [`Release`] says. Returns how many were taken out of the WAL.
     pub fn release_through(&self, durable: u64) -> usize {
-        // Taken off the list under the lock and deleted after it: unlinking a
+        // Taken off the list under the lock and deleted after it: deleting a
         // segment of tens of MiB takes milliseconds, and the writer takes the
         // lock after every group commit, so acknowledgements waited for it.
+        // (The writer also waits on the filesystem while blocks are freed;
+        // hence the cuts of `Release`.)
         let released: Vec<SegmentEntry> = {
             let mut segments = self.lock_segments();
             let mut released = Vec::new();
@@ -226,10 +295,12 @@ impl<T: Send + 'static> Wal<T> {
         let mut deleted = 0;
         let mut released = released.into_iter();
         while let Some(segment) = released.next() {
-            match std::fs::remove_file(&segment.path) {
+            let renamed = released_path(&segment.path);
+            match std::fs::rename(&segment.path, &renamed) {
                 Ok(()) => {
                     self.shared.bytes.fetch_sub(segment.bytes, Ordering::AcqRel);
                     deleted += 1;
+                    self.delete_released(&renamed);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     self.shared.bytes.fetch_sub(segment.bytes, Ordering::AcqRel);
@@ -249,6 +320,22 @@ impl<T: Send + 'static> Wal<T> {
         }
         ::metrics::gauge!(metrics::WAL_BYTES).set(self.bytes() as f64);
         deleted
+    }
+
+    /// Cuts back and unlinks a segment renamed out of the WAL. The rename is
+    /// synced first, so that a crash never brings the old name back over a
+    /// file already cut back (recovery would take it for a damaged segment).
+    fn delete_released(&self, path: &Path) {
+        let synced = match path.parent() {
+            Some(dir) => std::fs::File::open(dir).and_then(|d| d.sync_all()),
+            None => Ok(()),
+        };
+        let deleted = synced
+            .and_then(|()| self.release.cut_back(path))
+            .and_then(|_| std::fs::remove_file(path));
+        if let Err(e) = deleted {
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete a released wal segment; the next start deletes it");
+        }
     }
 
     fn lock_segments(&self) -> std::sync::MutexGuard<'_, VecDeque<SegmentEntry>> {
@@ -297,7 +384,7 @@ impl<T> Drop for Wal<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wal::segment::{SegmentReader, list_segments};
+    use crate::wal::segment::{SegmentReader, list_segments, segment_file_name};
     use sluice_model::units::ByteSize;
 
     /// Records what it was handed, as the pipeline's dispatcher would.
@@ -430,10 +517,9 @@ mod tests {
         assert_eq!(list_segments(dir.path()).expect("list").len(), 2);
     }
 
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_segment_that_cannot_be_deleted_stays_with_those_after_it() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (wal, _rx) = start_empty(dir.path(), ByteSize::kib(16), ByteSize::mib(64));
+    /// Appends 20 records of 4000 bytes to `wal` (16 KiB segments rotate
+    /// every few); returns the last sequence number.
+    async fn append_twenty(wal: &Wal<usize>) -> u64 {
         let mut last = 0;
         for _ in 0..20 {
             let body = Bytes::from(vec![1u8; 4000]);
@@ -442,21 +528,95 @@ mod tests {
                 .await
                 .expect("append");
         }
+        last
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_segment_that_cannot_be_deleted_stays_with_those_after_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (wal, _rx) = start_empty(dir.path(), ByteSize::kib(16), ByteSize::mib(64));
+        let last = append_twenty(&wal).await;
         let segments = list_segments(dir.path()).expect("list");
         assert!(segments.len() >= 4, "16KiB segments rotate: {segments:?}");
-        // The second segment turns into a directory that cannot be unlinked.
-        std::fs::remove_file(&segments[1]).expect("remove");
-        std::fs::create_dir(&segments[1]).expect("mkdir");
+        // A directory where the second segment would be renamed to on its way
+        // out: the rename fails.
+        let blocker = released_path(&segments[1]);
+        std::fs::create_dir(&blocker).expect("mkdir");
+        std::fs::write(blocker.join("x"), b"x").expect("write");
 
         assert_eq!(wal.release_through(last), 1, "only the first goes");
         assert_eq!(list_segments(dir.path()).expect("list")[..], segments[1..]);
-        std::fs::remove_dir(&segments[1]).expect("rmdir");
-        // The rest go at the next checkpoint, the missing one counted as gone.
-        assert_eq!(wal.release_through(last), segments.len() - 3);
+        std::fs::remove_dir_all(&blocker).expect("rmdir");
+        // The rest go at the next checkpoint.
+        assert_eq!(wal.release_through(last), segments.len() - 2);
         assert_eq!(
             list_segments(dir.path()).expect("list")[..],
             segments[segments.len() - 1..]
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn released_segments_are_cut_back_then_leave_no_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = WalConfig {
+            release_chunk_bytes: ByteSize::kib(4),
+            release_pause: sluice_model::units::Duration::from_millis(0),
+            ..config(ByteSize::kib(16), ByteSize::mib(64))
+        };
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let wal = Wal::start(dir.path(), &config, 1, vec![], Recorder(tx)).expect("start");
+        let last = append_twenty(&wal).await;
+        let segments = list_segments(dir.path()).expect("list");
+        assert_eq!(wal.release_through(last), segments.len() - 1);
+        let left: Vec<PathBuf> = std::fs::read_dir(dir.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        assert_eq!(
+            left[..],
+            segments[segments.len() - 1..],
+            "only the active segment"
+        );
+        assert_eq!(
+            wal.bytes(),
+            std::fs::metadata(&left[0]).expect("stat").len()
+        );
+    }
+
+    #[test]
+    fn a_cut_back_frees_a_chunk_at_a_time_and_leaves_at_most_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("wal-00000000000000000001.released");
+        std::fs::write(&path, vec![7u8; 10_000]).expect("write");
+        let release = Release {
+            chunk: 4096,
+            pause: std::time::Duration::ZERO,
+        };
+        assert_eq!(release.cut_back(&path).expect("cut"), 2);
+        assert_eq!(
+            std::fs::metadata(&path).expect("stat").len(),
+            10_000 - 2 * 4096
+        );
+        let at_once = Release {
+            chunk: 0,
+            ..release
+        };
+        assert_eq!(at_once.cut_back(&path).expect("cut"), 0);
+        assert_eq!(
+            std::fs::metadata(&path).expect("stat").len(),
+            10_000 - 2 * 4096
+        );
+    }
+
+    #[test]
+    fn a_released_segment_left_by_a_crash_is_deleted_at_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let leftover = released_path(&dir.path().join(segment_file_name(1)));
+        std::fs::write(&leftover, b"SLUWAL01 and a torn record").expect("write");
+        let (wal, _rx) = start_empty(dir.path(), ByteSize::kib(16), ByteSize::mib(64));
+        assert!(!leftover.exists());
+        assert_eq!(list_segments(dir.path()).expect("list").len(), 1);
+        drop(wal);
     }
 
     #[tokio::test(flavor = "multi_thread")]

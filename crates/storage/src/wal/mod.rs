@@ -19,7 +19,9 @@
 //! Records are written whole and synced per the configured policy before the
 //! requests they carry are acknowledged. A segment is never appended to after a
 //! restart: recovery reads it, a new segment takes new records, and a segment is
-//! deleted once everything in it is in durable Parquet files.
+//! deleted once everything in it is in durable Parquet files: renamed to
+//! `wal-<first seq>.released` (recovery reads only `.log` files; the next start
+//! deletes one a crash left behind), cut back a chunk at a time, then unlinked.
 
 mod config;
 mod log;
