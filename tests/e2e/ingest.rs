@@ -284,6 +284,22 @@ async fn api_reports_health_readiness_and_metrics() {
         metrics.contains(r#"sluice_storage_files_written_total{table="otel_traces"}"#),
         "{metrics}"
     );
+    // Times are histograms: exact counts per bucket, up to +Inf.
+    assert!(
+        metrics.contains(
+            r#"sluice_receiver_request_seconds_bucket{signal="traces",transport="grpc",le="0.01"}"#
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"sluice_receiver_request_seconds_bucket{signal="traces",transport="grpc",le="+Inf"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"sluice_wal_fsync_seconds_bucket{le="0.005"}"#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("quantile="), "{metrics}");
     sluice.stop_cleanly().unwrap();
 }
 
