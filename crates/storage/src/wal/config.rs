@@ -40,7 +40,7 @@ pub struct WalConfig {
     /// at a time before it is unlinked; `0B` unlinks it at once. Freeing a
     /// file's blocks holds filesystem locks the writer's next append or sync
     /// waits for, so a whole segment freed at once stalls every
-    /// acknowledgement behind it (see [`Release`](super::log::Release)).
+    /// acknowledgement behind it (see [`Release`](super::Release)).
     pub release_chunk_bytes: ByteSize,
     /// The pause between two cuts, in which the writer goes on.
     pub release_pause: Duration,

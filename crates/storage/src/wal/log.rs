@@ -130,13 +130,16 @@ fn released_path(segment: &Path) -> PathBuf {
 const RELEASED_EXTENSION: &str = "released";
 
 /// Deletes the released segments a crash left in `dir` (everything in them is
-/// in durable Parquet files).
+/// in durable Parquet files). One that cannot be deleted is only in the way of
+/// the disk's free space, so it is named and left.
 fn remove_released_leftovers(dir: &Path) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == RELEASED_EXTENSION) {
             tracing::info!(path = %path.display(), "deleting a released wal segment left by a crash");
-            std::fs::remove_file(&path)?;
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot delete a released wal segment");
+            }
         }
     }
     Ok(())

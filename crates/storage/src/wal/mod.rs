@@ -30,7 +30,7 @@ pub mod segment;
 mod writer;
 
 pub use config::{FsyncPolicy, WalConfig};
-pub use log::{CommitSink, Wal, WalAppend, WalError};
+pub use log::{CommitSink, Release, Wal, WalAppend, WalError};
 pub use record::{RecordError, WalRecord};
 pub use segment::{
     RecoveredSegment, SegmentReader, SegmentWriter, list_segments, segment_file_name,
