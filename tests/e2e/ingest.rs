@@ -327,18 +327,25 @@ async fn retention_removes_partitions_past_their_age() {
     }
     traces.export(recent).await.unwrap();
     // The 2024 partition is written, then removed by retention (spans of both
-    // shards may take two passes).
+    // shards may take two passes). Done once every row is in a file (so no
+    // shard still holds 2024 rows to write at shutdown) and none is in 2024.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let metrics = sluice.metrics().await.unwrap();
         let removed =
             sluice_e2e::metric_value(&metrics, "sluice_retention_partitions_removed_total", &[])
                 .unwrap_or(0.0);
+        let written = sluice_e2e::metric_value(
+            &metrics,
+            "sluice_records_written_total",
+            &[r#"table="otel_traces""#],
+        )
+        .unwrap_or(0.0);
         let old_files = parquet_files(&sluice.root.join("default/otel_traces"))
             .iter()
             .filter(|f| f.to_string_lossy().contains("date=2024-05-06"))
             .count();
-        if removed >= 1.0 && old_files == 0 {
+        if removed >= 1.0 && old_files == 0 && written >= 5.0 {
             break;
         }
         assert!(
