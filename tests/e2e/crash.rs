@@ -1,6 +1,8 @@
 //! Acknowledged means durable: `kill -9` at random moments, many times over,
 //! loses no acknowledged record and duplicates none; a torn or corrupt WAL tail
-//! costs only the records after the damage; a clean stop leaves the WAL empty.
+//! costs only the records after the damage; a kill in the middle of deleting a
+//! released WAL segment leaves nothing to lose or replay; a clean stop leaves
+//! the WAL empty.
 //!
 //! `E2E_CRASH_CYCLES` sets the number of kill cycles (default 20; a longer run,
 //! e.g. 300, is `E2E_CRASH_CYCLES=300 cargo test -p sluice-e2e --test crash`),
@@ -15,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use sluice_e2e::{Rng, Sluice, fixtures, read_table, seed, strings};
@@ -30,6 +33,23 @@ const ENV: &[(&str, &str)] = &[
 
 /// A request whose spans carry the ids `first..first + SPANS_PER_REQUEST`.
 fn request(first: u64) -> Vec<u8> {
+    padded_request(first, 0)
+}
+
+/// The same, each span with a `pad` attribute of `pad` bytes (0: none), to
+/// fill WAL segments fast.
+fn padded_request(first: u64, pad: usize) -> Vec<u8> {
+    let attributes = if pad == 0 {
+        Vec::new()
+    } else {
+        vec![KeyValue {
+            key: "pad".into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue("x".repeat(pad))),
+            }),
+            ..Default::default()
+        }]
+    };
     let spans = (first..first + SPANS_PER_REQUEST)
         .map(|id| Span {
             trace_id: fixtures::trace_id(id / 3),
@@ -37,6 +57,7 @@ fn request(first: u64) -> Vec<u8> {
             name: "crash".into(),
             start_time_unix_nano: fixtures::T0 + id,
             end_time_unix_nano: fixtures::T0 + id + 1000,
+            attributes: attributes.clone(),
             ..Default::default()
         })
         .collect();
@@ -77,6 +98,17 @@ async fn send_until(
     next: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 ) -> Vec<u64> {
+    send_padded_until(sluice_url, senders, 0, next, stop).await
+}
+
+/// [`send_until`] with each span padded as [`padded_request`] does.
+async fn send_padded_until(
+    sluice_url: String,
+    senders: usize,
+    pad: usize,
+    next: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> Vec<u64> {
     let acked = Arc::new(Mutex::new(Vec::new()));
     let mut tasks = Vec::new();
     for _ in 0..senders {
@@ -96,7 +128,7 @@ async fn send_until(
                 let response = client
                     .post(&url)
                     .header("content-type", "application/x-protobuf")
-                    .body(request(first))
+                    .body(padded_request(first, pad))
                     .send()
                     .await;
                 match response {
@@ -187,6 +219,78 @@ async fn kill_9_at_random_moments_loses_and_duplicates_nothing_acknowledged() {
         wal_segments(&root),
         sluice.logs()
     );
+}
+
+/// Segments of 8 MiB released in 1 MiB cuts 100 ms apart: each release takes
+/// the better part of a second, and the kill lands in one.
+const RELEASE_ENV: &[(&str, &str)] = &[
+    ("SLUICE_PIPELINE_SHARDS", "2"),
+    ("SLUICE_STORAGE_FLUSH_ROWS", "64"),
+    ("SLUICE_STORAGE_FLUSH_INTERVAL", "100ms"),
+    ("SLUICE_WAL_SEGMENT_BYTES", "8MiB"),
+    ("SLUICE_WAL_RELEASE_CHUNK_BYTES", "1MiB"),
+    ("SLUICE_WAL_RELEASE_PAUSE", "100ms"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kill_9_while_a_segment_is_cut_back_loses_nothing_and_leaves_no_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let mut sluice = Sluice::start_in(&root, RELEASE_ENV).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = tokio::spawn(send_padded_until(
+        sluice.http_url("/v1/traces"),
+        4,
+        4096,
+        Arc::new(AtomicU64::new(0)),
+        Arc::clone(&stop),
+    ));
+    // Kill as soon as a released segment is being cut back.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while released_segments(&root).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no segment released within 60 s:\n{}",
+            sluice.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sluice.kill9().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let acknowledged = sender.await.unwrap();
+    let left = released_segments(&root);
+    assert!(!left.is_empty(), "the kill landed after the cuts");
+    let cut = std::fs::metadata(&left[0]).unwrap().len();
+    assert!(cut < 8 << 20, "the leftover was cut back: {cut} bytes");
+
+    let mut sluice = Sluice::start_in(&root, RELEASE_ENV).unwrap();
+    assert!(
+        released_segments(&root).is_empty(),
+        "the start deletes what a release left"
+    );
+    sluice.stop_cleanly().unwrap();
+    assert!(
+        !sluice.logs().contains("wal segment damaged"),
+        "a released segment is no damaged one:\n{}",
+        sluice.logs()
+    );
+    let stored = stored_span_ids(&root);
+    let duplicated = stored.values().filter(|n| **n > 1).count();
+    assert_eq!(duplicated, 0, "span ids stored twice or more");
+    let missing = acknowledged
+        .iter()
+        .filter(|id| !stored.contains_key(&hex(&fixtures::span_id(**id))))
+        .count();
+    assert_eq!(missing, 0, "of {} acknowledged spans", acknowledged.len());
+}
+
+/// The segments renamed out of the WAL to be cut back and deleted.
+fn released_segments(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut released: Vec<_> = std::fs::read_dir(root.join(".wal"))
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    released.retain(|p| p.extension().is_some_and(|e| e == "released"));
+    released
 }
 
 fn wal_segments(root: &Path) -> Vec<std::path::PathBuf> {
