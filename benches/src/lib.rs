@@ -1,7 +1,9 @@
-//! Inputs for the benchmarks of `benches/`: deterministic OTLP payloads.
+//! Inputs for the benchmarks of `benches/`: deterministic OTLP payloads, and
+//! the reading of Sluice's `/metrics` for the end-to-end driver.
 //!
 //! The benchmarks themselves live in `benches/` (run them with
 //! `cargo bench -p sluice-benches`); this library only builds what they
 //! measure, so a payload can also be checked by ordinary tests.
 
 pub mod payload;
+pub mod scrape;

@@ -24,7 +24,8 @@
 //!   Sluice uses (next to the speed of Sluice's own receiver stage, which
 //!   reads the spans in place); the median of six samples, three before the
 //!   rate search and three after it;
-//! - acknowledgement latency p50/p99 at half the sustained rate;
+//! - acknowledgement latency p50/p99 at half the sustained rate, and Sluice's
+//!   own side of it from its histograms (request time and WAL fsyncs);
 //! - Sluice's peak resident memory;
 //! - bytes on disk per span (`otel_traces` Parquet) next to the OTLP protobuf
 //!   and protobuf+zstd bytes per span of the same requests (`bytes_sent` of
@@ -46,6 +47,7 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 use sluice_benches::payload::{TracePayload, span_count, trace_request};
+use sluice_benches::scrape::{self, Histogram};
 use sluice_model::Signal;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sluice_otlp::{BodyEncoding, decode_export};
@@ -85,7 +87,51 @@ impl Summary {
 struct Sluice {
     child: Child,
     grpc: String,
+    api: u16,
     root: PathBuf,
+}
+
+/// Sluice's own latency figures over one step, from its `/metrics`.
+struct ServerSide {
+    requests: Histogram,
+    fsyncs: Histogram,
+}
+
+impl ServerSide {
+    /// What the traces' gRPC requests and the WAL's fsyncs added between two
+    /// scrapes.
+    fn between(before: &str, after: &str) -> Result<Self, Error> {
+        let series = |text: &str, name: &str, labels: &[&str]| {
+            Histogram::parse(text, name, labels)
+                .ok_or_else(|| format!("no histogram {name} {labels:?} in /metrics"))
+        };
+        let requests = ["signal=\"traces\"", "transport=\"grpc\""];
+        let request = "sluice_receiver_request_seconds";
+        let fsync = "sluice_wal_fsync_seconds";
+        Ok(Self {
+            requests: series(after, request, &requests)?
+                .since(&series(before, request, &requests)?),
+            fsyncs: series(after, fsync, &[])?.since(&series(before, fsync, &[])?),
+        })
+    }
+
+    /// p50 and p99 as `histogram_quantile` estimates them (linear within a
+    /// bucket), and the exact share over 10 ms.
+    fn report(&self) -> String {
+        let describe = |h: &Histogram| {
+            format!(
+                "p50 {:.1} ms, p99 {:.1} ms, {:.2}% over 10 ms",
+                h.quantile(0.5).unwrap_or(f64::NAN) * 1e3,
+                h.quantile(0.99).unwrap_or(f64::NAN) * 1e3,
+                h.share_above(0.01).unwrap_or(f64::NAN) * 100.0
+            )
+        };
+        format!(
+            "requests {}; fsyncs {}",
+            describe(&self.requests),
+            describe(&self.fsyncs)
+        )
+    }
 }
 
 impl Sluice {
@@ -115,6 +161,7 @@ impl Sluice {
         Ok(Self {
             child,
             grpc: format!("http://127.0.0.1:{grpc}"),
+            api,
             root: root.to_owned(),
         })
     }
@@ -466,6 +513,7 @@ fn main() -> Result<(), Error> {
 
     eprintln!("==> latency at half the sustained rate");
     sluice.settle();
+    let before = scrape::metrics(sluice.api)?;
     let half = loadgen(
         &loadgen_bin,
         &endpoint,
@@ -474,6 +522,7 @@ fn main() -> Result<(), Error> {
         seconds,
         &[],
     )?;
+    let server_side = ServerSide::between(&before, &scrape::metrics(sluice.api)?)?;
 
     eprintln!("==> the same requests with zstd");
     let zstd = loadgen(
@@ -579,6 +628,10 @@ fn main() -> Result<(), Error> {
             half.ack_latency_ms.p50.unwrap_or(f64::NAN),
             half.ack_latency_ms.p99.unwrap_or(f64::NAN)
         ),
+    );
+    row(
+        "Sluice's own time at half the sustained rate (its histograms; from the decoded body to the answer, and the WAL's fsync)",
+        server_side.report(),
     );
     row(
         "logs, as fast as possible",
