@@ -255,13 +255,19 @@ async fn a_kill_9_while_a_segment_is_cut_back_loses_nothing_and_leaves_no_damage
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    // The first cut follows the rename at once; the kill lands in the pause
+    // after it, with six cuts still to come.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     sluice.kill9().unwrap();
     stop.store(true, Ordering::Relaxed);
     let acknowledged = sender.await.unwrap();
     let left = released_segments(&root);
     assert!(!left.is_empty(), "the kill landed after the cuts");
     let cut = std::fs::metadata(&left[0]).unwrap().len();
-    assert!(cut < 8 << 20, "the leftover was cut back: {cut} bytes");
+    assert!(
+        cut <= 7 << 20,
+        "a segment of at most 8 MiB cut at least once: {cut} bytes"
+    );
 
     let mut sluice = Sluice::start_in(&root, RELEASE_ENV).unwrap();
     assert!(
