@@ -290,22 +290,24 @@ async fn a_kill_9_while_a_segment_is_cut_back_loses_nothing_and_leaves_no_damage
     assert_eq!(missing, 0, "of {} acknowledged spans", acknowledged.len());
 }
 
-/// The segments renamed out of the WAL to be cut back and deleted.
-fn released_segments(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut released: Vec<_> = std::fs::read_dir(root.join(".wal"))
-        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    released.retain(|p| p.extension().is_some_and(|e| e == "released"));
-    released
+/// The WAL's segments, oldest first.
+fn wal_segments(root: &Path) -> Vec<std::path::PathBuf> {
+    wal_files(root, "log")
 }
 
-fn wal_segments(root: &Path) -> Vec<std::path::PathBuf> {
-    let mut segments: Vec<_> = std::fs::read_dir(root.join(".wal"))
+/// The segments renamed out of the WAL to be cut back and deleted.
+fn released_segments(root: &Path) -> Vec<std::path::PathBuf> {
+    wal_files(root, "released")
+}
+
+/// The files of the WAL directory with `extension`, sorted.
+fn wal_files(root: &Path, extension: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(root.join(".wal"))
         .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
         .unwrap_or_default();
-    segments.retain(|p| p.extension().is_some_and(|e| e == "log"));
-    segments.sort();
-    segments
+    files.retain(|p| p.extension().is_some_and(|e| e == extension));
+    files.sort();
+    files
 }
 
 /// Where each record of a segment ends (the format: 8-byte magic, then records

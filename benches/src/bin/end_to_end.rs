@@ -105,12 +105,15 @@ impl ServerSide {
             Histogram::parse(text, name, labels)
                 .ok_or_else(|| format!("no histogram {name} {labels:?} in /metrics"))
         };
-        let requests = ["signal=\"traces\"", "transport=\"grpc\""];
+        let traces_grpc = ["signal=\"traces\"", "transport=\"grpc\""];
         let request = "sluice_receiver_request_seconds";
         let fsync = "sluice_wal_fsync_seconds";
         Ok(Self {
-            requests: series(after, request, &requests)?
-                .since(&series(before, request, &requests)?),
+            requests: series(after, request, &traces_grpc)?.since(&series(
+                before,
+                request,
+                &traces_grpc,
+            )?),
             fsyncs: series(after, fsync, &[])?.since(&series(before, fsync, &[])?),
         })
     }

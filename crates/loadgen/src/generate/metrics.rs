@@ -320,8 +320,6 @@ impl Export {
             if points.is_empty() {
                 continue;
             }
-            // What follows the points: sums and histograms are cumulative,
-            // sums monotonic.
             // After the points: sums and histograms are cumulative, a sum
             // monotonic too (0 leaves a field out).
             let temporality = if kind == GAUGE { 0 } else { CUMULATIVE };

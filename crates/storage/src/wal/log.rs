@@ -559,7 +559,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread")]
-    async fn released_segments_are_cut_back_then_leave_no_file() {
+    async fn released_segments_in_small_cuts_leave_no_file_but_the_active_one() {
         let dir = tempfile::tempdir().expect("tempdir");
         let config = WalConfig {
             release_chunk_bytes: ByteSize::kib(4),
