@@ -20,7 +20,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
-use sluice_e2e::{Rng, Sluice, fixtures, read_table, seed, strings};
+use sluice_e2e::{Rng, Sluice, fixtures, metric_value, read_table, seed, strings};
 
 const SPANS_PER_REQUEST: u64 = 8;
 
@@ -230,6 +230,8 @@ const RELEASE_ENV: &[(&str, &str)] = &[
     ("SLUICE_WAL_SEGMENT_BYTES", "8MiB"),
     ("SLUICE_WAL_RELEASE_CHUNK_BYTES", "1MiB"),
     ("SLUICE_WAL_RELEASE_PAUSE", "100ms"),
+    // Every released segment is deleted, none kept to be written over.
+    ("SLUICE_WAL_RECYCLE_SEGMENTS", "0"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -290,6 +292,83 @@ async fn a_kill_9_while_a_segment_is_cut_back_loses_nothing_and_leaves_no_damage
     assert_eq!(missing, 0, "of {} acknowledged spans", acknowledged.len());
 }
 
+/// Segments of 1 MiB and two spares: under padded requests the WAL rotates
+/// several times a second, and after the first checkpoint every new segment
+/// is a released one written over.
+const RECYCLE_ENV: &[(&str, &str)] = &[
+    ("SLUICE_PIPELINE_SHARDS", "2"),
+    ("SLUICE_STORAGE_FLUSH_ROWS", "64"),
+    ("SLUICE_STORAGE_FLUSH_INTERVAL", "100ms"),
+    ("SLUICE_WAL_SEGMENT_BYTES", "1MiB"),
+    ("SLUICE_WAL_RECYCLE_SEGMENTS", "2"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_over_recycled_segments_loses_nothing_and_replays_no_old_record() {
+    let mut rng = Rng::new(seed() ^ 0x5EC7C1E);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let next = Arc::new(AtomicU64::new(0));
+    let mut acknowledged = Vec::new();
+    let mut recycled = 0.0;
+    for _ in 0..4 {
+        let mut sluice = Sluice::start_in(&root, RECYCLE_ENV).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sender = tokio::spawn(send_padded_until(
+            sluice.http_url("/v1/traces"),
+            4,
+            4096,
+            Arc::clone(&next),
+            Arc::clone(&stop),
+        ));
+        // Kill at a random moment after a spare was written over.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let reused = loop {
+            let text = sluice.metrics().await.unwrap_or_default();
+            let reused = metric_value(&text, "sluice_wal_segments_recycled_total", &[]);
+            if reused.is_some_and(|n| n > 0.0) {
+                break reused.unwrap_or(0.0);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no spare written over within 60 s:\n{}",
+                sluice.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        recycled += reused;
+        tokio::time::sleep(Duration::from_millis(rng.range(0..300))).await;
+        // Stopped first, so that no write is cut short: a torn record is
+        // damage, and this test is about what follows the last whole one.
+        sluice.freeze().unwrap();
+        sluice.kill9().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        acknowledged.extend(sender.await.unwrap());
+        assert!(
+            !sluice.logs().contains("wal segment damaged"),
+            "a segment written over reads as its own records only:\n{}",
+            sluice.logs()
+        );
+    }
+    let mut sluice = Sluice::start_in(&root, RECYCLE_ENV).unwrap();
+    sluice.stop_cleanly().unwrap();
+    assert!(
+        !sluice.logs().contains("wal segment damaged"),
+        "{}",
+        sluice.logs()
+    );
+    assert!(recycled >= 4.0, "{recycled} spares written over");
+
+    let stored = stored_span_ids(&root);
+    let duplicated = stored.values().filter(|n| **n > 1).count();
+    assert_eq!(duplicated, 0, "span ids stored twice or more");
+    let missing = acknowledged
+        .iter()
+        .filter(|id| !stored.contains_key(&hex(&fixtures::span_id(**id))))
+        .count();
+    assert_eq!(missing, 0, "of {} acknowledged spans", acknowledged.len());
+}
+
 /// The WAL's segments, oldest first.
 fn wal_segments(root: &Path) -> Vec<std::path::PathBuf> {
     wal_files(root, "log")
@@ -311,12 +390,17 @@ fn wal_files(root: &Path, extension: &str) -> Vec<std::path::PathBuf> {
 }
 
 /// Where each record of a segment ends (the format: 8-byte magic, then records
-/// of a 16-byte header whose first 4 bytes are the payload length).
+/// of a 16-byte header whose first 4 bytes are the payload length, then a
+/// header of zeros).
 fn record_ends(segment: &[u8]) -> Vec<usize> {
     let mut ends = Vec::new();
     let mut offset = 8;
     while offset + 16 <= segment.len() {
         let len = u32::from_le_bytes(segment[offset..offset + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            // The header of zeros after the last record.
+            break;
+        }
         offset += 16 + len;
         if offset > segment.len() {
             break;

@@ -214,6 +214,29 @@ impl Sluice {
         Ok(())
     }
 
+    /// Stops every thread with SIGSTOP and waits until all are stopped. A
+    /// write in progress finishes first (only a fatal signal cuts one short),
+    /// so a kill -9 after this leaves no record half written.
+    pub fn freeze(&self) -> Result<()> {
+        let pid = self.child.as_ref().context("already stopped")?.id();
+        self.signal("STOP")?;
+        let all_stopped = || -> Option<bool> {
+            let mut stopped = true;
+            for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+                let stat = std::fs::read_to_string(task.ok()?.path().join("stat")).ok()?;
+                // The state follows the command name, which is in parentheses.
+                let state = stat.rsplit_once(')')?.1.split_whitespace().next()?;
+                stopped &= state == "T" || state == "t";
+            }
+            Some(stopped)
+        };
+        if wait_until(Duration::from_secs(10), || all_stopped() == Some(true)) {
+            Ok(())
+        } else {
+            bail!("sluice did not stop within 10 s of SIGSTOP")
+        }
+    }
+
     /// Waits for the process to end by itself.
     pub fn wait(&mut self) -> Result<ExitStatus> {
         let mut child = self.child.take().context("already stopped")?;

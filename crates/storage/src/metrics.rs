@@ -14,6 +14,8 @@ pub const WRITE_SECONDS: &str = "sluice_storage_write_seconds";
 pub const WAL_BYTES: &str = "sluice_wal_bytes";
 /// Seconds one WAL sync took.
 pub const WAL_FSYNC_SECONDS: &str = "sluice_wal_fsync_seconds";
+/// WAL segments that were spares written over, not new files.
+pub const WAL_RECYCLED: &str = "sluice_wal_segments_recycled_total";
 /// Group commits that failed (their requests were refused, retryably).
 pub const WAL_ERRORS: &str = "sluice_wal_write_errors_total";
 /// Partitions removed by retention.

@@ -20,6 +20,8 @@ pub enum FsyncPolicy {
 
 /// The longest `release_pause`.
 const MAX_RELEASE_PAUSE: Duration = Duration::from_millis(100);
+/// The most `recycle_segments`.
+const MAX_RECYCLE_SEGMENTS: usize = 64;
 
 /// Where and how the write-ahead log is kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,6 +46,12 @@ pub struct WalConfig {
     pub release_chunk_bytes: ByteSize,
     /// The pause between two cuts, in which the writer goes on.
     pub release_pause: Duration,
+    /// Released segments kept as spares (`wal-<seq>.spare`) and written over
+    /// as new segments; `0` deletes every released segment. A sync of a file
+    /// written over in place writes only data, where one of a growing file
+    /// also writes its new blocks and size. Spares are not counted in
+    /// `max_bytes`: they take up to this many `segment_bytes` more disk.
+    pub recycle_segments: usize,
 }
 
 impl Default for WalConfig {
@@ -56,6 +64,7 @@ impl Default for WalConfig {
             max_bytes: ByteSize::gib(2),
             release_chunk_bytes: ByteSize::mib(4),
             release_pause: Duration::from_millis(10),
+            recycle_segments: 4,
         }
     }
 }
@@ -97,6 +106,12 @@ impl WalConfig {
                 self.release_pause
             ));
         }
+        if self.recycle_segments > MAX_RECYCLE_SEGMENTS {
+            return Err(format!(
+                "wal.recycle_segments: {} is above the maximum of {MAX_RECYCLE_SEGMENTS}",
+                self.recycle_segments
+            ));
+        }
         if self.fsync == FsyncPolicy::Interval && self.fsync_interval.get().is_zero() {
             return Err("wal.fsync_interval: must be longer than 0s".into());
         }
@@ -130,6 +145,12 @@ mod tests {
         };
         let error = long.validate().expect_err("above 100ms");
         assert!(error.starts_with("wal.release_pause: 250ms"), "{error}");
+        let many = WalConfig {
+            recycle_segments: 65,
+            ..WalConfig::default()
+        };
+        let error = many.validate().expect_err("above 64");
+        assert!(error.starts_with("wal.recycle_segments: 65"), "{error}");
         assert_eq!(WalConfig::default().validate(), Ok(()));
     }
 }

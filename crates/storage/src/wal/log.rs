@@ -24,7 +24,10 @@ use sluice_model::{Signal, Tenant};
 use tokio::sync::oneshot;
 
 use super::config::WalConfig;
-use super::segment::{MAGIC, SegmentWriter, first_seq_of};
+use super::record::HEADER_LEN;
+use super::segment::{
+    MAGIC, SPARE_EXTENSION, SegmentWriter, first_seq_of, prepare_spare, spare_path,
+};
 use super::writer::Writer;
 use crate::metrics;
 
@@ -76,6 +79,50 @@ pub(super) struct Shared {
     pub(super) bytes: AtomicU64,
     pub(super) committed: AtomicU64,
     pub(super) retired: AtomicBool,
+    /// Released segments ready to be written over (see [`prepare_spare`]).
+    pub(super) spares: Mutex<Vec<PathBuf>>,
+}
+
+impl Shared {
+    fn lock_spares(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
+        self.spares.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Opens the segment for records from `first_seq` on in `dir`: a spare
+/// written over if one is waiting, else a new file.
+pub(super) fn open_segment(
+    dir: &Path,
+    first_seq: u64,
+    shared: &Shared,
+) -> std::io::Result<SegmentWriter> {
+    let spare = shared.lock_spares().pop();
+    if let Some(spare) = spare {
+        match SegmentWriter::reuse(dir, &spare, first_seq) {
+            Ok(segment) => {
+                ::metrics::counter!(metrics::WAL_RECYCLED).increment(1);
+                return Ok(segment);
+            }
+            Err(e) => {
+                tracing::warn!(path = %spare.display(), error = %e, "cannot reuse a wal spare; starting a new segment");
+                // It holds no record under either name.
+                let _ = std::fs::remove_file(&spare);
+                let _ = std::fs::remove_file(dir.join(super::segment_file_name(first_seq)));
+            }
+        }
+    }
+    SegmentWriter::create(dir, first_seq)
+}
+
+/// Whether the segment at `path` holds no record: it ends after its magic, or
+/// an [`END`](super::segment::END) follows it.
+fn holds_no_record(path: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut start = Vec::with_capacity(MAGIC.len() + HEADER_LEN);
+    std::fs::File::open(path)?
+        .take((MAGIC.len() + HEADER_LEN) as u64)
+        .read_to_end(&mut start)?;
+    Ok(start.len() <= MAGIC.len() || start[MAGIC.len()..].iter().all(|b| *b == 0))
 }
 
 /// How a released segment leaves the disk: renamed out of the WAL, cut back
@@ -130,19 +177,44 @@ fn released_path(segment: &Path) -> PathBuf {
 const RELEASED_EXTENSION: &str = "released";
 
 /// Deletes the released segments a crash left in `dir` (everything in them is
-/// in durable Parquet files). One that cannot be deleted is only in the way of
-/// the disk's free space, so it is named and left.
-fn remove_released_leftovers(dir: &Path) -> std::io::Result<()> {
+/// in durable Parquet files), and takes up to `recycle` spares left by an
+/// earlier run, made ready again. One that cannot be deleted is only in the
+/// way of the disk's free space, so it is named and left.
+fn collect_leftovers(dir: &Path, recycle: usize) -> std::io::Result<Vec<PathBuf>> {
+    let mut spares = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == RELEASED_EXTENSION) {
-            tracing::info!(path = %path.display(), "deleting a released wal segment left by a crash");
-            if let Err(e) = std::fs::remove_file(&path) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot delete a released wal segment");
+        let Some(extension) = path.extension() else {
+            continue;
+        };
+        if extension == SPARE_EXTENSION && spares.len() < recycle {
+            match prepare_spare(&path) {
+                Ok(()) => {
+                    spares.push(path);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cannot reuse a wal spare");
+                }
             }
+        } else if extension == RELEASED_EXTENSION {
+            tracing::info!(path = %path.display(), "deleting a released wal segment left by a crash");
+        } else if extension != SPARE_EXTENSION {
+            continue;
+        }
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete a released wal segment");
         }
     }
-    Ok(())
+    Ok(spares)
+}
+
+/// Makes the last rename in the directory of `path` durable.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir).and_then(|d| d.sync_all()),
+        None => Ok(()),
+    }
 }
 
 /// The write-ahead log.
@@ -152,6 +224,8 @@ pub struct Wal<T> {
     shared: Arc<Shared>,
     max_bytes: u64,
     release: Release,
+    /// Released segments kept as spares at most.
+    recycle: usize,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -168,21 +242,29 @@ impl<T: Send + 'static> Wal<T> {
     ) -> std::io::Result<Self> {
         let dir = dir.to_path_buf();
         std::fs::create_dir_all(&dir)?;
-        remove_released_leftovers(&dir)?;
+        let recycle = config.recycle_segments;
+        let mut spares = collect_leftovers(&dir, recycle)?;
         let mut segments = VecDeque::new();
         let mut total = 0;
         for path in existing {
             let Some(first_seq) = first_seq_of(&path) else {
                 continue;
             };
-            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            if first_seq == next_seq && bytes <= MAGIC.len() as u64 {
+            if first_seq == next_seq && holds_no_record(&path)? {
                 // The active segment of a process stopped before it wrote a
                 // record (killed right after starting, or after a rotation):
-                // it holds nothing, and the new active segment takes its name.
-                std::fs::remove_file(&path)?;
+                // the new active segment takes its name.
+                if spares.len() < recycle {
+                    let spare = spare_path(&path);
+                    std::fs::rename(&path, &spare)?;
+                    prepare_spare(&spare)?;
+                    spares.push(spare);
+                } else {
+                    std::fs::remove_file(&path)?;
+                }
                 continue;
             }
+            let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             total += bytes;
             segments.push_back(SegmentEntry {
                 first_seq,
@@ -190,19 +272,22 @@ impl<T: Send + 'static> Wal<T> {
                 bytes,
             });
         }
-        let active = SegmentWriter::create(&dir, next_seq)?;
+        let shared = Arc::new(Shared {
+            segments: Mutex::new(VecDeque::new()),
+            bytes: AtomicU64::new(0),
+            committed: AtomicU64::new(next_seq.saturating_sub(1)),
+            retired: AtomicBool::new(false),
+            spares: Mutex::new(spares),
+        });
+        let active = open_segment(&dir, next_seq, &shared)?;
         total += active.len();
         segments.push_back(SegmentEntry {
             first_seq: next_seq,
             path: active.path().to_path_buf(),
             bytes: active.len(),
         });
-        let shared = Arc::new(Shared {
-            segments: Mutex::new(segments),
-            bytes: AtomicU64::new(total),
-            committed: AtomicU64::new(next_seq.saturating_sub(1)),
-            retired: AtomicBool::new(false),
-        });
+        *shared.segments.lock().unwrap_or_else(|e| e.into_inner()) = segments;
+        shared.bytes.store(total, Ordering::Release);
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
         let writer = Writer::new(dir, config.clone(), active, next_seq, Arc::clone(&shared));
         let thread = std::thread::Builder::new()
@@ -213,6 +298,7 @@ impl<T: Send + 'static> Wal<T> {
             shared,
             max_bytes: config.max_bytes.as_u64(),
             release: Release::from_config(config),
+            recycle,
             thread: Some(thread),
         })
     }
@@ -273,9 +359,11 @@ impl<T: Send + 'static> Wal<T> {
         self.shared.committed.load(Ordering::Acquire)
     }
 
-    /// Deletes the closed segments whose every record has a sequence number up
-    /// to `durable` (everything in them is in durable Parquet files), each as
-    /// [`Release`] says. Returns how many were taken out of the WAL.
+    /// Takes out of the WAL the closed segments whose every record has a
+    /// sequence number up to `durable` (everything in them is in durable
+    /// Parquet files): each is kept as a spare while fewer than
+    /// `wal.recycle_segments` wait, else deleted as [`Release`] says. Returns
+    /// how many were taken out.
     pub fn release_through(&self, durable: u64) -> usize {
         // Taken off the list under the lock and deleted after it: deleting a
         // segment of tens of MiB takes milliseconds, and the writer takes the
@@ -298,12 +386,21 @@ impl<T: Send + 'static> Wal<T> {
         let mut deleted = 0;
         let mut released = released.into_iter();
         while let Some(segment) = released.next() {
-            let renamed = released_path(&segment.path);
+            let spare = self.shared.lock_spares().len() < self.recycle;
+            let renamed = if spare {
+                spare_path(&segment.path)
+            } else {
+                released_path(&segment.path)
+            };
             match std::fs::rename(&segment.path, &renamed) {
                 Ok(()) => {
                     self.shared.bytes.fetch_sub(segment.bytes, Ordering::AcqRel);
                     deleted += 1;
-                    self.delete_released(&renamed);
+                    if spare {
+                        self.keep_spare(renamed);
+                    } else {
+                        self.delete_released(&renamed);
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     self.shared.bytes.fetch_sub(segment.bytes, Ordering::AcqRel);
@@ -325,15 +422,23 @@ impl<T: Send + 'static> Wal<T> {
         deleted
     }
 
+    /// Makes a segment renamed out of the WAL ready to be written over, and
+    /// hands it to the writer. One that cannot be made ready is deleted.
+    fn keep_spare(&self, path: PathBuf) {
+        match sync_parent(&path).and_then(|()| prepare_spare(&path)) {
+            Ok(()) => self.shared.lock_spares().push(path),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot keep a released wal segment as a spare; deleting it");
+                self.delete_released(&path);
+            }
+        }
+    }
+
     /// Cuts back and unlinks a segment renamed out of the WAL. The rename is
     /// synced first, so that a crash never brings the old name back over a
     /// file already cut back (recovery would take it for a damaged segment).
     fn delete_released(&self, path: &Path) {
-        let synced = match path.parent() {
-            Some(dir) => std::fs::File::open(dir).and_then(|d| d.sync_all()),
-            None => Ok(()),
-        };
-        let deleted = synced
+        let deleted = sync_parent(path)
             .and_then(|()| self.release.cut_back(path))
             .and_then(|_| std::fs::remove_file(path));
         if let Err(e) = deleted {
@@ -387,7 +492,12 @@ impl<T> Drop for Wal<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wal::segment::{SegmentReader, list_segments, segment_file_name};
+    use crate::wal::WalRecord;
+    use crate::wal::segment::{END, SegmentReader, list_segments, segment_file_name};
+
+    fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
+        dir.join(segment_file_name(first_seq))
+    }
     use sluice_model::units::ByteSize;
 
     /// Records what it was handed, as the pipeline's dispatcher would.
@@ -537,7 +647,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_segment_that_cannot_be_deleted_stays_with_those_after_it() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (wal, _rx) = start_empty(dir.path(), ByteSize::kib(16), ByteSize::mib(64));
+        let config = WalConfig {
+            recycle_segments: 0,
+            ..config(ByteSize::kib(16), ByteSize::mib(64))
+        };
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let wal = Wal::start(dir.path(), &config, 1, vec![], Recorder(tx)).expect("start");
         let last = append_twenty(&wal).await;
         let segments = list_segments(dir.path()).expect("list");
         assert!(segments.len() >= 4, "16KiB segments rotate: {segments:?}");
@@ -564,6 +679,7 @@ mod tests {
         let config = WalConfig {
             release_chunk_bytes: ByteSize::kib(4),
             release_pause: sluice_model::units::Duration::from_millis(0),
+            recycle_segments: 0,
             ..config(ByteSize::kib(16), ByteSize::mib(64))
         };
         let (tx, _rx) = std::sync::mpsc::channel();
@@ -581,9 +697,134 @@ mod tests {
             "only the active segment"
         );
         assert_eq!(
-            wal.bytes(),
+            wal.bytes() + END.len() as u64,
             std::fs::metadata(&left[0]).expect("stat").len()
         );
+    }
+
+    /// The files in `dir` named `*.<extension>`.
+    fn files_ending(dir: &Path, extension: &str) -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == extension))
+            .collect()
+    }
+
+    /// Every record in the `.log` segments of `dir`, checked undamaged.
+    fn read_all(dir: &Path) -> Vec<WalRecord> {
+        let reader = SegmentReader {
+            max_record_bytes: 1 << 20,
+        };
+        let mut records = Vec::new();
+        for path in list_segments(dir).expect("list") {
+            let recovered = reader.read(&path).expect("read");
+            assert!(
+                recovered.damage.is_none(),
+                "{path:?}: {:?}",
+                recovered.damage
+            );
+            records.extend(recovered.records);
+        }
+        records
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn released_segments_are_written_over_as_new_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = WalConfig {
+            recycle_segments: 2,
+            ..config(ByteSize::kib(16), ByteSize::mib(64))
+        };
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let wal = Wal::start(dir.path(), &config, 1, vec![], Recorder(tx)).expect("start");
+        let first = append_twenty(&wal).await;
+        let closed = list_segments(dir.path()).expect("list").len() - 1;
+        assert!(closed >= 4, "16KiB segments rotate");
+        assert_eq!(wal.release_through(first), closed);
+        let spares = files_ending(dir.path(), "spare");
+        assert_eq!(spares.len(), 2, "two kept, the rest deleted");
+        assert!(files_ending(dir.path(), "released").is_empty());
+        let spare_size = std::fs::metadata(&spares[0]).expect("stat").len();
+        let active_first = first_seq_of(&list_segments(dir.path()).expect("list")[0]);
+
+        // The next rotations take the spares, and their old records stay unread.
+        let last = append_twenty(&wal).await;
+        assert!(files_ending(dir.path(), "spare").is_empty(), "both reused");
+        let reused = list_segments(dir.path()).expect("list");
+        assert!(
+            reused
+                .iter()
+                .any(|p| std::fs::metadata(p).expect("stat").len() == spare_size),
+            "a spare written over in place"
+        );
+        let seqs: Vec<u64> = read_all(dir.path()).iter().map(|r| r.seq).collect();
+        let expected: Vec<u64> = (active_first.expect("name")..=last).collect();
+        assert_eq!(seqs, expected);
+
+        // A restart reads them the same way.
+        drop(wal);
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let existing = list_segments(dir.path()).expect("list");
+        let wal =
+            Wal::start(dir.path(), &config, last + 1, existing, Recorder(tx)).expect("restart");
+        let body = Bytes::from(vec![2u8; 10]);
+        let next = wal
+            .append(Tenant::default(), Signal::Logs, 1, body, 0)
+            .await
+            .expect("append");
+        assert_eq!(next, last + 1);
+        let seqs: Vec<u64> = read_all(dir.path()).iter().map(|r| r.seq).collect();
+        assert_eq!(seqs.last(), Some(&next));
+        assert_eq!(seqs.len(), expected.len() + 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_spare_left_by_an_earlier_run_is_made_ready_and_written_over() {
+        for recycle in [1, 0] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            // A segment renamed to a spare and never made ready (a crash
+            // between the two): it still starts with its old records.
+            let old = {
+                let (tx, _rx) = std::sync::mpsc::channel();
+                let wal = Wal::start(
+                    dir.path(),
+                    &config(ByteSize::mib(1), ByteSize::mib(64)),
+                    1,
+                    vec![],
+                    Recorder(tx),
+                )
+                .expect("start");
+                append_twenty(&wal).await;
+                list_segments(dir.path()).expect("list").remove(0)
+            };
+            std::fs::rename(&old, spare_path(&old)).expect("rename");
+
+            let config = WalConfig {
+                recycle_segments: recycle,
+                ..config(ByteSize::mib(1), ByteSize::mib(64))
+            };
+            let (tx, _rx) = std::sync::mpsc::channel();
+            let wal = Wal::start(dir.path(), &config, 100, vec![], Recorder(tx)).expect("start");
+            assert!(
+                files_ending(dir.path(), "spare").is_empty(),
+                "recycle {recycle}"
+            );
+            let body = Bytes::from(vec![3u8; 10]);
+            wal.append(Tenant::default(), Signal::Logs, 1, body, 0)
+                .await
+                .expect("append");
+            let seqs: Vec<u64> = read_all(dir.path()).iter().map(|r| r.seq).collect();
+            assert_eq!(seqs, [100], "recycle {recycle}");
+            let size = std::fs::metadata(segment_path(dir.path(), 100))
+                .expect("stat")
+                .len();
+            assert_eq!(
+                size > 80_000,
+                recycle == 1,
+                "recycle {recycle}: {size} bytes"
+            );
+        }
     }
 
     #[test]

@@ -8,20 +8,28 @@
 //!
 //! # Format
 //!
-//! A segment is `wal-<first seq, 20 digits>.log`: an 8-byte magic, then records.
-//! A record is a 16-byte header (payload length `u32`, CRC-32 of sequence number
-//! and payload `u32`, sequence number `u64`, all little-endian) and its payload.
-//! Sequence numbers increase by one across segments, so a gap or a step back is
-//! as much a sign of damage as a checksum mismatch.
+//! A segment is `wal-<first seq, 20 digits>.log`: an 8-byte magic, then records,
+//! then a header of zeros. A record is a 16-byte header (payload length `u32`,
+//! CRC-32 of sequence number and payload `u32`, sequence number `u64`, all
+//! little-endian) and its payload, never empty. The header of zeros ends the
+//! records; what follows it (in a segment written over a spare, the spare's
+//! old records) is not read. Sequence numbers increase by one across
+//! segments, so a gap or a step back is as much a sign of damage as a checksum
+//! mismatch.
 //!
 //! # Durability
 //!
 //! Records are written whole and synced per the configured policy before the
 //! requests they carry are acknowledged. A segment is never appended to after a
 //! restart: recovery reads it, a new segment takes new records, and a segment is
-//! deleted once everything in it is in durable Parquet files: renamed to
-//! `wal-<first seq>.released` (recovery reads only `.log` files; the next start
-//! deletes one a crash left behind), cut back a chunk at a time, then unlinked.
+//! taken out of the WAL once everything in it is in durable Parquet files.
+//! Up to `wal.recycle_segments` are kept as spares: renamed to
+//! `wal-<first seq>.spare`, their start overwritten with the magic and a
+//! header of zeros, and synced; a later rotation renames one back in as the
+//! new segment and writes over it, so that its syncs write only data. The
+//! others are deleted: renamed to `wal-<first seq>.released`, cut back a chunk
+//! at a time, then unlinked. Recovery reads only `.log` files; the next start
+//! takes up the spares and deletes the released files a crash left behind.
 
 mod config;
 mod log;

@@ -1,14 +1,44 @@
 //! WAL segment files: written append-only by one writer, read back whole at
 //! recovery, keeping every record before the first sign of damage.
+//!
+//! A segment file is either new, or a recycled one: a released segment kept
+//! as a spare (`wal-<seq>.spare`) and written over from the start, so that its
+//! syncs write only data, never the blocks and sizes a growing file needs.
+//! A recycled file still holds its old records past the new ones, so every
+//! group is followed by an [`END`] header, which the next group overwrites.
 
 use std::fs::{File, OpenOptions};
-use std::io::{IoSlice, Read, Write};
+use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::record::{RecordError, WalRecord};
+use super::record::{HEADER_LEN, RecordError, WalRecord};
 
 /// The first bytes of every segment.
 pub const MAGIC: &[u8; 8] = b"SLUWAL01";
+
+/// Where a segment's records end: a header of zeros, which no record has (a
+/// record's payload is never empty). Anything after it is left over from the
+/// file's previous use.
+pub const END: [u8; HEADER_LEN] = [0; HEADER_LEN];
+
+/// The name a released segment takes while it waits to be reused. Recovery
+/// reads only `.log` files.
+pub fn spare_path(segment: &Path) -> PathBuf {
+    segment.with_extension(SPARE_EXTENSION)
+}
+
+pub(super) const SPARE_EXTENSION: &str = "spare";
+
+/// Makes the file at `path` an empty segment: the magic and an [`END`] at its
+/// start, synced. Whatever it held after them stays, unread.
+pub fn prepare_spare(path: &Path) -> std::io::Result<()> {
+    let file = OpenOptions::new().write(true).open(path)?;
+    let mut start = [0u8; MAGIC.len() + HEADER_LEN];
+    start[..MAGIC.len()].copy_from_slice(MAGIC);
+    file.write_all_at(&start, 0)?;
+    file.sync_data()
+}
 
 /// The file name of the segment whose first record is `first_seq`.
 pub fn segment_file_name(first_seq: u64) -> String {
@@ -43,21 +73,43 @@ impl SegmentWriter {
             .write(true)
             .open(&path)?;
         file.write_all(MAGIC)?;
+        file.write_all(&END)?;
         file.sync_all()?;
         File::open(dir)?.sync_all()?;
+        Self::at_start(file, path, first_seq)
+    }
+
+    /// Takes the spare at `spare` (made ready by [`prepare_spare`]) as the
+    /// segment for records from `first_seq` on: renames it into the WAL and
+    /// makes the name durable.
+    pub fn reuse(dir: &Path, spare: &Path, first_seq: u64) -> std::io::Result<Self> {
+        let path = dir.join(segment_file_name(first_seq));
+        std::fs::rename(spare, &path)?;
+        File::open(dir)?.sync_all()?;
+        let file = OpenOptions::new().write(true).open(&path)?;
+        Self::at_start(file, path, first_seq)
+    }
+
+    /// The writer of a segment holding only its magic and an [`END`].
+    fn at_start(mut file: File, path: PathBuf, first_seq: u64) -> std::io::Result<Self> {
+        let len = MAGIC.len() as u64;
+        file.seek(SeekFrom::Start(len))?;
         Ok(Self {
             file,
             path,
             first_seq,
-            len: MAGIC.len() as u64,
+            len,
         })
     }
 
     /// Appends the concatenation of `parts` (the encoded records of a group,
-    /// in pieces) with as few vectored writes as the system takes. Not durable
-    /// until [`sync`](Self::sync). `parts` is used up.
-    pub fn append_parts(&mut self, mut parts: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    /// in pieces), followed by an [`END`] for the next group to overwrite,
+    /// with as few vectored writes as the system takes. Not durable until
+    /// [`sync`](Self::sync).
+    pub fn append_parts<'a>(&mut self, parts: &mut Vec<IoSlice<'a>>) -> std::io::Result<()> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
+        parts.push(IoSlice::new(&END));
+        let mut parts = &mut parts[..];
         // Leaves out the empty parts in front (a write of those returns 0).
         IoSlice::advance_slices(&mut parts, 0);
         while !parts.is_empty() {
@@ -69,6 +121,7 @@ impl SegmentWriter {
             }
         }
         self.len += total as u64;
+        self.file.seek(SeekFrom::Start(self.len))?;
         Ok(())
     }
 
@@ -159,6 +212,12 @@ impl SegmentReader {
         let mut offset = MAGIC.len();
         let mut expected_seq = first_seq_of(path);
         while offset < bytes.len() {
+            let next = &bytes[offset..bytes.len().min(offset + HEADER_LEN)];
+            if next.iter().all(|b| *b == 0) {
+                // The end of the records (or of a file that ended in the
+                // middle of writing it): what follows is not this segment's.
+                break;
+            }
             match WalRecord::decode(&bytes[offset..], self.max_record_bytes) {
                 Ok((record, used)) => {
                     if expected_seq.is_some_and(|s| s != record.seq) {
@@ -222,7 +281,7 @@ mod tests {
         writer.append_parts(&mut parts).expect("append");
         writer.sync().expect("sync");
         let on_disk = std::fs::metadata(writer.path()).expect("stat").len();
-        assert_eq!(writer.len(), on_disk);
+        assert_eq!(writer.len() + END.len() as u64, on_disk);
         writer.path().to_path_buf()
     }
 
@@ -240,7 +299,7 @@ mod tests {
             r.encode_into(&mut buf);
         }
         writer
-            .append_parts(&mut [IoSlice::new(&buf)])
+            .append_parts(&mut vec![IoSlice::new(&buf)])
             .expect("append");
         writer.sync().expect("sync");
         let whole = std::fs::read(writer.path()).expect("read");
@@ -270,7 +329,7 @@ mod tests {
         assert_eq!(recovered.records, written);
         assert!(recovered.damage.is_none());
         assert_eq!(
-            recovered.good_bytes,
+            recovered.good_bytes + END.len() as u64,
             std::fs::metadata(&path).expect("stat").len()
         );
     }
@@ -293,9 +352,44 @@ mod tests {
             let recovered = READER.read(&path).expect("read");
             let whole = ends.iter().filter(|e| **e <= cut).count();
             assert_eq!(recovered.records, written[..whole], "cut at {cut}");
-            let at_boundary = cut == MAGIC.len() || ends.contains(&cut);
+            // A cut in the END after the last record leaves only zeros.
+            let at_boundary = cut == MAGIC.len() || ends.contains(&cut) || cut > end;
             assert_eq!(recovered.damage.is_some(), !at_boundary, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_recycled_segment_reads_back_only_its_new_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = write_segment(dir.path(), &records(1, 200));
+        let size = std::fs::metadata(&old).expect("stat").len();
+        let spare = spare_path(&old);
+        std::fs::rename(&old, &spare).expect("rename");
+        prepare_spare(&spare).expect("prepare");
+
+        let mut writer = SegmentWriter::reuse(dir.path(), &spare, 201).expect("reuse");
+        assert!(!spare.exists());
+        let empty = READER.read(writer.path()).expect("read");
+        assert!(empty.records.is_empty());
+        assert!(empty.damage.is_none(), "{:?}", empty.damage);
+
+        // Two groups: the second overwrites the END the first left.
+        let written = records(201, 6);
+        for group in written.chunks(3) {
+            let mut buf = BytesMut::new();
+            for r in group {
+                r.encode_into(&mut buf);
+            }
+            writer
+                .append_parts(&mut vec![IoSlice::new(&buf)])
+                .expect("append");
+        }
+        writer.sync().expect("sync");
+        let recovered = READER.read(writer.path()).expect("read");
+        assert_eq!(recovered.records, written);
+        assert!(recovered.damage.is_none(), "{:?}", recovered.damage);
+        let reused_size = std::fs::metadata(writer.path()).expect("stat").len();
+        assert_eq!(reused_size, size, "written over, not grown");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use crossbeam_channel::Receiver;
 
 use super::config::{FsyncPolicy, WalConfig};
-use super::log::{CommitSink, SegmentEntry, Shared, WalAppend, WalError};
+use super::log::{CommitSink, SegmentEntry, Shared, WalAppend, WalError, open_segment};
 use super::record::WalRecord;
 use super::segment::SegmentWriter;
 use crate::metrics;
@@ -93,7 +93,8 @@ impl Writer {
             record.encode_head_into(&mut heads);
             head_ends.push(heads.len());
         }
-        let mut parts = Vec::with_capacity(2 * group.len());
+        // Room for the END that follows the group.
+        let mut parts = Vec::with_capacity(2 * group.len() + 1);
         let mut head_start = 0;
         for (append, head_end) in group.iter().zip(head_ends) {
             parts.push(IoSlice::new(&heads[head_start..head_end]));
@@ -128,7 +129,7 @@ impl Writer {
     /// Writes the encoded group (`parts`, used up) and syncs per policy; on
     /// failure, cuts the segment back and moves to a fresh one starting at
     /// `first_seq`.
-    fn write_group(&mut self, first_seq: u64, parts: &mut [IoSlice<'_>]) -> std::io::Result<()> {
+    fn write_group(&mut self, first_seq: u64, parts: &mut Vec<IoSlice<'_>>) -> std::io::Result<()> {
         let group_bytes: u64 = parts.iter().map(|p| p.len() as u64).sum();
         if self.needs_rotation {
             self.rotate(first_seq)?;
@@ -188,10 +189,11 @@ impl Writer {
         }
     }
 
-    /// Closes the active segment (synced) and opens one for `first_seq` on.
+    /// Closes the active segment (synced) and opens one for `first_seq` on: a
+    /// spare written over when one waits.
     fn rotate(&mut self, first_seq: u64) -> std::io::Result<()> {
         let _ = self.segment.sync();
-        let segment = SegmentWriter::create(&self.dir, first_seq).or_else(|_| {
+        let segment = open_segment(&self.dir, first_seq, &self.shared).or_else(|_| {
             // A previous failed rotation may have left an empty file behind.
             let _ = std::fs::remove_file(self.dir.join(super::segment_file_name(first_seq)));
             SegmentWriter::create(&self.dir, first_seq)
