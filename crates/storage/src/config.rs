@@ -3,6 +3,9 @@
 use serde::{Deserialize, Serialize};
 use sluice_model::units::{ByteSize, Duration};
 
+/// The longest `sync_pause`.
+const MAX_SYNC_PAUSE: Duration = Duration::from_millis(100);
+
 /// Where and how Parquet files are written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -30,6 +33,14 @@ pub struct StorageConfig {
     pub max_total_bytes: ByteSize,
     /// How often retention runs.
     pub retention_interval: Duration,
+    /// A file under a local root is written and synced this much at a time,
+    /// `sync_pause` apart; `0B` writes it whole and syncs it once. A whole
+    /// file synced at once puts megabytes on the disk ahead of the WAL's next
+    /// sync, and every acknowledgement waits behind them (see
+    /// [`SyncPacing`](crate::SyncPacing)).
+    pub sync_chunk_bytes: ByteSize,
+    /// The pause between two chunks, in which the WAL's syncs go first.
+    pub sync_pause: Duration,
 }
 
 impl Default for StorageConfig {
@@ -44,6 +55,8 @@ impl Default for StorageConfig {
             retention: Duration::from_secs(0),
             max_total_bytes: ByteSize::b(0),
             retention_interval: Duration::from_secs(60),
+            sync_chunk_bytes: ByteSize::mib(1),
+            sync_pause: Duration::from_millis(2),
         }
     }
 }
@@ -72,6 +85,18 @@ impl StorageConfig {
         if self.row_group_rows == 0 {
             return Err("storage.row_group_rows: must be at least 1".into());
         }
+        let chunk = self.sync_chunk_bytes;
+        if chunk != ByteSize::b(0) && chunk < ByteSize::kib(64) {
+            return Err(format!(
+                "storage.sync_chunk_bytes: {chunk} is below the minimum of 64KiB (0B syncs a file once)"
+            ));
+        }
+        if self.sync_pause > MAX_SYNC_PAUSE {
+            return Err(format!(
+                "storage.sync_pause: {} is above the maximum of {MAX_SYNC_PAUSE}: a shard waits out every pause of the files it writes",
+                self.sync_pause
+            ));
+        }
         if self.retention_interval.get().is_zero() {
             return Err("storage.retention_interval: must be longer than 0s".into());
         }
@@ -82,5 +107,35 @@ impl StorageConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_settings_out_of_range_are_named() {
+        let small = StorageConfig {
+            sync_chunk_bytes: ByteSize::kib(16),
+            ..StorageConfig::default()
+        };
+        let error = small.validate().expect_err("below 64KiB");
+        assert!(
+            error.starts_with("storage.sync_chunk_bytes: 16KiB"),
+            "{error}"
+        );
+        let once = StorageConfig {
+            sync_chunk_bytes: ByteSize::b(0),
+            ..StorageConfig::default()
+        };
+        assert_eq!(once.validate(), Ok(()));
+        let long = StorageConfig {
+            sync_pause: Duration::from_millis(500),
+            ..StorageConfig::default()
+        };
+        let error = long.validate().expect_err("above 100ms");
+        assert!(error.starts_with("storage.sync_pause: 500ms"), "{error}");
+        assert_eq!(StorageConfig::default().validate(), Ok(()));
     }
 }

@@ -22,8 +22,8 @@ pub enum StorageError {
         #[source]
         source: object_store::Error,
     },
-    #[error("cannot sync {path}: {source}")]
-    Sync {
+    #[error("cannot write {path}: {source}")]
+    WriteLocal {
         path: String,
         #[source]
         source: std::io::Error,

@@ -36,4 +36,4 @@ pub use encode::{encode_parquet, sort_batch, writer_properties};
 pub use error::StorageError;
 pub use layout::{FileName, partition_prefix};
 pub use store::{local_dir, open_store};
-pub use writer::{ParquetFileWriter, SeqRange, WrittenFile, keys};
+pub use writer::{ParquetFileWriter, SeqRange, SyncPacing, WrittenFile, keys};

@@ -50,9 +50,38 @@ pub struct ParquetFileWriter {
     seq: u64,
     row_group_rows: usize,
     zstd_level: i32,
-    /// The local directory behind `store`, when it is one: files and their
-    /// directories are synced there, so a written file survives a power loss.
+    /// The local directory behind `store`, when it is one: files are written
+    /// there directly, paced, and they and their directories are synced, so a
+    /// written file survives a power loss.
     local_dir: Option<PathBuf>,
+    pacing: SyncPacing,
+}
+
+/// How a file under a local root reaches the disk: written and synced `chunk`
+/// bytes at a time, `pause` apart.
+///
+/// A sync makes the disk write everything before it, and a device with a
+/// volatile cache (here a virtual disk) flushes all of that cache, whoever
+/// wrote it. A 4.6 MB Parquet file synced at once took 7 ms (median), and the
+/// WAL's syncs that fell in that time took 5-12 ms instead of 0.5; in a model
+/// of the two writers (a WAL's 230 KB fdatasyncs at 250/s beside a 4.6 MB file
+/// every 0.8 s), 1 MiB chunks 3 ms apart took the WAL's syncs over 5 ms from
+/// 12-13 in 12 s to 0-2. RocksDB's `bytes_per_sync` paces its files the same
+/// way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncPacing {
+    /// Bytes written and synced at a time; 0 writes the file whole.
+    pub chunk: usize,
+    pub pause: std::time::Duration,
+}
+
+impl SyncPacing {
+    pub fn from_config(config: &StorageConfig) -> Self {
+        Self {
+            chunk: usize::try_from(config.sync_chunk_bytes.as_u64()).unwrap_or(usize::MAX),
+            pause: config.sync_pause.get(),
+        }
+    }
 }
 
 /// Rows per row group for `rows` rows and at most `limit` per group: as few
@@ -83,6 +112,7 @@ impl ParquetFileWriter {
             seq: 0,
             row_group_rows: config.row_group_rows,
             zstd_level: config.zstd_level,
+            pacing: SyncPacing::from_config(config),
         }
     }
 
@@ -117,20 +147,24 @@ impl ParquetFileWriter {
         let path = partition_prefix(tenant, table, hour).join(name.to_file_name());
         let size = bytes.len();
         let labels = [("table", table.name())];
-        self.runtime
-            .block_on(self.store.put(&path, PutPayload::from(bytes)))
-            .map_err(|source| {
+        if let Some(dir) = &self.local_dir {
+            put_local(dir, path.as_ref(), &bytes, self.pacing).map_err(|source| {
                 ::metrics::counter!(metrics::WRITE_ERRORS, &labels).increment(1);
-                StorageError::Put {
+                StorageError::WriteLocal {
                     path: path.to_string(),
                     source,
                 }
             })?;
-        if let Some(dir) = &self.local_dir {
-            sync_local(dir, path.as_ref()).map_err(|e| StorageError::Sync {
-                path: path.to_string(),
-                source: e,
-            })?;
+        } else {
+            self.runtime
+                .block_on(self.store.put(&path, PutPayload::from(bytes)))
+                .map_err(|source| {
+                    ::metrics::counter!(metrics::WRITE_ERRORS, &labels).increment(1);
+                    StorageError::Put {
+                        path: path.to_string(),
+                        source,
+                    }
+                })?;
         }
         ::metrics::counter!(metrics::FILES_WRITTEN, &labels).increment(1);
         ::metrics::counter!(metrics::BYTES_WRITTEN, &labels).increment(size as u64);
@@ -231,14 +265,51 @@ async fn read_footer(
     ParquetMetaDataReader::decode_metadata(&metadata)
 }
 
-/// Syncs a file just put under `dir` and its directory.
-fn sync_local(dir: &std::path::Path, relative: &str) -> std::io::Result<()> {
-    let file = dir.join(relative);
-    std::fs::File::open(&file)?.sync_all()?;
-    if let Some(parent) = file.parent() {
+/// Puts `bytes` at `relative` under `dir` as the local store would: written
+/// beside it under a name the store's listings skip (`<name>#<digits>`, its
+/// own staged uploads), then renamed into place. The file is written as
+/// `pacing` says and synced, and so is the rename. Returns how many syncs
+/// wrote the data.
+fn put_local(
+    dir: &std::path::Path,
+    relative: &str,
+    bytes: &[u8],
+    pacing: SyncPacing,
+) -> std::io::Result<usize> {
+    use std::io::Write;
+    let path = dir.join(relative);
+    let parent = path.parent().unwrap_or(dir);
+    std::fs::create_dir_all(parent)?;
+    let mut staged = path.clone().into_os_string();
+    staged.push("#0");
+    let staged = PathBuf::from(staged);
+    let written = (|| {
+        let mut file = std::fs::File::create(&staged)?;
+        let chunk = if pacing.chunk == 0 {
+            bytes.len().max(1)
+        } else {
+            pacing.chunk
+        };
+        let mut syncs = 0;
+        for piece in bytes.chunks(chunk) {
+            if syncs > 0 {
+                std::thread::sleep(pacing.pause);
+            }
+            file.write_all(piece)?;
+            file.sync_data()?;
+            syncs += 1;
+        }
+        if syncs == 0 {
+            file.sync_data()?;
+        }
+        std::fs::rename(&staged, &path)?;
         std::fs::File::open(parent)?.sync_all()?;
+        Ok(syncs)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&staged);
     }
-    Ok(())
+    written
 }
 
 fn now_ms() -> u64 {
@@ -250,7 +321,39 @@ fn now_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::equal_row_groups;
+    use super::{SyncPacing, equal_row_groups, put_local};
+    use futures::TryStreamExt;
+    use object_store::ObjectStore;
+
+    #[tokio::test]
+    async fn a_local_put_in_chunks_lands_whole_and_listed_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let relative = "default/otel_traces/date=2026-11-24/hour=03/a.parquet";
+        for (chunk, syncs) in [(4096, 3), (0, 1), (10_000, 1)] {
+            let pacing = SyncPacing {
+                chunk,
+                pause: std::time::Duration::from_millis(1),
+            };
+            let done = put_local(dir.path(), relative, &bytes, pacing).expect("put");
+            assert_eq!(done, syncs, "chunk {chunk}");
+            assert_eq!(
+                std::fs::read(dir.path().join(relative)).expect("read"),
+                bytes
+            );
+        }
+        // A staged file a crash left is not listed, like the store's own.
+        std::fs::write(dir.path().join(format!("{relative}#0")), b"half").expect("write");
+        let store =
+            object_store::local::LocalFileSystem::new_with_prefix(dir.path()).expect("store");
+        let listed: Vec<String> = store
+            .list(None)
+            .map_ok(|meta| meta.location.to_string())
+            .try_collect()
+            .await
+            .expect("list");
+        assert_eq!(listed, [relative]);
+    }
 
     #[test]
     fn row_groups_are_equal_and_within_the_limit() {
