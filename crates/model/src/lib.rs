@@ -22,6 +22,7 @@ pub mod logs;
 pub mod metrics;
 pub mod protowire;
 pub mod schema;
+pub mod slice;
 mod table;
 mod tenant;
 pub mod time;

@@ -120,6 +120,9 @@ impl fmt::Display for ByteSize {
 pub struct Duration(std::time::Duration);
 
 impl Duration {
+    pub const fn from_micros(us: u64) -> Self {
+        Self(std::time::Duration::from_micros(us))
+    }
     pub const fn from_millis(ms: u64) -> Self {
         Self(std::time::Duration::from_millis(ms))
     }

@@ -1,7 +1,7 @@
 //! The `[receivers]` section of the config file.
 
 use serde::{Deserialize, Serialize};
-use sluice_model::units::ByteSize;
+use sluice_model::units::{ByteSize, Duration};
 
 /// Where the receivers listen and what they accept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,6 +16,11 @@ pub struct ReceiverConfig {
     /// Largest request body after decompression; on gRPC also the largest
     /// message. Decompression stops as soon as it would pass this.
     pub max_decompressed_bytes: ByteSize,
+    /// The scheduler slice of the I/O threads that decode and answer
+    /// requests (Linux 6.12 on; see [`sluice_model::slice`]): woken by a
+    /// request or an acknowledgement, they run before a shard's long slice
+    /// ends. `0s` keeps the kernel's default.
+    pub io_slice: Duration,
 }
 
 impl Default for ReceiverConfig {
@@ -25,6 +30,7 @@ impl Default for ReceiverConfig {
             http_listen: "127.0.0.1:4318".to_owned(),
             max_request_bytes: ByteSize::mib(8),
             max_decompressed_bytes: ByteSize::mib(32),
+            io_slice: Duration::from_micros(100),
         }
     }
 }
@@ -58,6 +64,6 @@ impl ReceiverConfig {
                 self.max_decompressed_bytes
             ));
         }
-        Ok(())
+        sluice_model::slice::validate_slice("receivers.io_slice", self.io_slice)
     }
 }

@@ -144,7 +144,10 @@ impl Pipeline {
                 watch_thread = Some(
                     std::thread::Builder::new()
                         .name("sluice-watch".into())
-                        .spawn(move || stage.run())?,
+                        .spawn(move || {
+                            default_slice();
+                            stage.run()
+                        })?,
                 );
                 Some((tx, config))
             }
@@ -174,7 +177,10 @@ impl Pipeline {
             );
             let thread = std::thread::Builder::new()
                 .name(format!("sluice-shard-{index}"))
-                .spawn(move || worker.run())?;
+                .spawn(move || {
+                    default_slice();
+                    worker.run()
+                })?;
             queues.push(tx);
             watermarks.push(watermark);
             threads.push(thread);
@@ -338,6 +344,15 @@ impl Pipeline {
             Err(WalError::Io(_)) => Err(self.busy("wal_error")),
             Err(WalError::Closed) => Err(SinkError::ShuttingDown),
         }
+    }
+}
+
+/// Gives a thread that runs long (a shard, the watch stage) the kernel's
+/// default scheduler slice: it started with its creator's, which may be the
+/// short one of an I/O thread (see [`sluice_model::slice`]).
+fn default_slice() {
+    if let Err(error) = sluice_model::slice::set_current_thread_slice(std::time::Duration::ZERO) {
+        tracing::debug!(%error, "cannot set the default scheduler slice");
     }
 }
 

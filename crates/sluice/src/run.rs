@@ -178,9 +178,15 @@ pub fn run(config: Config, config_path: Option<std::path::PathBuf>) -> anyhow::R
         .context("cannot set the metrics' buckets")?
         .install_recorder()
         .context("cannot install the metrics recorder")?;
+    let io_slice = config.receivers.io_slice;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sluice-io")
+        .on_thread_start(move || {
+            if let Err(error) = sluice_model::slice::set_current_thread_slice(io_slice.get()) {
+                tracing::warn!(slice = %io_slice, %error, "cannot set an i/o thread's scheduler slice; it keeps the default");
+            }
+        })
         .build()
         .context("cannot start the async runtime")?;
     let result = runtime.block_on(serve(config, config_path, metrics));

@@ -52,6 +52,10 @@ pub struct WalConfig {
     /// also writes its new blocks and size. Spares are not counted in
     /// `max_bytes`: they take up to this many `segment_bytes` more disk.
     pub recycle_segments: usize,
+    /// The writer thread's scheduler slice (Linux 6.12 on; see
+    /// [`sluice_model::slice`]): woken by a request or a finished sync, it
+    /// runs before a shard's long slice ends. `0s` keeps the kernel's default.
+    pub writer_slice: Duration,
 }
 
 impl Default for WalConfig {
@@ -65,6 +69,7 @@ impl Default for WalConfig {
             release_chunk_bytes: ByteSize::mib(4),
             release_pause: Duration::from_millis(10),
             recycle_segments: 4,
+            writer_slice: Duration::from_micros(100),
         }
     }
 }
@@ -112,6 +117,7 @@ impl WalConfig {
                 self.recycle_segments
             ));
         }
+        sluice_model::slice::validate_slice("wal.writer_slice", self.writer_slice)?;
         if self.fsync == FsyncPolicy::Interval && self.fsync_interval.get().is_zero() {
             return Err("wal.fsync_interval: must be longer than 0s".into());
         }

@@ -290,9 +290,15 @@ impl<T: Send + 'static> Wal<T> {
         shared.bytes.store(total, Ordering::Release);
         let (tx, rx) = crossbeam_channel::bounded(QUEUE_CAPACITY);
         let writer = Writer::new(dir, config.clone(), active, next_seq, Arc::clone(&shared));
+        let slice = config.writer_slice;
         let thread = std::thread::Builder::new()
             .name("sluice-wal".into())
-            .spawn(move || writer.run(rx, sink))?;
+            .spawn(move || {
+                if let Err(error) = sluice_model::slice::set_current_thread_slice(slice.get()) {
+                    tracing::warn!(%slice, %error, "cannot set the wal writer's scheduler slice; it keeps the default");
+                }
+                writer.run(rx, sink)
+            })?;
         Ok(Self {
             queue: Some(tx),
             shared,
