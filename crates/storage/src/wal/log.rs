@@ -26,7 +26,7 @@ use tokio::sync::oneshot;
 use super::config::WalConfig;
 use super::record::HEADER_LEN;
 use super::segment::{
-    MAGIC, SPARE_EXTENSION, SegmentWriter, first_seq_of, prepare_spare, spare_path,
+    MAGIC, NEW_EXTENSION, SPARE_EXTENSION, SegmentWriter, first_seq_of, prepare_spare, spare_path,
 };
 use super::writer::Writer;
 use crate::metrics;
@@ -177,9 +177,10 @@ fn released_path(segment: &Path) -> PathBuf {
 const RELEASED_EXTENSION: &str = "released";
 
 /// Deletes the released segments a crash left in `dir` (everything in them is
-/// in durable Parquet files), and takes up to `recycle` spares left by an
-/// earlier run, made ready again. One that cannot be deleted is only in the
-/// way of the disk's free space, so it is named and left.
+/// in durable Parquet files) and the new ones it left before their rename
+/// (they hold no record), and takes up to `recycle` spares left by an earlier
+/// run, made ready again. One that cannot be deleted is only in the way of
+/// the disk's free space, so it is named and left.
 fn collect_leftovers(dir: &Path, recycle: usize) -> std::io::Result<Vec<PathBuf>> {
     let mut spares = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -199,11 +200,11 @@ fn collect_leftovers(dir: &Path, recycle: usize) -> std::io::Result<Vec<PathBuf>
             }
         } else if extension == RELEASED_EXTENSION {
             tracing::info!(path = %path.display(), "deleting a released wal segment left by a crash");
-        } else if extension != SPARE_EXTENSION {
+        } else if extension != SPARE_EXTENSION && extension != NEW_EXTENSION {
             continue;
         }
         if let Err(e) = std::fs::remove_file(&path) {
-            tracing::warn!(path = %path.display(), error = %e, "cannot delete a released wal segment");
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete a leftover wal file");
         }
     }
     Ok(spares)
@@ -859,12 +860,16 @@ mod tests {
     }
 
     #[test]
-    fn a_released_segment_left_by_a_crash_is_deleted_at_start() {
+    fn released_and_new_segments_left_by_a_crash_are_deleted_at_start() {
         let dir = tempfile::tempdir().expect("tempdir");
         let leftover = released_path(&dir.path().join(segment_file_name(1)));
         std::fs::write(&leftover, b"SLUWAL01 and a torn record").expect("write");
+        // Killed between creating a new segment and writing its magic.
+        let new = segment_path(dir.path(), 7).with_extension("new");
+        std::fs::write(&new, b"").expect("write");
         let (wal, _rx) = start_empty(dir.path(), ByteSize::kib(16), ByteSize::mib(64));
         assert!(!leftover.exists());
+        assert!(!new.exists());
         assert_eq!(list_segments(dir.path()).expect("list").len(), 1);
         drop(wal);
     }

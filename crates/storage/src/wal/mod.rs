@@ -21,7 +21,9 @@
 //!
 //! Records are written whole and synced per the configured policy before the
 //! requests they carry are acknowledged. A segment is never appended to after a
-//! restart: recovery reads it, a new segment takes new records, and a segment is
+//! restart: recovery reads it, and a new segment takes new records. A new
+//! segment is written as `wal-<first seq>.new` and renamed in once it holds
+//! its magic, so a crash never leaves a segment without one. A segment is
 //! taken out of the WAL once everything in it is in durable Parquet files.
 //! Up to `wal.recycle_segments` are kept as spares: renamed to
 //! `wal-<first seq>.spare`, their start overwritten with the magic and a
@@ -29,7 +31,8 @@
 //! new segment and writes over it, so that its syncs write only data. The
 //! others are deleted: renamed to `wal-<first seq>.released`, cut back a chunk
 //! at a time, then unlinked. Recovery reads only `.log` files; the next start
-//! takes up the spares and deletes the released files a crash left behind.
+//! takes up the spares and deletes the `.released` and `.new` files a crash
+//! left behind.
 
 mod config;
 mod log;

@@ -30,6 +30,10 @@ pub fn spare_path(segment: &Path) -> PathBuf {
 
 pub(super) const SPARE_EXTENSION: &str = "spare";
 
+/// The extension of a new segment until it is renamed into the WAL; one a
+/// crash left behind holds no record.
+pub(super) const NEW_EXTENSION: &str = "new";
+
 /// Makes the file at `path` an empty segment: the magic and an [`END`] at its
 /// start, synced. Whatever it held after them stays, unread.
 pub fn prepare_spare(path: &Path) -> std::io::Result<()> {
@@ -65,23 +69,30 @@ pub struct SegmentWriter {
 
 impl SegmentWriter {
     /// Creates a new segment in `dir` for records from `first_seq` on, and
-    /// makes its name durable (the directory is synced).
+    /// makes its name durable (the directory is synced). The file is written
+    /// under a name recovery does not read (`wal-<seq>.new`) and renamed into
+    /// the WAL once it starts with the magic and an [`END`], so that a crash
+    /// never leaves a segment without its magic for recovery to take as
+    /// damage. Fails if the segment exists.
     pub fn create(dir: &Path, first_seq: u64) -> std::io::Result<Self> {
         let path = dir.join(segment_file_name(first_seq));
-        let mut file = OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .open(&path)?;
+        if path.exists() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists", path.display()),
+            ));
+        }
+        let new = path.with_extension(NEW_EXTENSION);
+        let mut file = File::create(&new)?;
         file.write_all(MAGIC)?;
         file.write_all(&END)?;
         file.sync_all()?;
-        File::open(dir)?.sync_all()?;
-        Self::at_start(file, path, first_seq)
+        Self::reuse(dir, &new, first_seq)
     }
 
-    /// Takes the spare at `spare` (made ready by [`prepare_spare`]) as the
-    /// segment for records from `first_seq` on: renames it into the WAL and
-    /// makes the name durable.
+    /// Takes the spare at `spare` (made ready by [`prepare_spare`], or new) as
+    /// the segment for records from `first_seq` on: renames it into the WAL
+    /// and makes the name durable.
     pub fn reuse(dir: &Path, spare: &Path, first_seq: u64) -> std::io::Result<Self> {
         let path = dir.join(segment_file_name(first_seq));
         std::fs::rename(spare, &path)?;
@@ -356,6 +367,22 @@ mod tests {
             let at_boundary = cut == MAGIC.len() || ends.contains(&cut) || cut > end;
             assert_eq!(recovered.damage.is_some(), !at_boundary, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_new_segment_appears_under_its_name_only_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let writer = SegmentWriter::create(dir.path(), 5).expect("create");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, [segment_file_name(5).as_str()]);
+        let bytes = std::fs::read(writer.path()).expect("read");
+        assert_eq!(&bytes[..MAGIC.len()], MAGIC);
+        assert_eq!(bytes[MAGIC.len()..], END);
+        let again = SegmentWriter::create(dir.path(), 5).expect_err("exists");
+        assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
     }
 
     #[test]
