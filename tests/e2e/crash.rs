@@ -282,14 +282,7 @@ async fn a_kill_9_while_a_segment_is_cut_back_loses_nothing_and_leaves_no_damage
         "a released segment is no damaged one:\n{}",
         sluice.logs()
     );
-    let stored = stored_span_ids(&root);
-    let duplicated = stored.values().filter(|n| **n > 1).count();
-    assert_eq!(duplicated, 0, "span ids stored twice or more");
-    let missing = acknowledged
-        .iter()
-        .filter(|id| !stored.contains_key(&hex(&fixtures::span_id(**id))))
-        .count();
-    assert_eq!(missing, 0, "of {} acknowledged spans", acknowledged.len());
+    assert_stored_once(&root, &acknowledged);
 }
 
 /// Segments of 1 MiB and two spares: under padded requests the WAL rotates
@@ -359,7 +352,13 @@ async fn kill_9_over_recycled_segments_loses_nothing_and_replays_no_old_record()
     );
     assert!(recycled >= 4.0, "{recycled} spares written over");
 
-    let stored = stored_span_ids(&root);
+    assert_stored_once(&root, &acknowledged);
+}
+
+/// Checks that every span id in `acknowledged` is stored under `root`, and
+/// none twice.
+fn assert_stored_once(root: &Path, acknowledged: &[u64]) {
+    let stored = stored_span_ids(root);
     let duplicated = stored.values().filter(|n| **n > 1).count();
     assert_eq!(duplicated, 0, "span ids stored twice or more");
     let missing = acknowledged
