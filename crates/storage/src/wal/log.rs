@@ -531,8 +531,17 @@ mod tests {
         segment: ByteSize,
         max: ByteSize,
     ) -> (Wal<usize>, std::sync::mpsc::Receiver<(u64, usize)>) {
+        start_with(dir, &config(segment, max))
+    }
+
+    /// A WAL on `config` started in `dir` with nothing to replay, and what
+    /// its sink is handed.
+    fn start_with(
+        dir: &Path,
+        config: &WalConfig,
+    ) -> (Wal<usize>, std::sync::mpsc::Receiver<(u64, usize)>) {
         let (tx, rx) = std::sync::mpsc::channel();
-        let wal = Wal::start(dir, &config(segment, max), 1, vec![], Recorder(tx)).expect("start");
+        let wal = Wal::start(dir, config, 1, vec![], Recorder(tx)).expect("start");
         (wal, rx)
     }
 
@@ -658,8 +667,7 @@ mod tests {
             recycle_segments: 0,
             ..config(ByteSize::kib(16), ByteSize::mib(64))
         };
-        let (tx, _rx) = std::sync::mpsc::channel();
-        let wal = Wal::start(dir.path(), &config, 1, vec![], Recorder(tx)).expect("start");
+        let (wal, _rx) = start_with(dir.path(), &config);
         let last = append_twenty(&wal).await;
         let segments = list_segments(dir.path()).expect("list");
         assert!(segments.len() >= 4, "16KiB segments rotate: {segments:?}");
@@ -689,8 +697,7 @@ mod tests {
             recycle_segments: 0,
             ..config(ByteSize::kib(16), ByteSize::mib(64))
         };
-        let (tx, _rx) = std::sync::mpsc::channel();
-        let wal = Wal::start(dir.path(), &config, 1, vec![], Recorder(tx)).expect("start");
+        let (wal, _rx) = start_with(dir.path(), &config);
         let last = append_twenty(&wal).await;
         let segments = list_segments(dir.path()).expect("list");
         assert_eq!(wal.release_through(last), segments.len() - 1);
@@ -743,8 +750,7 @@ mod tests {
             recycle_segments: 2,
             ..config(ByteSize::kib(16), ByteSize::mib(64))
         };
-        let (tx, _rx) = std::sync::mpsc::channel();
-        let wal = Wal::start(dir.path(), &config, 1, vec![], Recorder(tx)).expect("start");
+        let (wal, _rx) = start_with(dir.path(), &config);
         let first = append_twenty(&wal).await;
         let closed = list_segments(dir.path()).expect("list").len() - 1;
         assert!(closed >= 4, "16KiB segments rotate");
