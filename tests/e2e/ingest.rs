@@ -367,3 +367,78 @@ async fn retention_removes_partitions_past_their_age() {
         1
     );
 }
+
+/// The scheduler slice of each thread of `pid`, by thread name, in
+/// nanoseconds, from `/proc/<pid>/task/*/sched`; `None` where the kernel
+/// does not show it.
+fn thread_slices(pid: u32) -> Option<Vec<(String, u64)>> {
+    let mut slices = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let task = task.ok()?.path();
+        let name = std::fs::read_to_string(task.join("comm")).ok()?;
+        let sched = std::fs::read_to_string(task.join("sched")).ok()?;
+        let slice = sched
+            .lines()
+            .find(|l| l.starts_with("se.slice"))?
+            .rsplit(' ')
+            .next()?
+            .parse()
+            .ok()?;
+        slices.push((name.trim().to_owned(), slice));
+    }
+    Some(slices)
+}
+
+/// Whether the running kernel is `major.minor` or later.
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)) >= (major, minor)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn threads_on_the_acknowledgement_path_run_with_short_slices() {
+    let mut sluice = Sluice::start().unwrap();
+    let Some(slices) = thread_slices(sluice.pid().unwrap()) else {
+        eprintln!("this kernel shows no scheduler slices; skipped");
+        return;
+    };
+    let of = |prefix: &str| -> Vec<u64> {
+        slices
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, slice)| *slice)
+            .collect()
+    };
+    let (io, wal, shards) = (of("sluice-io"), of("sluice-wal"), of("sluice-shard"));
+    assert!(
+        !io.is_empty() && !wal.is_empty() && !shards.is_empty(),
+        "{slices:?}"
+    );
+    let default = shards[0];
+    if kernel_at_least(6, 12) {
+        assert!(io.iter().chain(&wal).all(|s| *s == 100_000), "{slices:?}");
+        assert!(
+            shards.iter().all(|s| *s != 100_000),
+            "shards keep the default: {slices:?}"
+        );
+    } else {
+        // Before 6.12 every thread has the one slice.
+        assert!(slices.iter().all(|(_, s)| *s == default), "{slices:?}");
+    }
+    sluice.stop_cleanly().unwrap();
+
+    let mut sluice = Sluice::start_with(&[
+        ("SLUICE_RECEIVERS_IO_SLICE", "0s"),
+        ("SLUICE_WAL_WRITER_SLICE", "0s"),
+    ])
+    .unwrap();
+    let slices = thread_slices(sluice.pid().unwrap()).unwrap();
+    assert!(
+        slices.iter().all(|(_, s)| *s == default),
+        "0s keeps the default everywhere: {slices:?}"
+    );
+    sluice.stop_cleanly().unwrap();
+}
