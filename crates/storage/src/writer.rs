@@ -67,8 +67,8 @@ pub struct ParquetFileWriter {
 /// over 5 ms fell in one. In a model of the two writers (a WAL's 230 KB
 /// fdatasyncs at 250/s beside a 4.6 MB file every 0.8 s), 1 MiB chunks, each
 /// synced, took the WAL's syncs over 5 ms from 12-13 in 12 s to 0-3; 2 MiB
-/// chunks left 9. RocksDB's `bytes_per_sync` paces its files for the same
-/// reason.
+/// chunks left 9 (`benches/sync_beside_file.py` runs the model on any disk).
+/// RocksDB's `bytes_per_sync` paces its files for the same reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncPacing {
     /// Bytes written and synced at a time; 0 writes the file whole.
