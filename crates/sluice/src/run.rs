@@ -183,8 +183,12 @@ pub fn run(config: Config, config_path: Option<std::path::PathBuf>) -> anyhow::R
         .enable_all()
         .thread_name("sluice-io")
         .on_thread_start(move || {
+            // Blocking-pool threads come and go: one warning is enough.
+            static WARNED: std::sync::Once = std::sync::Once::new();
             if let Err(error) = sluice_model::slice::set_current_thread_slice(io_slice.get()) {
-                tracing::warn!(slice = %io_slice, %error, "cannot set an i/o thread's scheduler slice; it keeps the default");
+                WARNED.call_once(|| {
+                    tracing::warn!(slice = %io_slice, %error, "cannot set the i/o threads' scheduler slice; they keep the default");
+                });
             }
         })
         .build()
