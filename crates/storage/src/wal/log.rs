@@ -115,7 +115,7 @@ pub(super) fn open_segment(
 }
 
 /// Whether the segment at `path` holds no record: it ends after its magic, or
-/// an [`END`](super::segment::END) follows it.
+/// a [`BLANK`](super::segment::BLANK) follows it.
 fn holds_no_record(path: &Path) -> std::io::Result<bool> {
     use std::io::Read;
     let mut start = Vec::with_capacity(MAGIC.len() + HEADER_LEN);
@@ -500,7 +500,7 @@ impl<T> Drop for Wal<T> {
 mod tests {
     use super::*;
     use crate::wal::WalRecord;
-    use crate::wal::segment::{END, SegmentReader, list_segments, segment_file_name};
+    use crate::wal::segment::{SegmentReader, list_segments, segment_file_name};
 
     fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
         dir.join(segment_file_name(first_seq))
@@ -711,7 +711,7 @@ mod tests {
             "only the active segment"
         );
         assert_eq!(
-            wal.bytes() + END.len() as u64,
+            wal.bytes() + HEADER_LEN as u64,
             std::fs::metadata(&left[0]).expect("stat").len()
         );
     }

@@ -9,13 +9,15 @@
 //! # Format
 //!
 //! A segment is `wal-<first seq, 20 digits>.log`: an 8-byte magic, then records,
-//! then a header of zeros. A record is a 16-byte header (payload length `u32`,
+//! then an end marker. A record is a 16-byte header (payload length `u32`,
 //! CRC-32 of sequence number and payload `u32`, sequence number `u64`, all
-//! little-endian) and its payload, never empty. The header of zeros ends the
-//! records; what follows it (in a segment written over a spare, the spare's
-//! old records) is not read. Sequence numbers increase by one across
-//! segments, so a gap or a step back is as much a sign of damage as a checksum
-//! mismatch.
+//! little-endian) and its payload, never empty. The end marker is a header
+//! with no payload and the next sequence number, checksummed the same way; a
+//! segment with no record yet has a header of zeros right after its magic.
+//! What follows either (in a segment written over a spare, the spare's old
+//! records) is not read; zeros anywhere else are damage. Sequence numbers
+//! increase by one across segments, so a gap or a step back is as much a sign
+//! of damage as a checksum mismatch.
 //!
 //! # Durability
 //!

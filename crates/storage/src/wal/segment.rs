@@ -5,22 +5,24 @@
 //! as a spare (`wal-<seq>.spare`) and written over from the start, so that its
 //! syncs write only data, never the blocks and sizes a growing file needs.
 //! A recycled file still holds its old records past the new ones, so every
-//! group is followed by an [`END`] header, which the next group overwrites.
+//! group is followed by an [`end_marker`] naming the next sequence number,
+//! which the next group overwrites.
 
 use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::record::{HEADER_LEN, RecordError, WalRecord};
+use super::record::{HEADER_LEN, RecordError, WalRecord, end_marker};
 
 /// The first bytes of every segment.
 pub const MAGIC: &[u8; 8] = b"SLUWAL01";
 
-/// Where a segment's records end: a header of zeros, which no record has (a
-/// record's payload is never empty). Anything after it is left over from the
-/// file's previous use.
-pub const END: [u8; HEADER_LEN] = [0; HEADER_LEN];
+/// The first header of a segment that holds no record yet: zeros, right after
+/// the magic. Anything after it is left over from the file's previous use.
+/// Only there is a run of zeros an end; a disk zeroes whole blocks, so one
+/// that zeroed this header would have zeroed the magic too.
+pub const BLANK: [u8; HEADER_LEN] = [0; HEADER_LEN];
 
 /// The name a released segment takes while it waits to be reused. Recovery
 /// reads only `.log` files.
@@ -34,7 +36,7 @@ pub(super) const SPARE_EXTENSION: &str = "spare";
 /// crash left behind holds no record.
 pub(super) const NEW_EXTENSION: &str = "new";
 
-/// Makes the file at `path` an empty segment: the magic and an [`END`] at its
+/// Makes the file at `path` an empty segment: the magic and a [`BLANK`] at its
 /// start, synced. Whatever it held after them stays, unread.
 pub fn prepare_spare(path: &Path) -> std::io::Result<()> {
     let file = OpenOptions::new().write(true).open(path)?;
@@ -71,7 +73,7 @@ impl SegmentWriter {
     /// Creates a new segment in `dir` for records from `first_seq` on, and
     /// makes its name durable (the directory is synced). The file is written
     /// under a name recovery does not read (`wal-<seq>.new`) and renamed into
-    /// the WAL once it starts with the magic and an [`END`], so that a crash
+    /// the WAL once it starts with the magic and a [`BLANK`], so that a crash
     /// never leaves a segment without its magic for recovery to take as
     /// damage. Fails if the segment exists.
     pub fn create(dir: &Path, first_seq: u64) -> std::io::Result<Self> {
@@ -85,7 +87,7 @@ impl SegmentWriter {
         let new = path.with_extension(NEW_EXTENSION);
         let mut file = File::create(&new)?;
         file.write_all(MAGIC)?;
-        file.write_all(&END)?;
+        file.write_all(&BLANK)?;
         file.sync_all()?;
         Self::reuse(dir, &new, first_seq)
     }
@@ -101,7 +103,7 @@ impl SegmentWriter {
         Self::at_start(file, path, first_seq)
     }
 
-    /// The writer of a segment holding only its magic and an [`END`].
+    /// The writer of a segment holding only its magic and a [`BLANK`].
     fn at_start(mut file: File, path: PathBuf, first_seq: u64) -> std::io::Result<Self> {
         let len = MAGIC.len() as u64;
         file.seek(SeekFrom::Start(len))?;
@@ -114,12 +116,17 @@ impl SegmentWriter {
     }
 
     /// Appends the concatenation of `parts` (the encoded records of a group,
-    /// in pieces), followed by an [`END`] for the next group to overwrite,
-    /// with as few vectored writes as the system takes. Not durable until
+    /// in pieces), followed by `end` (the [`end_marker`] of the sequence
+    /// number after the group) for the next group to overwrite, with as few
+    /// vectored writes as the system takes. Not durable until
     /// [`sync`](Self::sync).
-    pub fn append_parts<'a>(&mut self, parts: &mut Vec<IoSlice<'a>>) -> std::io::Result<()> {
+    pub fn append_parts<'a>(
+        &mut self,
+        parts: &mut Vec<IoSlice<'a>>,
+        end: &'a [u8; HEADER_LEN],
+    ) -> std::io::Result<()> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
-        parts.push(IoSlice::new(&END));
+        parts.push(IoSlice::new(end));
         let mut parts = &mut parts[..];
         // Leaves out the empty parts in front (a write of those returns 0).
         IoSlice::advance_slices(&mut parts, 0);
@@ -223,10 +230,11 @@ impl SegmentReader {
         let mut offset = MAGIC.len();
         let mut expected_seq = first_seq_of(path);
         while offset < bytes.len() {
-            let next = &bytes[offset..bytes.len().min(offset + HEADER_LEN)];
-            if next.iter().all(|b| *b == 0) {
-                // The end of the records (or of a file that ended in the
-                // middle of writing it): what follows is not this segment's.
+            let rest = &bytes[offset..];
+            let blank = offset == MAGIC.len() && rest.starts_with(&BLANK);
+            let ended = expected_seq.is_some_and(|s| rest.starts_with(&end_marker(s)));
+            if blank || ended {
+                // What follows is not this segment's.
                 break;
             }
             match WalRecord::decode(&bytes[offset..], self.max_record_bytes) {
@@ -289,10 +297,11 @@ mod tests {
             .zip(records)
             .flat_map(|(head, r)| [IoSlice::new(head), IoSlice::new(&r.body)])
             .collect();
-        writer.append_parts(&mut parts).expect("append");
+        let end = end_marker(records[records.len() - 1].seq + 1);
+        writer.append_parts(&mut parts, &end).expect("append");
         writer.sync().expect("sync");
         let on_disk = std::fs::metadata(writer.path()).expect("stat").len();
-        assert_eq!(writer.len() + END.len() as u64, on_disk);
+        assert_eq!(writer.len() + HEADER_LEN as u64, on_disk);
         writer.path().to_path_buf()
     }
 
@@ -310,7 +319,7 @@ mod tests {
             r.encode_into(&mut buf);
         }
         writer
-            .append_parts(&mut vec![IoSlice::new(&buf)])
+            .append_parts(&mut vec![IoSlice::new(&buf)], &end_marker(37))
             .expect("append");
         writer.sync().expect("sync");
         let whole = std::fs::read(writer.path()).expect("read");
@@ -340,7 +349,7 @@ mod tests {
         assert_eq!(recovered.records, written);
         assert!(recovered.damage.is_none());
         assert_eq!(
-            recovered.good_bytes + END.len() as u64,
+            recovered.good_bytes + HEADER_LEN as u64,
             std::fs::metadata(&path).expect("stat").len()
         );
     }
@@ -363,8 +372,7 @@ mod tests {
             let recovered = READER.read(&path).expect("read");
             let whole = ends.iter().filter(|e| **e <= cut).count();
             assert_eq!(recovered.records, written[..whole], "cut at {cut}");
-            // A cut in the END after the last record leaves only zeros.
-            let at_boundary = cut == MAGIC.len() || ends.contains(&cut) || cut > end;
+            let at_boundary = cut == MAGIC.len() || ends.contains(&cut);
             assert_eq!(recovered.damage.is_some(), !at_boundary, "cut at {cut}");
         }
     }
@@ -380,7 +388,7 @@ mod tests {
         assert_eq!(names, [segment_file_name(5).as_str()]);
         let bytes = std::fs::read(writer.path()).expect("read");
         assert_eq!(&bytes[..MAGIC.len()], MAGIC);
-        assert_eq!(bytes[MAGIC.len()..], END);
+        assert_eq!(bytes[MAGIC.len()..], BLANK);
         let again = SegmentWriter::create(dir.path(), 5).expect_err("exists");
         assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
     }
@@ -400,15 +408,16 @@ mod tests {
         assert!(empty.records.is_empty());
         assert!(empty.damage.is_none(), "{:?}", empty.damage);
 
-        // Two groups: the second overwrites the END the first left.
+        // Two groups: the second overwrites the end marker the first left.
         let written = records(201, 6);
         for group in written.chunks(3) {
             let mut buf = BytesMut::new();
             for r in group {
                 r.encode_into(&mut buf);
             }
+            let end = end_marker(group[group.len() - 1].seq + 1);
             writer
-                .append_parts(&mut vec![IoSlice::new(&buf)])
+                .append_parts(&mut vec![IoSlice::new(&buf)], &end)
                 .expect("append");
         }
         writer.sync().expect("sync");
@@ -417,6 +426,38 @@ mod tests {
         assert!(recovered.damage.is_none(), "{:?}", recovered.damage);
         let reused_size = std::fs::metadata(writer.path()).expect("stat").len();
         assert_eq!(reused_size, size, "written over, not grown");
+    }
+
+    #[test]
+    fn zeros_where_a_record_should_be_are_damage_not_an_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let written = records(1, 10);
+        let path = write_segment(dir.path(), &written);
+        let mut bytes = std::fs::read(&path).expect("read");
+        let fourth = MAGIC.len()
+            + written[..3]
+                .iter()
+                .map(WalRecord::encoded_len)
+                .sum::<usize>();
+        bytes[fourth..fourth + HEADER_LEN].fill(0);
+        std::fs::write(&path, &bytes).expect("write");
+        let recovered = READER.read(&path).expect("read");
+        assert_eq!(recovered.records, written[..3]);
+        assert!(
+            recovered.damage.is_some(),
+            "a zeroed header hides 7 records"
+        );
+
+        // An end marker for any other sequence number is no end either.
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[fourth..fourth + HEADER_LEN].copy_from_slice(&end_marker(5));
+        std::fs::write(&path, &bytes).expect("write");
+        assert!(READER.read(&path).expect("read").damage.is_some());
+        bytes[fourth..fourth + HEADER_LEN].copy_from_slice(&end_marker(4));
+        std::fs::write(&path, &bytes).expect("write");
+        let ended = READER.read(&path).expect("read");
+        assert_eq!(ended.records, written[..3]);
+        assert!(ended.damage.is_none(), "{:?}", ended.damage);
     }
 
     #[test]

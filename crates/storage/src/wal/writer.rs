@@ -11,7 +11,7 @@ use crossbeam_channel::Receiver;
 
 use super::config::{FsyncPolicy, WalConfig};
 use super::log::{CommitSink, SegmentEntry, Shared, WalAppend, WalError, open_segment};
-use super::record::WalRecord;
+use super::record::{HEADER_LEN, WalRecord, end_marker};
 use super::segment::SegmentWriter;
 use crate::metrics;
 
@@ -93,7 +93,8 @@ impl Writer {
             record.encode_head_into(&mut heads);
             head_ends.push(heads.len());
         }
-        // Room for the END that follows the group.
+        // Room for the end marker that follows the group.
+        let end = end_marker(first_seq + group.len() as u64);
         let mut parts = Vec::with_capacity(2 * group.len() + 1);
         let mut head_start = 0;
         for (append, head_end) in group.iter().zip(head_ends) {
@@ -101,7 +102,7 @@ impl Writer {
             parts.push(IoSlice::new(&append.body));
             head_start = head_end;
         }
-        let written = self.write_group(first_seq, &mut parts);
+        let written = self.write_group(first_seq, &mut parts, &end);
         drop(parts);
         self.heads = heads;
         if let Err(error) = written {
@@ -126,10 +127,15 @@ impl Writer {
         }
     }
 
-    /// Writes the encoded group (`parts`, used up) and syncs per policy; on
-    /// failure, cuts the segment back and moves to a fresh one starting at
-    /// `first_seq`.
-    fn write_group(&mut self, first_seq: u64, parts: &mut Vec<IoSlice<'_>>) -> std::io::Result<()> {
+    /// Writes the encoded group (`parts`, used up) and its `end` marker, and
+    /// syncs per policy; on failure, cuts the segment back and moves to a
+    /// fresh one starting at `first_seq`.
+    fn write_group<'a>(
+        &mut self,
+        first_seq: u64,
+        parts: &mut Vec<IoSlice<'a>>,
+        end: &'a [u8; HEADER_LEN],
+    ) -> std::io::Result<()> {
         let group_bytes: u64 = parts.iter().map(|p| p.len() as u64).sum();
         if self.needs_rotation {
             self.rotate(first_seq)?;
@@ -143,7 +149,7 @@ impl Writer {
         let good_len = self.segment.len();
         let result = self
             .segment
-            .append_parts(parts)
+            .append_parts(parts, end)
             .and_then(|()| self.sync_per_policy());
         match result {
             Ok(()) => {
