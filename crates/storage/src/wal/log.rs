@@ -185,11 +185,8 @@ fn collect_leftovers(dir: &Path, recycle: usize) -> std::io::Result<Vec<PathBuf>
     let mut spares = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        let Some(extension) = path.extension() else {
-            continue;
-        };
-        if extension == SPARE_EXTENSION && spares.len() < recycle {
-            match prepare_spare(&path) {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(SPARE_EXTENSION) if spares.len() < recycle => match prepare_spare(&path) {
                 Ok(()) => {
                     spares.push(path);
                     continue;
@@ -197,11 +194,13 @@ fn collect_leftovers(dir: &Path, recycle: usize) -> std::io::Result<Vec<PathBuf>
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "cannot reuse a wal spare");
                 }
+            },
+            Some(RELEASED_EXTENSION) => {
+                tracing::info!(path = %path.display(), "deleting a released wal segment left by a crash");
             }
-        } else if extension == RELEASED_EXTENSION {
-            tracing::info!(path = %path.display(), "deleting a released wal segment left by a crash");
-        } else if extension != SPARE_EXTENSION && extension != NEW_EXTENSION {
-            continue;
+            // Spares past `recycle`, and new segments never renamed in.
+            Some(SPARE_EXTENSION | NEW_EXTENSION) => {}
+            _ => continue,
         }
         if let Err(e) = std::fs::remove_file(&path) {
             tracing::warn!(path = %path.display(), error = %e, "cannot delete a leftover wal file");
@@ -758,18 +757,25 @@ mod tests {
         let spares = files_ending(dir.path(), "spare");
         assert_eq!(spares.len(), 2, "two kept, the rest deleted");
         assert!(files_ending(dir.path(), "released").is_empty());
-        let spare_size = std::fs::metadata(&spares[0]).expect("stat").len();
+        let inode =
+            |p: &PathBuf| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).expect("stat"));
+        let mut spare_files: Vec<u64> = spares.iter().map(inode).collect();
         let active_first = first_seq_of(&list_segments(dir.path()).expect("list")[0]);
 
         // The next rotations take the spares, and their old records stay unread.
         let last = append_twenty(&wal).await;
         assert!(files_ending(dir.path(), "spare").is_empty(), "both reused");
-        let reused = list_segments(dir.path()).expect("list");
-        assert!(
-            reused
-                .iter()
-                .any(|p| std::fs::metadata(p).expect("stat").len() == spare_size),
-            "a spare written over in place"
+        let mut reused: Vec<u64> = list_segments(dir.path())
+            .expect("list")
+            .iter()
+            .map(inode)
+            .filter(|i| spare_files.contains(i))
+            .collect();
+        reused.sort_unstable();
+        spare_files.sort_unstable();
+        assert_eq!(
+            reused, spare_files,
+            "both spares are segments now, the same files"
         );
         let seqs: Vec<u64> = read_all(dir.path()).iter().map(|r| r.seq).collect();
         let expected: Vec<u64> = (active_first.expect("name")..=last).collect();
