@@ -28,11 +28,10 @@ import sys
 import threading
 import time
 
-SEGMENT = 64 << 20
+from sync_beside_file import FILE_BYTES, FILE_EVERY, SEGMENT, open_segment
+
 REQUEST = 230_000
 RATE = 270
-FILE_BYTES = 4_600_000
-FILE_EVERY = 0.8
 CHUNK = 1 << 20
 CHUNK_PAUSE = 0.002
 
@@ -43,15 +42,7 @@ def main():
     syncers = int(sys.argv[4]) if len(sys.argv) > 4 else 2
     if mode not in ("serial", "overlapped"):
         sys.exit(f"unknown mode {mode!r}: serial or overlapped")
-    os.makedirs(directory, exist_ok=True)
-
-    wal = os.open(os.path.join(directory, "wal"), os.O_CREAT | os.O_WRONLY, 0o644)
-    if os.fstat(wal).st_size < SEGMENT:
-        zeros = bytes(1 << 20)
-        for _ in range(SEGMENT >> 20):
-            os.write(wal, zeros)
-        os.fsync(wal)
-
+    wal = open_segment(directory)
     stop = threading.Event()
     arrivals = queue.Queue()
     latencies, sync_times = [], []
@@ -173,4 +164,5 @@ def main():
     )
 
 
-main()
+if __name__ == "__main__":
+    main()

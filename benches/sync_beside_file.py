@@ -38,21 +38,27 @@ IOPRIO_WHO_PROCESS, IOPRIO_CLASS_IDLE, IOPRIO_CLASS_SHIFT = 1, 3, 13
 SYS_IOPRIO_SET = 251  # x86_64
 
 
-def main():
-    directory, mode = sys.argv[1], sys.argv[2]
-    seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 12.0
-    chunk = int(os.environ.get("CHUNK", 1 << 20))
-    pause = float(os.environ.get("PAUSE", 0.002))
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+def open_segment(directory):
+    """Opens `DIR/wal` for writing, first filled to SEGMENT bytes and synced,
+    so that writes go over it in place, as into a recycled WAL segment."""
     os.makedirs(directory, exist_ok=True)
-
     wal = os.open(os.path.join(directory, "wal"), os.O_CREAT | os.O_WRONLY, 0o644)
     if os.fstat(wal).st_size < SEGMENT:
         zeros = bytes(1 << 20)
         for _ in range(SEGMENT >> 20):
             os.write(wal, zeros)
         os.fsync(wal)
+    return wal
 
+
+def main():
+    directory, mode = sys.argv[1], sys.argv[2]
+    seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 12.0
+    chunk = int(os.environ.get("CHUNK", 1 << 20))
+    pause = float(os.environ.get("PAUSE", 0.002))
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+    wal = open_segment(directory)
     stop = threading.Event()
 
     def shard():
