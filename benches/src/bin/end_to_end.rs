@@ -25,7 +25,9 @@
 //!   reads the spans in place); the median of six samples, three before the
 //!   rate search and three after it;
 //! - acknowledgement latency p50/p99 at half the sustained rate, and Sluice's
-//!   own side of it from its histograms (request time and WAL fsyncs);
+//!   own side of it from its histograms (request time and WAL fsyncs) and
+//!   from its threads' scheduler statistics (how long the WAL writer, the
+//!   I/O threads and the shards waited for a core, Linux only);
 //! - Sluice's peak resident memory;
 //! - bytes on disk per span (`otel_traces` Parquet) next to the OTLP protobuf
 //!   and protobuf+zstd bytes per span of the same requests (`bytes_sent` of
@@ -47,6 +49,7 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 use sluice_benches::payload::{TracePayload, span_count, trace_request};
+use sluice_benches::sched::{self, ThreadTimes};
 use sluice_benches::scrape::{self, Histogram};
 use sluice_model::Signal;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
@@ -251,6 +254,28 @@ fn loadgen(
         return Err(format!("sluice-loadgen failed: {}", output.status).into());
     }
     Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// The threads on the acknowledgement path and the shards, as the report
+/// shows them: how long each kind waited for a core against how long it ran.
+fn describe_threads(kinds: &std::collections::BTreeMap<String, ThreadTimes>) -> String {
+    let shown: Vec<String> = ["sluice-wal", "sluice-io", "sluice-shard"]
+        .iter()
+        .filter_map(|kind| {
+            let t = kinds.get(*kind)?;
+            Some(format!(
+                "{kind} {:.2} s / {:.2} s ({:.0} us)",
+                t.waited.as_secs_f64(),
+                t.ran.as_secs_f64(),
+                t.mean_wait().as_secs_f64() * 1e6
+            ))
+        })
+        .collect();
+    if shown.is_empty() {
+        "not available (no /proc/<pid>/task/*/schedstat)".to_owned()
+    } else {
+        shown.join("; ")
+    }
 }
 
 /// CPU seconds (user + system) of the process or thread whose `stat` file
@@ -517,6 +542,7 @@ fn main() -> Result<(), Error> {
     eprintln!("==> latency at half the sustained rate");
     sluice.settle();
     let before = scrape::metrics(sluice.api)?;
+    let threads_before = sched::threads(sluice.child.id());
     let half = loadgen(
         &loadgen_bin,
         &endpoint,
@@ -526,6 +552,7 @@ fn main() -> Result<(), Error> {
         &[],
     )?;
     let server_side = ServerSide::between(&before, &scrape::metrics(sluice.api)?)?;
+    let thread_times = sched::by_kind_since(&threads_before, &sched::threads(sluice.child.id()));
 
     eprintln!("==> the same requests with zstd");
     let zstd = loadgen(
@@ -635,6 +662,10 @@ fn main() -> Result<(), Error> {
     row(
         "Sluice's own time at half the sustained rate (its histograms; from the decoded body to the answer, and the WAL's fsync)",
         server_side.report(),
+    );
+    row(
+        "Sluice's threads at half the sustained rate (schedstat: waited for a core / ran, mean wait each time it ran)",
+        describe_threads(&thread_times),
     );
     row(
         "logs, as fast as possible",
