@@ -14,9 +14,9 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 
 use bytes::Bytes;
 use crossbeam_channel::{Sender, TrySendError};
@@ -81,11 +81,27 @@ pub(super) struct Shared {
     pub(super) retired: AtomicBool,
     /// Released segments ready to be written over (see [`prepare_spare`]).
     pub(super) spares: Mutex<Vec<PathBuf>>,
+    /// The writer found the queue empty and sleeps until an appender wakes it
+    /// (see `Writer::next`).
+    pub(super) writer_idle: AtomicBool,
 }
 
 impl Shared {
     fn lock_spares(&self) -> std::sync::MutexGuard<'_, Vec<PathBuf>> {
         self.spares.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes `writer` if it sleeps for want of appends; called after queueing
+    /// one, and after dropping a sender (so that the writer sees the queue
+    /// closed).
+    fn wake_writer(&self, writer: &Thread) {
+        // Pairs with the fence in `Writer::next`: either the writer's second
+        // look at the queue finds what was queued before this fence, or this
+        // load finds the writer idle.
+        fence(Ordering::SeqCst);
+        if self.writer_idle.load(Ordering::SeqCst) {
+            writer.unpark();
+        }
     }
 }
 
@@ -227,6 +243,8 @@ pub struct Wal<T> {
     /// Released segments kept as spares at most.
     recycle: usize,
     thread: Option<JoinHandle<()>>,
+    /// The writer thread, to wake it (see [`Shared::wake_writer`]).
+    writer: Thread,
 }
 
 impl<T: Send + 'static> Wal<T> {
@@ -278,6 +296,7 @@ impl<T: Send + 'static> Wal<T> {
             committed: AtomicU64::new(next_seq.saturating_sub(1)),
             retired: AtomicBool::new(false),
             spares: Mutex::new(spares),
+            writer_idle: AtomicBool::new(false),
         });
         let active = open_segment(&dir, next_seq, &shared)?;
         total += active.len();
@@ -305,6 +324,7 @@ impl<T: Send + 'static> Wal<T> {
             max_bytes: config.max_bytes.as_u64(),
             release: Release::from_config(config),
             recycle,
+            writer: thread.thread().clone(),
             thread: Some(thread),
         })
     }
@@ -340,12 +360,18 @@ impl<T: Send + 'static> Wal<T> {
             reply,
         };
         match queue.try_send(append) {
-            Ok(()) => {}
+            Ok(()) => self.shared.wake_writer(&self.writer),
             Err(TrySendError::Full(append)) => {
                 // The writer is behind; wait for room off the async workers.
+                // The task wakes the writer itself, after dropping its sender:
+                // it may outlive this future (and this WAL) if it is dropped.
                 let queue = queue.clone();
+                let (shared, writer) = (Arc::clone(&self.shared), self.writer.clone());
                 tokio::task::spawn_blocking(move || {
-                    queue.send(append).map_err(|_| WalError::Closed)
+                    let sent = queue.send(append);
+                    drop(queue);
+                    shared.wake_writer(&writer);
+                    sent.map_err(|_| WalError::Closed)
                 })
                 .await
                 .map_err(|_| WalError::Closed)??;
@@ -487,6 +513,7 @@ impl<T: Send + 'static> Wal<T> {
 impl<T> Drop for Wal<T> {
     fn drop(&mut self) {
         self.queue = None;
+        self.writer.unpark();
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
@@ -542,6 +569,37 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         let wal = Wal::start(dir, config, 1, vec![], Recorder(tx)).expect("start");
         (wal, rx)
+    }
+
+    /// The writer sleeps while the queue is empty; the next append wakes it,
+    /// and dropping the WAL ends it. Under test the writer never looks at the
+    /// queue unwoken, so a missed wake-up fails here.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_idle_writer_is_woken_by_an_append_and_by_the_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (wal, _rx) = start_empty(dir.path(), ByteSize::mib(1), ByteSize::gib(1));
+        let bound = std::time::Duration::from_secs(30);
+        for item in 0..20usize {
+            let started = std::time::Instant::now();
+            while !wal.shared.writer_idle.load(Ordering::SeqCst) {
+                assert!(started.elapsed() < bound, "the writer never went idle");
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            let body = Bytes::from_static(b"one span");
+            let append = wal.append(Tenant::default(), Signal::Traces, 1, body, item);
+            tokio::time::timeout(bound, append)
+                .await
+                .expect("the append woke the idle writer")
+                .expect("append");
+        }
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(wal);
+            let _ = done_tx.send(());
+        });
+        done_rx
+            .recv_timeout(bound)
+            .expect("dropping the wal woke the idle writer, which ended");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -3,11 +3,11 @@
 use std::io::IoSlice;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::sync::atomic::{Ordering, fence};
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::config::{FsyncPolicy, WalConfig};
 use super::log::{CommitSink, SegmentEntry, Shared, WalAppend, WalError, open_segment};
@@ -19,6 +19,14 @@ use crate::metrics;
 const MAX_GROUP_RECORDS: usize = 1024;
 /// Bytes committed in one group at most.
 const MAX_GROUP_BYTES: usize = 4 << 20;
+/// How long the idle writer sleeps before it looks at the queue again
+/// unwoken (see [`Writer::next`]). Under test, an hour: a missed wake-up
+/// then fails the WAL's tests instead of costing 100 ms.
+const IDLE_RECHECK: Duration = if cfg!(test) {
+    Duration::from_secs(3600)
+} else {
+    Duration::from_millis(100)
+};
 
 pub(super) struct Writer {
     dir: PathBuf,
@@ -55,7 +63,7 @@ impl Writer {
     }
 
     pub(super) fn run<T>(mut self, queue: Receiver<WalAppend<T>>, mut sink: impl CommitSink<T>) {
-        while let Ok(first) = queue.recv() {
+        while let Some(first) = self.next(&queue) {
             let mut group = vec![first];
             let mut bytes = group[0].body.len();
             while group.len() < MAX_GROUP_RECORDS && bytes < MAX_GROUP_BYTES {
@@ -71,6 +79,35 @@ impl Writer {
         }
         if let Err(e) = self.segment.sync() {
             tracing::error!(error = %e, "cannot sync the wal at shutdown");
+        }
+    }
+
+    /// The next append, waiting for one while none is queued; `None` once
+    /// every sender is gone and the queue is drained.
+    ///
+    /// It waits by parking the thread until an appender wakes it
+    /// ([`Shared::wake_writer`]), not in the channel's blocking `recv`: that
+    /// spins, then yields the core four times before it sleeps, and a thread
+    /// that yielded to a busy shard is not woken when an append arrives (it
+    /// is not asleep): it waits for the shard's turn to end, up to a
+    /// scheduler tick (4 ms at 250 Hz). Measured in `benches/RESULTS.md`
+    /// (ninth session).
+    fn next<T>(&self, queue: &Receiver<WalAppend<T>>) -> Option<WalAppend<T>> {
+        loop {
+            match queue.try_recv() {
+                Ok(append) => return Some(append),
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => {}
+            }
+            self.shared.writer_idle.store(true, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            // An append queued before the flag could be seen is found by this
+            // second look; one queued after it wakes the thread. The timeout
+            // only bounds the cost of a wake-up this reasoning missed.
+            if queue.is_empty() {
+                std::thread::park_timeout(IDLE_RECHECK);
+            }
+            self.shared.writer_idle.store(false, Ordering::SeqCst);
         }
     }
 
