@@ -49,8 +49,6 @@ fn signal_of(code: u8) -> Option<Signal> {
     }
 }
 
-/// The checksum of a record: its sequence number and its payload, given in
-/// consecutive parts.
 /// The header that ends a segment's records: no payload, and the sequence
 /// number the next record would have, checksummed as a record's is. No record
 /// has an empty payload, and a run of zeros is not this header, so zeros where
@@ -62,6 +60,8 @@ pub fn end_marker(next_seq: u64) -> [u8; HEADER_LEN] {
     end
 }
 
+/// The checksum of a record: its sequence number and its payload, given in
+/// consecutive parts.
 fn checksum(seq: u64, payload: &[&[u8]]) -> u32 {
     let mut hasher = crc32fast::Hasher::new();
     hasher.update(&seq.to_le_bytes());

@@ -130,8 +130,8 @@ impl Writer {
             record.encode_head_into(&mut heads);
             head_ends.push(heads.len());
         }
-        // Room for the end marker that follows the group.
         let end = end_marker(first_seq + group.len() as u64);
+        // A head and a body per record, and room for the end marker.
         let mut parts = Vec::with_capacity(2 * group.len() + 1);
         let mut head_start = 0;
         for (append, head_end) in group.iter().zip(head_ends) {
