@@ -18,7 +18,6 @@ use base64::Engine;
 
 use crate::otlp::common::v1::{AnyValue, KeyValue, any_value::Value};
 use crate::protowire::{Fields, merged, occurrences};
-use crate::text::checked_text;
 
 /// The field names Parquet's `MAP` logical type documents.
 fn map_field_names() -> MapFieldNames {
@@ -283,37 +282,6 @@ pub fn attributes_builder() -> AttributesBuilder {
     .with_values_field(Field::new("value", DataType::Utf8, false))
 }
 
-/// Room in an attribute column's builder, so that filling it grows no buffer
-/// (each growth copies what the buffer holds and faults in fresh pages).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct MapCapacity {
-    pub maps: usize,
-    pub entries: usize,
-    pub key_bytes: usize,
-    pub value_bytes: usize,
-}
-
-impl MapCapacity {
-    /// Adds room for one map of `pairs` ([`append_pairs`]).
-    pub fn add_pairs(&mut self, pairs: &StringPairs) {
-        self.maps += 1;
-        self.entries += pairs.pairs.len();
-        self.key_bytes += pairs.keys.values().len();
-        self.value_bytes += pairs.values.values().len();
-    }
-}
-
-/// [`attributes_builder`] with room for `capacity`.
-pub fn attributes_builder_with_capacity(capacity: MapCapacity) -> AttributesBuilder {
-    MapBuilder::with_capacity(
-        Some(map_field_names()),
-        StringBuilder::with_capacity(capacity.entries, capacity.key_bytes),
-        StringBuilder::with_capacity(capacity.entries, capacity.value_bytes),
-        capacity.maps,
-    )
-    .with_values_field(Field::new("value", DataType::Utf8, false))
-}
-
 /// Appends one map holding `attributes`.
 pub fn append_attributes(builder: &mut AttributesBuilder, attributes: &[KeyValue]) {
     for kv in unique(attributes) {
@@ -338,17 +306,6 @@ pub fn wire_attributes_builder() -> WireAttributesBuilder {
         Some(map_field_names()),
         BinaryBuilder::new(),
         BinaryBuilder::new(),
-    )
-    .with_values_field(Field::new("value", DataType::Binary, false))
-}
-
-/// [`wire_attributes_builder`] with room for `capacity`.
-pub fn wire_attributes_builder_with_capacity(capacity: MapCapacity) -> WireAttributesBuilder {
-    MapBuilder::with_capacity(
-        Some(map_field_names()),
-        BinaryBuilder::with_capacity(capacity.entries, capacity.key_bytes),
-        BinaryBuilder::with_capacity(capacity.entries, capacity.value_bytes),
-        capacity.maps,
     )
     .with_values_field(Field::new("value", DataType::Binary, false))
 }
@@ -432,12 +389,25 @@ pub fn finish_wire_attribute_lists(builder: &mut ListBuilder<WireAttributesBuild
 fn checked_map(map: MapArray) -> MapArray {
     let (_, offsets, entries, nulls, ordered) = map.into_parts();
     let (_, columns, entry_nulls) = entries.into_parts();
-    let columns = columns
-        .iter()
-        .map(|column| checked_text(column.as_binary::<i32>().clone()))
-        .collect();
+    let columns = columns.iter().map(checked_text).collect();
     let entries = StructArray::new(entry_fields(), columns, entry_nulls);
     MapArray::new(entries_field(), offsets, entries, nulls, ordered)
+}
+
+/// A binary column holding UTF-8 as a string column, its buffers reused: one
+/// check over all its bytes. Bytes that are not UTF-8, which a checked body
+/// cannot hold, become U+FFFD rather than a panic.
+fn checked_text(column: &ArrayRef) -> ArrayRef {
+    let binary = column.as_binary::<i32>();
+    match StringArray::try_from_binary(binary.clone()) {
+        Ok(text) => Arc::new(text),
+        Err(_) => Arc::new(
+            binary
+                .iter()
+                .map(|v| v.map(String::from_utf8_lossy))
+                .collect::<StringArray>(),
+        ),
+    }
 }
 
 /// The keys of the map being appended, to drop duplicates: their
@@ -761,6 +731,17 @@ mod tests {
             );
         }
         assert_eq!(value_to_string(None), "");
+    }
+
+    #[test]
+    fn binary_columns_become_text_and_stray_bytes_replacement_characters() {
+        let column: ArrayRef = Arc::new(arrow::array::BinaryArray::from(vec![
+            &b"ok"[..],
+            &[0xff, b'a'][..],
+        ]));
+        let text = checked_text(&column);
+        let values: Vec<Option<&str>> = text.as_string::<i32>().iter().collect();
+        assert_eq!(values, [Some("ok"), Some("\u{fffd}a")]);
     }
 
     #[test]

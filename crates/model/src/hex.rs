@@ -19,21 +19,15 @@ const PAIRS: [[u8; 2]; 256] = {
 /// Bytes encoded at a time, on the stack: a trace id is 16, a span id 8.
 pub(crate) const CHUNK: usize = 32;
 
-/// The lowercase hex digits of `bytes`, written into `buf`, which holds those
-/// of [`CHUNK`] bytes: callers pass at most that many (any further are left
-/// out).
-pub(crate) fn encode_chunk_ascii<'b>(bytes: &[u8], buf: &'b mut [u8; 2 * CHUNK]) -> &'b [u8] {
+/// The lowercase hex form of `bytes`, written into `buf`, which holds that of
+/// [`CHUNK`] bytes: callers pass at most that many (any further are left out).
+pub(crate) fn encode_chunk<'b>(bytes: &[u8], buf: &'b mut [u8; 2 * CHUNK]) -> &'b str {
     let bytes = &bytes[..bytes.len().min(CHUNK)];
     for (pair, &b) in buf.chunks_exact_mut(2).zip(bytes) {
         pair.copy_from_slice(&PAIRS[usize::from(b)]);
     }
-    &buf[..2 * bytes.len()]
-}
-
-/// [`encode_chunk_ascii`] as a `str`.
-pub(crate) fn encode_chunk<'b>(bytes: &[u8], buf: &'b mut [u8; 2 * CHUNK]) -> &'b str {
     // Only ASCII hex digits were written.
-    std::str::from_utf8(encode_chunk_ascii(bytes, buf)).expect("hex digits are ascii")
+    std::str::from_utf8(&buf[..2 * bytes.len()]).expect("hex digits are ascii")
 }
 
 /// Appends the lowercase hex form of `bytes` to `out`.

@@ -25,7 +25,6 @@ pub mod schema;
 pub mod slice;
 mod table;
 mod tenant;
-pub mod text;
 pub mod time;
 pub mod traces;
 pub mod units;

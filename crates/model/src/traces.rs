@@ -15,15 +15,13 @@ use arrow::array::{
 use arrow::datatypes::Fields;
 
 use crate::attributes::{
-    AttributesBuilder, MapCapacity, WireAttributesBuilder, append_pairs, append_wire_attributes,
-    attributes_builder, attributes_builder_with_capacity, finish_attributes,
-    finish_wire_attribute_lists, finish_wire_attributes, wire_attributes_builder,
-    wire_attributes_builder_with_capacity,
+    AttributesBuilder, WireAttributesBuilder, append_pairs, append_wire_attributes,
+    attributes_builder, finish_attributes, finish_wire_attribute_lists, finish_wire_attributes,
+    wire_attributes_builder,
 };
 use crate::context::{ResourceContext, ScopeContext};
 use crate::otlp::trace::v1::status::StatusCode;
 use crate::schema::{event_fields, link_fields, schema};
-use crate::text::TextBuilder;
 use crate::time::to_arrow_nanos;
 use crate::{Table, hex};
 
@@ -159,11 +157,11 @@ pub(crate) fn append_hex(builder: &mut StringBuilder, id: &[u8]) {
 #[derive(Debug)]
 pub struct TraceBatchBuilder {
     timestamp: TimestampNanosecondBuilder,
-    trace_id: TextBuilder,
-    span_id: TextBuilder,
-    parent_span_id: TextBuilder,
-    trace_state: TextBuilder,
-    span_name: TextBuilder,
+    trace_id: StringBuilder,
+    span_id: StringBuilder,
+    parent_span_id: StringBuilder,
+    trace_state: StringBuilder,
+    span_name: StringBuilder,
     span_kind: StringBuilder,
     service_name: StringBuilder,
     resource_attributes: AttributesBuilder,
@@ -172,7 +170,7 @@ pub struct TraceBatchBuilder {
     span_attributes: WireAttributesBuilder,
     duration: UInt64Builder,
     status_code: StringBuilder,
-    status_message: TextBuilder,
+    status_message: StringBuilder,
     events: EventsBuilder,
     links: LinksBuilder,
     resource_schema_url: StringBuilder,
@@ -187,22 +185,6 @@ pub struct TraceBatchBuilder {
     prints: Vec<u64>,
 }
 
-/// What a batch of spans will hold, for [`TraceBatchBuilder::with_capacity`]:
-/// rows, the bytes of their text fields and the room of their attribute
-/// columns. Hex ids take twice their bytes.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct TraceCapacity {
-    pub rows: usize,
-    pub trace_id_bytes: usize,
-    pub span_id_bytes: usize,
-    pub parent_span_id_bytes: usize,
-    pub trace_state_bytes: usize,
-    pub name_bytes: usize,
-    pub status_message_bytes: usize,
-    pub span_attributes: MapCapacity,
-    pub resource_attributes: MapCapacity,
-}
-
 impl Default for TraceBatchBuilder {
     fn default() -> Self {
         Self::new()
@@ -211,50 +193,31 @@ impl Default for TraceBatchBuilder {
 
 impl TraceBatchBuilder {
     pub fn new() -> Self {
-        Self::with_capacity(TraceCapacity::default())
-    }
-
-    /// A builder that holds `capacity` without growing a buffer: a flush
-    /// knows what it holds (each growth copied the column and faulted in fresh
-    /// pages, a twentieth of the shards' time at 200,000 spans/s). Columns
-    /// whose size it does not give grow as they fill.
-    pub fn with_capacity(capacity: TraceCapacity) -> Self {
-        let rows = capacity.rows;
-        let span_attributes = if capacity.span_attributes == MapCapacity::default() {
-            wire_attributes_builder()
-        } else {
-            wire_attributes_builder_with_capacity(capacity.span_attributes)
-        };
-        let resource_attributes = if capacity.resource_attributes == MapCapacity::default() {
-            attributes_builder()
-        } else {
-            attributes_builder_with_capacity(capacity.resource_attributes)
-        };
         Self {
-            timestamp: TimestampNanosecondBuilder::with_capacity(rows).with_timezone("UTC"),
-            trace_id: TextBuilder::with_capacity(rows, 2 * capacity.trace_id_bytes),
-            span_id: TextBuilder::with_capacity(rows, 2 * capacity.span_id_bytes),
-            parent_span_id: TextBuilder::with_capacity(rows, 2 * capacity.parent_span_id_bytes),
-            trace_state: TextBuilder::with_capacity(rows, capacity.trace_state_bytes),
-            span_name: TextBuilder::with_capacity(rows, capacity.name_bytes),
+            timestamp: utc_timestamps(),
+            trace_id: StringBuilder::new(),
+            span_id: StringBuilder::new(),
+            parent_span_id: StringBuilder::new(),
+            trace_state: StringBuilder::new(),
+            span_name: StringBuilder::new(),
             span_kind: StringBuilder::new(),
             service_name: StringBuilder::new(),
-            resource_attributes,
+            resource_attributes: attributes_builder(),
             scope_name: StringBuilder::new(),
             scope_version: StringBuilder::new(),
-            span_attributes,
-            duration: UInt64Builder::with_capacity(rows),
+            span_attributes: wire_attributes_builder(),
+            duration: UInt64Builder::new(),
             status_code: StringBuilder::new(),
-            status_message: TextBuilder::with_capacity(rows, capacity.status_message_bytes),
+            status_message: StringBuilder::new(),
             events: EventsBuilder::new(),
             links: LinksBuilder::new(),
             resource_schema_url: StringBuilder::new(),
             scope_schema_url: StringBuilder::new(),
             scope_attributes: attributes_builder(),
-            flags: UInt32Builder::with_capacity(rows),
-            dropped_attributes: UInt32Builder::with_capacity(rows),
-            dropped_events: UInt32Builder::with_capacity(rows),
-            dropped_links: UInt32Builder::with_capacity(rows),
+            flags: UInt32Builder::new(),
+            dropped_attributes: UInt32Builder::new(),
+            dropped_events: UInt32Builder::new(),
+            dropped_links: UInt32Builder::new(),
             rows: 0,
             prints: Vec::new(),
         }
@@ -273,9 +236,9 @@ impl TraceBatchBuilder {
     pub fn append(&mut self, resource: &ResourceContext, scope: &ScopeContext, span: &SpanView) {
         self.timestamp
             .append_value(to_arrow_nanos(span.start_time_unix_nano));
-        self.trace_id.append_hex(span.trace_id);
-        self.span_id.append_hex(span.span_id);
-        self.parent_span_id.append_hex(span.parent_span_id);
+        append_hex(&mut self.trace_id, span.trace_id);
+        append_hex(&mut self.span_id, span.span_id);
+        append_hex(&mut self.parent_span_id, span.parent_span_id);
         self.trace_state.append_value(span.trace_state);
         self.span_name.append_value(span.name);
         self.span_kind.append_value(span_kind_name(span.kind));
@@ -295,7 +258,7 @@ impl TraceBatchBuilder {
         self.status_code
             .append_value(status_code_name(span.status_code()));
         self.status_message
-            .append_value(span.status.map_or(&[][..], |s| s.message));
+            .append_value(span.status.map_or("", |s| s.message));
         self.events.append(span.events(), &mut self.prints);
         self.links.append(span.links(), &mut self.prints);
         self.resource_schema_url.append_value(&resource.schema_url);
@@ -322,11 +285,11 @@ impl TraceBatchBuilder {
     pub fn finish(&mut self) -> RecordBatch {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.timestamp.finish()),
-            self.trace_id.finish(),
-            self.span_id.finish(),
-            self.parent_span_id.finish(),
-            self.trace_state.finish(),
-            self.span_name.finish(),
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.parent_span_id.finish()),
+            Arc::new(self.trace_state.finish()),
+            Arc::new(self.span_name.finish()),
             Arc::new(self.span_kind.finish()),
             Arc::new(self.service_name.finish()),
             finish_attributes(&mut self.resource_attributes),
@@ -335,7 +298,7 @@ impl TraceBatchBuilder {
             finish_wire_attributes(&mut self.span_attributes),
             Arc::new(self.duration.finish()),
             Arc::new(self.status_code.finish()),
-            self.status_message.finish(),
+            Arc::new(self.status_message.finish()),
             self.events.finish(),
             self.links.finish(),
             Arc::new(self.resource_schema_url.finish()),

@@ -63,57 +63,49 @@ fn is_zero(id: &[u8]) -> bool {
 
 /// Why `span` is invalid, if it is.
 pub fn check_span(span: &SpanView) -> Result<(), String> {
-    match span_problem(span) {
-        None => Ok(()),
-        Some(problem) => Err(format!(
-            "span {:?}: {problem}",
-            String::from_utf8_lossy(span.name)
-        )),
-    }
-}
-
-/// What is wrong with `span`, without its name (read only for a message).
-fn span_problem(span: &SpanView) -> Option<String> {
+    let name = span.name;
     if span.trace_id.len() != 16 {
-        return Some(format!(
-            "trace_id must be 16 bytes, got {} bytes",
+        return Err(format!(
+            "span {name:?}: trace_id must be 16 bytes, got {} bytes",
             span.trace_id.len()
         ));
     }
     if is_zero(span.trace_id) {
-        return Some("trace_id is all zero".to_owned());
+        return Err(format!("span {name:?}: trace_id is all zero"));
     }
     if span.span_id.len() != 8 {
-        return Some(format!(
-            "span_id must be 8 bytes, got {} bytes",
+        return Err(format!(
+            "span {name:?}: span_id must be 8 bytes, got {} bytes",
             span.span_id.len()
         ));
     }
     if is_zero(span.span_id) {
-        return Some("span_id is all zero".to_owned());
+        return Err(format!("span {name:?}: span_id is all zero"));
     }
     if !(span.parent_span_id.is_empty() || span.parent_span_id.len() == 8) {
-        return Some(format!(
-            "parent_span_id must be empty or 8 bytes, got {} bytes",
+        return Err(format!(
+            "span {name:?}: parent_span_id must be empty or 8 bytes, got {} bytes",
             span.parent_span_id.len()
         ));
     }
     if !time_fits(span.start_time_unix_nano) || !time_fits(span.end_time_unix_nano) {
-        return Some("timestamp beyond the year 2262".to_owned());
+        return Err(format!("span {name:?}: timestamp beyond the year 2262"));
     }
     for link in span.links() {
         if link.trace_id.len() != 16 || link.span_id.len() != 8 {
-            return Some(format!(
-                "a link needs a 16-byte trace_id and an 8-byte span_id, got {} and {} bytes",
+            return Err(format!(
+                "span {name:?}: a link needs a 16-byte trace_id and an 8-byte span_id, got {} and {} bytes",
                 link.trace_id.len(),
                 link.span_id.len()
             ));
         }
     }
     if span.events().any(|e| !time_fits(e.time_unix_nano)) {
-        return Some("event timestamp beyond the year 2262".to_owned());
+        return Err(format!(
+            "span {name:?}: event timestamp beyond the year 2262"
+        ));
     }
-    None
+    Ok(())
 }
 
 /// Removes invalid log records from `request`.

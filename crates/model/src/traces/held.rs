@@ -22,8 +22,8 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use bytes::Bytes;
 
+use super::TraceBatchBuilder;
 use super::wire::{At, SpanFacts, SpanLayout};
-use super::{TraceBatchBuilder, TraceCapacity};
 use crate::context::{ResourceContext, ScopeContext};
 use crate::time::to_arrow_nanos;
 
@@ -109,7 +109,7 @@ impl HeldSpans {
         let rank = self.service_ranks();
         self.spans
             .sort_by_key(|held| (rank[held.context as usize], held.timestamp));
-        let mut builder = TraceBatchBuilder::with_capacity(self.capacity());
+        let mut builder = TraceBatchBuilder::new();
         for held in &self.spans {
             let (resource, scope) = &self.contexts[held.context as usize];
             let body = &self.bodies[held.body as usize];
@@ -121,18 +121,6 @@ impl HeldSpans {
         self.contexts.clear();
         self.bodies.clear();
         builder.finish()
-    }
-
-    /// The room the rows of the held spans take, so that building them grows
-    /// no buffer.
-    fn capacity(&self) -> TraceCapacity {
-        let mut capacity = TraceCapacity::default();
-        for held in &self.spans {
-            self.layouts[held.layout as usize].add_to(&mut capacity);
-            let (resource, _) = &self.contexts[held.context as usize];
-            capacity.resource_attributes.add_pairs(&resource.attributes);
-        }
-        capacity
     }
 
     /// For each context, the rank of its service name among the services held:

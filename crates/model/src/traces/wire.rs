@@ -27,8 +27,6 @@ use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use crate::protowire::{self, Fields, WireError, merged, occurrences, otlp as schema};
 use crate::validate::{self, Rejected};
 
-use super::TraceCapacity;
-
 /// A byte range of a body, or of one span's bytes in it; bodies are under
 /// 4 GiB.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -60,10 +58,6 @@ impl At {
 
     pub(crate) fn slice(self, whole: &[u8]) -> &[u8] {
         &whole[self.start as usize..self.end as usize]
-    }
-
-    pub(crate) fn len(self) -> usize {
-        (self.end - self.start) as usize
     }
 
     /// Widens this range to cover `start..end` too (an empty range is
@@ -454,12 +448,10 @@ impl Contexts {
 pub struct SpanView<'a> {
     pub trace_id: &'a [u8],
     pub span_id: &'a [u8],
-    /// Text fields are bytes of a checked body, so UTF-8, and read as
-    /// text only where they are written ([`TextBuilder`](crate::text::TextBuilder)).
-    pub trace_state: &'a [u8],
+    pub trace_state: &'a str,
     pub parent_span_id: &'a [u8],
     pub flags: u32,
-    pub name: &'a [u8],
+    pub name: &'a str,
     pub kind: i32,
     pub start_time_unix_nano: u64,
     pub end_time_unix_nano: u64,
@@ -478,7 +470,7 @@ pub struct SpanView<'a> {
 /// A span's status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatusView<'a> {
-    pub message: &'a [u8],
+    pub message: &'a str,
     pub code: i32,
 }
 
@@ -512,10 +504,10 @@ impl SpanLayout {
         SpanView {
             trace_id: self.trace_id.slice(bytes),
             span_id: self.span_id.slice(bytes),
-            trace_state: self.trace_state.slice(bytes),
+            trace_state: text(self.trace_state.slice(bytes)),
             parent_span_id: self.parent_span_id.slice(bytes),
             flags: self.flags,
-            name: self.name.slice(bytes),
+            name: text(self.name.slice(bytes)),
             kind: self.kind,
             start_time_unix_nano: self.start_time_unix_nano,
             end_time_unix_nano: self.end_time_unix_nano,
@@ -523,33 +515,12 @@ impl SpanLayout {
             dropped_events_count: self.dropped_events_count,
             dropped_links_count: self.dropped_links_count,
             status: self.status.map(|(message, code)| StatusView {
-                message: message.slice(bytes),
+                message: text(message.slice(bytes)),
                 code,
             }),
             bytes,
             regions: self.regions,
         }
-    }
-
-    /// Adds the room this span's row takes to `capacity`.
-    pub(crate) fn add_to(&self, capacity: &mut TraceCapacity) {
-        capacity.rows += 1;
-        capacity.trace_id_bytes += self.trace_id.len();
-        capacity.span_id_bytes += self.span_id.len();
-        capacity.parent_span_id_bytes += self.parent_span_id.len();
-        capacity.trace_state_bytes += self.trace_state.len();
-        capacity.name_bytes += self.name.len();
-        capacity.status_message_bytes += self.status.map_or(0, |(message, _)| message.len());
-        // The attributes' bytes bound both their keys' and their values'
-        // text (a number or a double printed may take more, and grows its
-        // buffer); an attribute takes at least 6 bytes. Room reserved and
-        // never written is never faulted in.
-        let attributes = self.regions[0].len();
-        let room = &mut capacity.span_attributes;
-        room.maps += 1;
-        room.entries += attributes / 6;
-        room.key_bytes += attributes;
-        room.value_bytes += attributes;
     }
 }
 
@@ -575,9 +546,9 @@ impl<'a> SpanView<'a> {
             match tag {
                 1 => span.trace_id = value.bytes(),
                 2 => span.span_id = value.bytes(),
-                3 => span.trace_state = value.bytes(),
+                3 => span.trace_state = value.str(),
                 4 => span.parent_span_id = value.bytes(),
-                5 => span.name = value.bytes(),
+                5 => span.name = value.str(),
                 6 => span.kind = value.int() as i32,
                 7 => span.start_time_unix_nano = value.int(),
                 8 => span.end_time_unix_nano = value.int(),
@@ -591,7 +562,7 @@ impl<'a> SpanView<'a> {
                     let status = span.status.get_or_insert_default();
                     for (tag, value) in Fields::new(value.bytes()) {
                         match tag {
-                            2 => status.message = value.bytes(),
+                            2 => status.message = value.str(),
                             3 => status.code = value.int() as i32,
                             _ => {}
                         }
@@ -615,9 +586,9 @@ impl<'a> SpanView<'a> {
         SpanLayout {
             trace_id: at(self.trace_id),
             span_id: at(self.span_id),
-            trace_state: at(self.trace_state),
+            trace_state: at(self.trace_state.as_bytes()),
             parent_span_id: at(self.parent_span_id),
-            name: at(self.name),
+            name: at(self.name.as_bytes()),
             flags: self.flags,
             kind: self.kind,
             start_time_unix_nano: self.start_time_unix_nano,
@@ -625,7 +596,9 @@ impl<'a> SpanView<'a> {
             dropped_attributes_count: self.dropped_attributes_count,
             dropped_events_count: self.dropped_events_count,
             dropped_links_count: self.dropped_links_count,
-            status: self.status.map(|status| (at(status.message), status.code)),
+            status: self
+                .status
+                .map(|status| (at(status.message.as_bytes()), status.code)),
             regions: self.regions,
         }
     }

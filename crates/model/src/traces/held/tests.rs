@@ -2,7 +2,7 @@
 //! ([`TraceBatchBuilder::append_all`]), concatenated, then sorted stably by
 //! service name and start time. Held spans must finish to exactly that.
 
-use arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
+use arrow::array::{AsArray, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::TimestampNanosecondType;
 use proptest::collection::vec;
@@ -10,7 +10,6 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::Table;
-use crate::attributes::MapCapacity;
 use crate::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use crate::otlp::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use crate::otlp::resource::v1::Resource;
@@ -108,45 +107,6 @@ fn hold(held: &mut HeldSpans, traces: &WireTraces) {
     }
 }
 
-/// The room `capacity` reserved holds `batch`: its rows and text columns
-/// exactly, its span attributes within their bound.
-fn covers(capacity: &TraceCapacity, batch: &RecordBatch) -> Result<(), TestCaseError> {
-    let text_bytes = |column: usize| batch.column(column).as_string::<i32>().values().len();
-    prop_assert_eq!(capacity.rows, batch.num_rows());
-    prop_assert_eq!(2 * capacity.trace_id_bytes, text_bytes(1));
-    prop_assert_eq!(2 * capacity.span_id_bytes, text_bytes(2));
-    prop_assert_eq!(2 * capacity.parent_span_id_bytes, text_bytes(3));
-    prop_assert_eq!(capacity.trace_state_bytes, text_bytes(4));
-    prop_assert_eq!(capacity.name_bytes, text_bytes(5));
-    prop_assert_eq!(capacity.status_message_bytes, text_bytes(14));
-    let room = |column: usize| {
-        let maps = batch.column(column).as_map();
-        let bytes = |entries: &ArrayRef| entries.as_string::<i32>().values().len();
-        MapCapacity {
-            maps: maps.len(),
-            entries: maps.keys().len(),
-            key_bytes: bytes(maps.keys()),
-            value_bytes: bytes(maps.values()),
-        }
-    };
-    prop_assert_eq!(capacity.resource_attributes, room(8));
-    let (reserved, used) = (capacity.span_attributes, room(11));
-    prop_assert_eq!(reserved.maps, used.maps);
-    prop_assert!(
-        reserved.entries >= used.entries,
-        "{reserved:?} for {used:?}"
-    );
-    prop_assert!(
-        reserved.key_bytes >= used.key_bytes,
-        "{reserved:?} for {used:?}"
-    );
-    prop_assert!(
-        reserved.value_bytes >= used.value_bytes,
-        "{reserved:?} for {used:?}"
-    );
-    Ok(())
-}
-
 proptest! {
     #[test]
     fn held_spans_finish_as_rows_sorted_by_service_then_time(
@@ -167,11 +127,9 @@ proptest! {
             hold(&mut held, share);
         }
         prop_assert_eq!(held.len(), shares.iter().map(WireTraces::len).sum::<usize>());
-        let capacity = held.capacity();
         let batch = held.finish();
         prop_assert!(held.is_empty());
         prop_assert_eq!(&batch, &oracle(&shares));
-        covers(&capacity, &batch)?;
 
         // Emptied by `finish`, it holds the next batch as a new one would.
         for traces in &indexed {
