@@ -258,8 +258,12 @@ async fn a_kill_9_while_a_segment_is_cut_back_loses_nothing_and_leaves_no_damage
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // The first cut follows the rename at once; the kill lands in the pause
-    // after it, with six cuts still to come.
+    // after it, with six cuts still to come. Stopped first, so that no
+    // write of the WAL is cut short: a torn record is damage (a kill -9 can
+    // end a large write part way), and this test is about the released
+    // segment.
     tokio::time::sleep(Duration::from_millis(50)).await;
+    sluice.freeze().unwrap();
     sluice.kill9().unwrap();
     stop.store(true, Ordering::Relaxed);
     let acknowledged = sender.await.unwrap();
