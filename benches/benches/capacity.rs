@@ -12,11 +12,17 @@
 //! - a `BinaryBuilder::new()` checked into a string column;
 //! - `StringBuilder::with_capacity(0, 0)`;
 //! - `with_capacity` of exactly the rows and bytes;
-//! - `with_capacity` of those rounded up to a power of two.
+//! - `with_capacity` of those rounded up to a power of two;
+//!
+//! and then the whole batch put back in order by arrow's `take` (as logs and
+//! metrics are at their flush; `take` sizes every buffer exactly) and by
+//! `sort_batch`, which copies string columns into buffers of a power of two's
+//! capacity for this reason.
 //!
 //! On the 2-core development VM the capacities that end at a power of two
 //! (4 MiB of values here) encode in about 145 ms and the others in about
-//! 180 ms. The cause was not found (the VM has no hardware counters); the
+//! 180 ms; the batch in order by `take` about 190 ms, by `sort_batch` about
+//! 145 ms. The cause was not found (the VM has no hardware counters); the
 //! lesson is to size builders as doubling would.
 //!
 //! Run with `cargo bench -p sluice-benches --bench capacity`.
@@ -31,12 +37,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, RecordBatch, StringArray, StringBuilder,
+    Array, ArrayRef, AsArray, BinaryBuilder, RecordBatch, StringArray, StringBuilder, UInt32Array,
 };
+use arrow::compute::take_record_batch;
 use bytes::Bytes;
 use prost::Message;
 use sluice_benches::payload::{TracePayload, trace_request};
+use sluice_model::Table;
 use sluice_model::traces::held::HeldSpans;
+use sluice_storage::sort_batch;
 
 /// The text columns rebuilt: `TraceState`, `SpanName`, `StatusMessage`.
 const COLUMNS: [usize; 3] = [4, 5, 14];
@@ -114,7 +123,30 @@ fn main() {
             times.push(start.elapsed().as_secs_f64() * 1e3);
         }
     }
-    for (name, mut times) in BUILDERS.iter().zip(millis) {
+    // The batch put back in order by arrow's `take` (which sizes every buffer
+    // exactly), as logs and metrics are at their flush, and by `sort_batch`,
+    // which then copies string columns into buffers of a power of two's
+    // capacity.
+    let reversed = UInt32Array::from_iter_values((0..batch.num_rows() as u32).rev());
+    let take = |batch: &RecordBatch| take_record_batch(batch, &reversed).expect("in bounds");
+    let backwards = take(&batch);
+    let taken = take(&backwards);
+    assert_eq!(stages::to_parquet(&taken), file, "the same rows again");
+    let sorted = sort_batch(Table::Traces, &backwards).expect("the traces schema");
+    let mut taken_times = [Vec::new(), Vec::new()];
+    for _ in 0..12 {
+        for (batch, times) in [&taken, &sorted].into_iter().zip(taken_times.iter_mut()) {
+            let start = Instant::now();
+            std::hint::black_box(stages::to_parquet(batch));
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let names = ["put in order by arrow's take", "put in order by sort_batch"];
+    for (name, mut times) in BUILDERS
+        .iter()
+        .chain(&names)
+        .zip(millis.into_iter().chain(taken_times))
+    {
         times.sort_by(f64::total_cmp);
         println!(
             "{name}: encode median {:.1} ms (fastest {:.1}, slowest {:.1})",
