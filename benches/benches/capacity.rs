@@ -102,13 +102,10 @@ fn main() {
     let batch = stages::to_arrow(&body, &mut HeldSpans::new());
     let file = stages::to_parquet(&batch);
     for (builder, name) in BUILDERS.iter().enumerate() {
-        let capacity = rebuild(&batch, builder)
-            .column(5)
-            .as_string::<i32>()
-            .values()
-            .capacity();
+        let rebuilt = rebuild(&batch, builder);
+        let capacity = rebuilt.column(5).as_string::<i32>().values().capacity();
         assert_eq!(
-            stages::to_parquet(&rebuild(&batch, builder)),
+            stages::to_parquet(&rebuilt),
             file,
             "the same rows make the same file"
         );

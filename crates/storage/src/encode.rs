@@ -137,7 +137,9 @@ fn sort_columns(table: Table) -> [&'static str; 2] {
 ///
 /// None for a batch in order, as the shards build traces (see
 /// `sluice_model::traces::held`). Otherwise mostly copying the nested columns
-/// (events, links, attribute maps); see [`take_nested`].
+/// (events, links, attribute maps; see [`take_nested`]), and the string
+/// columns once more, into buffers parquet encodes faster (see
+/// [`doubling_capacity`]).
 pub fn sort_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch, StorageError> {
     let sort_err = |source| StorageError::Sort {
         table: table.name(),
