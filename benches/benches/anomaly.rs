@@ -9,6 +9,10 @@
 //!
 //! Run with `cargo bench -p sluice-benches --bench anomaly`.
 
+/// The allocator the daemon runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

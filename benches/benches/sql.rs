@@ -31,6 +31,10 @@
 //!
 //! Run with `cargo bench -p sluice-benches --bench sql`.
 
+/// The allocator the daemon runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "sql/data_set.rs"]
 mod data_set;
 

@@ -11,6 +11,10 @@
 //!
 //! Run with `cargo bench -p sluice-benches --bench wal`.
 
+/// The allocator the daemon runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
