@@ -49,8 +49,13 @@ pub struct WalConfig {
     /// Released segments kept as spares (`wal-<seq>.spare`) and written over
     /// as new segments; `0` deletes every released segment. A sync of a file
     /// written over in place writes only data, where one of a growing file
-    /// also writes its new blocks and size. Spares are not counted in
-    /// `max_bytes`: they take up to this many `segment_bytes` more disk.
+    /// also writes its new blocks and size. A new file is made only when no
+    /// spare is left, so the segments and spares together never outnumber
+    /// the most segments the WAL held at once; spares are not counted in
+    /// `max_bytes` and keep that disk after a burst, up to this many
+    /// `segment_bytes`. The WAL holds about `storage.flush_interval` of
+    /// requests: the default covers that up to ~100 MB/s of requests (some
+    /// 230,000 load-generator spans/s).
     pub recycle_segments: usize,
     /// The writer thread's scheduler slice (Linux 6.12 on; see
     /// [`sluice_model::slice`]): woken by a request or a finished sync, it
@@ -68,7 +73,7 @@ impl Default for WalConfig {
             max_bytes: ByteSize::gib(2),
             release_chunk_bytes: ByteSize::mib(4),
             release_pause: Duration::from_millis(10),
-            recycle_segments: 4,
+            recycle_segments: 16,
             writer_slice: Duration::from_micros(100),
         }
     }

@@ -856,6 +856,38 @@ mod tests {
         assert_eq!(seqs.len(), expected.len() + 1);
     }
 
+    /// A new file is made only when no spare is left: however rounds of
+    /// appends and releases go, the segments and spares together never
+    /// outnumber the most segments the WAL held at once (so spares only keep
+    /// disk the WAL itself once used).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn segments_and_spares_never_outnumber_the_most_segments_held() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = WalConfig {
+            recycle_segments: 64,
+            ..config(ByteSize::kib(16), ByteSize::mib(64))
+        };
+        let (wal, _rx) = start_with(dir.path(), &config);
+        let files = || {
+            list_segments(dir.path()).expect("list").len() + files_ending(dir.path(), "spare").len()
+        };
+        let mut most_held = 0;
+        let mut spares_taken = 0;
+        for twenties in [2, 1, 3, 1, 2] {
+            let spares_before = files_ending(dir.path(), "spare").len();
+            let mut last = 0;
+            for _ in 0..twenties {
+                last = append_twenty(&wal).await;
+                most_held = most_held.max(list_segments(dir.path()).expect("list").len());
+                assert!(files() <= most_held, "{} files, {most_held} held", files());
+            }
+            spares_taken += spares_before - files_ending(dir.path(), "spare").len();
+            wal.release_through(last);
+            assert!(files() <= most_held, "{} files, {most_held} held", files());
+        }
+        assert!(spares_taken >= 8, "rotations took spares: {spares_taken}");
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn a_spare_left_by_an_earlier_run_is_made_ready_and_written_over() {
         for recycle in [1, 0] {
