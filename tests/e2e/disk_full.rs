@@ -172,6 +172,76 @@ async fn below_the_watermark_requests_are_refused_retryably_until_space_returns(
     check_stored(&root, &acknowledged);
 }
 
+/// The `.spare` files in `wal`.
+fn spares(wal: &Path) -> usize {
+    std::fs::read_dir(wal)
+        .unwrap()
+        .filter(|entry| {
+            let path = entry.as_ref().unwrap().path();
+            path.extension().is_some_and(|e| e == "spare")
+        })
+        .count()
+}
+
+/// The WAL's spare segments are disk it can do without: below the watermark
+/// they are deleted, and none is kept until space returns.
+#[tokio::test(flavor = "multi_thread")]
+async fn below_the_watermark_the_wal_gives_its_spares_back() {
+    let disk = Tmpfs::mount("64m");
+    let root = disk.path().join("data");
+    let wal = root.join(".wal");
+    let mut sluice = Sluice::start_in(
+        &root,
+        &[
+            ("SLUICE_STORAGE_MIN_FREE_BYTES", "16MiB"),
+            ("SLUICE_STORAGE_FLUSH_INTERVAL", "200ms"),
+            ("SLUICE_WAL_SEGMENT_BYTES", "1MiB"),
+        ],
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    let mut acknowledged = Vec::new();
+    let mut next = 0;
+    // About 20 KiB a request: a segment every 50 or so, released once its
+    // spans are written.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while spares(&wal) < 2 {
+        assert_eq!(send(&client, &sluice, next).await.0, 200);
+        acknowledged.push(next);
+        next += 50;
+        assert!(Instant::now() < deadline, "no spare kept");
+    }
+
+    let filler = disk.fill(8 << 20);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while spares(&wal) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the spares stay below the watermark"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, body) = send(&client, &sluice, next).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("disk_full"), "{body}");
+    next += 50;
+
+    std::fs::remove_file(filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while spares(&wal) == 0 {
+        if send(&client, &sluice, next).await.0 == 200 {
+            acknowledged.push(next);
+        }
+        next += 50;
+        assert!(
+            Instant::now() < deadline,
+            "no spare kept once space returned"
+        );
+    }
+    sluice.stop_cleanly().unwrap();
+    check_stored(&root, &acknowledged);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_that_hit_a_full_disk_refuse_corrupt_nothing_and_recover() {
     let disk = Tmpfs::mount("32m");

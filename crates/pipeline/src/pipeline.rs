@@ -258,8 +258,9 @@ impl Pipeline {
     }
 
     /// Deletes the WAL segments whose records are all in written files.
+    /// While free disk is below the watermark, the WAL keeps no spares.
     pub fn checkpoint(&self) {
-        self.disk.check();
+        self.wal.disk_low(self.disk.check());
         ::metrics::gauge!(MEMORY_USED).set(self.budget.used() as f64);
         ::metrics::gauge!(MEMORY_BUDGET).set(self.budget.limit() as f64);
         let durable = self.durable_seq();

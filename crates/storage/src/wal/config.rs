@@ -55,7 +55,8 @@ pub struct WalConfig {
     /// `max_bytes` and keep that disk after a burst, up to this many
     /// `segment_bytes`. The WAL holds about `storage.flush_interval` of
     /// requests: the default covers that up to ~100 MB/s of requests (some
-    /// 230,000 load-generator spans/s).
+    /// 230,000 load-generator spans/s). Below the free-disk watermark the
+    /// spares are deleted (see [`Wal::disk_low`](super::Wal::disk_low)).
     pub recycle_segments: usize,
     /// The writer thread's scheduler slice (Linux 6.12 on; see
     /// [`sluice_model::slice`]): woken by a request or a finished sync, it

@@ -242,6 +242,9 @@ pub struct Wal<T> {
     release: Release,
     /// Released segments kept as spares at most.
     recycle: usize,
+    /// Whether released segments may be kept as spares: not while free disk
+    /// is below the watermark (see [`Wal::disk_low`]).
+    keep_spares: AtomicBool,
     thread: Option<JoinHandle<()>>,
     /// The writer thread, to wake it (see [`Shared::wake_writer`]).
     writer: Thread,
@@ -324,6 +327,7 @@ impl<T: Send + 'static> Wal<T> {
             max_bytes: config.max_bytes.as_u64(),
             release: Release::from_config(config),
             recycle,
+            keep_spares: AtomicBool::new(true),
             writer: thread.thread().clone(),
             thread: Some(thread),
         })
@@ -418,7 +422,8 @@ impl<T: Send + 'static> Wal<T> {
         let mut deleted = 0;
         let mut released = released.into_iter();
         while let Some(segment) = released.next() {
-            let spare = self.shared.lock_spares().len() < self.recycle;
+            let spare = self.keep_spares.load(Ordering::Acquire)
+                && self.shared.lock_spares().len() < self.recycle;
             let renamed = if spare {
                 spare_path(&segment.path)
             } else {
@@ -452,6 +457,35 @@ impl<T: Send + 'static> Wal<T> {
         }
         ::metrics::gauge!(metrics::WAL_BYTES).set(self.bytes() as f64);
         deleted
+    }
+
+    /// Tells the WAL whether free disk is below the watermark. While it is,
+    /// released segments are deleted instead of kept as spares, and the
+    /// spares already kept are deleted (as released segments are, a cut at a
+    /// time): they hold disk the WAL can do without, and rotations make new
+    /// files until space returns. Returns how many spares were deleted.
+    pub fn disk_low(&self, low: bool) -> usize {
+        self.keep_spares.store(!low, Ordering::Release);
+        if !low {
+            return 0;
+        }
+        let spares = std::mem::take(&mut *self.shared.lock_spares());
+        for spare in &spares {
+            let released = released_path(spare);
+            match std::fs::rename(spare, &released) {
+                Ok(()) => self.delete_released(&released),
+                Err(e) => {
+                    tracing::warn!(path = %spare.display(), error = %e, "cannot delete a wal spare; the next start takes it up");
+                }
+            }
+        }
+        if !spares.is_empty() {
+            tracing::info!(
+                deleted = spares.len(),
+                "free disk space below the watermark; deleted the wal's spare segments"
+            );
+        }
+        spares.len()
     }
 
     /// Makes a segment renamed out of the WAL ready to be written over, and
@@ -886,6 +920,37 @@ mod tests {
             assert!(files() <= most_held, "{} files, {most_held} held", files());
         }
         assert!(spares_taken >= 8, "rotations took spares: {spares_taken}");
+    }
+
+    /// While free disk is below the watermark the spares are deleted and
+    /// released segments are not kept; once space returns they are again.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn spares_are_deleted_while_the_disk_is_low() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = WalConfig {
+            recycle_segments: 64,
+            ..config(ByteSize::kib(16), ByteSize::mib(64))
+        };
+        let (wal, _rx) = start_with(dir.path(), &config);
+        let last = append_twenty(&wal).await;
+        wal.release_through(last);
+        let kept = files_ending(dir.path(), "spare").len();
+        assert!(kept >= 4, "16KiB segments rotate: {kept} spares");
+
+        assert_eq!(wal.disk_low(true), kept);
+        assert!(files_ending(dir.path(), "spare").is_empty());
+        assert!(files_ending(dir.path(), "released").is_empty());
+        let last = append_twenty(&wal).await;
+        assert!(wal.release_through(last) >= 4, "rotations made new files");
+        assert!(files_ending(dir.path(), "spare").is_empty(), "none kept");
+        assert_eq!(wal.disk_low(true), 0);
+
+        assert_eq!(wal.disk_low(false), 0);
+        let last = append_twenty(&wal).await;
+        wal.release_through(last);
+        assert!(files_ending(dir.path(), "spare").len() >= 4, "kept again");
+        let seqs: Vec<u64> = read_all(dir.path()).iter().map(|r| r.seq).collect();
+        assert_eq!(seqs.last(), Some(&last), "the active segment reads");
     }
 
     #[tokio::test(flavor = "multi_thread")]

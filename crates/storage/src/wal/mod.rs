@@ -32,9 +32,9 @@
 //! header of zeros, and synced; a later rotation renames one back in as the
 //! new segment and writes over it, so that its syncs write only data. The
 //! others are deleted: renamed to `wal-<first seq>.released`, cut back a chunk
-//! at a time, then unlinked. Recovery reads only `.log` files; the next start
-//! takes up the spares and deletes the `.released` and `.new` files a crash
-//! left behind.
+//! at a time, then unlinked; so are the spares while free disk is below the
+//! watermark. Recovery reads only `.log` files; the next start takes up the
+//! spares and deletes the `.released` and `.new` files a crash left behind.
 
 mod config;
 mod log;
