@@ -9,7 +9,7 @@
 //! Ingestion never slows down for the detectors. A summary holds at most
 //! `anomaly.max_series` entries; records of further series are left out.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
@@ -17,10 +17,10 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
 use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Metric, NumberDataPoint};
-use sluice_model::Tenant;
 use sluice_model::attributes::{value_to_string, write_value};
 use sluice_model::context::ResourceContext;
 use sluice_model::time::to_arrow_nanos;
+use sluice_model::{HashMap, Tenant};
 
 use super::step::{MetricSeries, MetricStep, SeriesRef, StepBatch, StepSummary};
 use crate::metrics::ANOMALY_DROPPED;
@@ -63,10 +63,10 @@ impl StepFeed {
             max_entries: config.max_series,
             metrics: config.metrics,
             logs: config.logs,
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             entries: 0,
             last_send: Instant::now(),
-            series: HashMap::new(),
+            series: HashMap::default(),
             keys: SeriesKeys::default(),
         }
     }
@@ -75,7 +75,8 @@ impl StepFeed {
     fn summary(&mut self, tenant: &Tenant, time: i64) -> &mut StepSummary {
         let step = time.div_euclid(self.step) * self.step;
         if !self.pending.contains_key(tenant) {
-            self.pending.insert(tenant.clone(), (time, HashMap::new()));
+            self.pending
+                .insert(tenant.clone(), (time, HashMap::default()));
         }
         let (newest, steps) = self.pending.get_mut(tenant).expect("inserted above");
         *newest = (*newest).max(time);
