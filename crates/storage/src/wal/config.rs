@@ -51,12 +51,12 @@ pub struct WalConfig {
     /// written over in place writes only data, where one of a growing file
     /// also writes its new blocks and size. A new file is made only when no
     /// spare is left, so the segments and spares together never outnumber
-    /// the most segments the WAL held at once; spares are not counted in
-    /// `max_bytes` and keep that disk after a burst, up to this many
-    /// `segment_bytes`. The WAL holds about `storage.flush_interval` of
-    /// requests: the default covers that up to ~100 MB/s of requests (some
-    /// 230,000 load-generator spans/s). Below the free-disk watermark the
-    /// spares are deleted (see [`Wal::disk_low`](super::Wal::disk_low)).
+    /// the most segments the WAL held at once. The default, 32, is
+    /// `max_bytes / segment_bytes` at their defaults: the directory stays
+    /// within about `max_bytes`, and every segment the WAL can hold can be
+    /// recycled. Spares are not counted in `max_bytes` and keep that disk
+    /// after a burst. Below the free-disk watermark the spares are deleted
+    /// (see [`Wal::disk_low`](super::Wal::disk_low)).
     pub recycle_segments: usize,
     /// The writer thread's scheduler slice (Linux 6.12 on; see
     /// [`sluice_model::slice`]): woken by a request or a finished sync, it
@@ -74,7 +74,7 @@ impl Default for WalConfig {
             max_bytes: ByteSize::gib(2),
             release_chunk_bytes: ByteSize::mib(4),
             release_pause: Duration::from_millis(10),
-            recycle_segments: 16,
+            recycle_segments: 32,
             writer_slice: Duration::from_micros(100),
         }
     }
