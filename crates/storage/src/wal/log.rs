@@ -890,6 +890,16 @@ mod tests {
         assert_eq!(seqs.len(), expected.len() + 1);
     }
 
+    /// A WAL of 16 KiB segments (twenty appends rotate it several times)
+    /// that keeps up to 64 spares.
+    fn start_recycling(dir: &Path) -> (Wal<usize>, std::sync::mpsc::Receiver<(u64, usize)>) {
+        let config = WalConfig {
+            recycle_segments: 64,
+            ..config(ByteSize::kib(16), ByteSize::mib(64))
+        };
+        start_with(dir, &config)
+    }
+
     /// A new file is made only when no spare is left: however rounds of
     /// appends and releases go, the segments and spares together never
     /// outnumber the most segments the WAL held at once (so spares only keep
@@ -897,11 +907,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn segments_and_spares_never_outnumber_the_most_segments_held() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = WalConfig {
-            recycle_segments: 64,
-            ..config(ByteSize::kib(16), ByteSize::mib(64))
-        };
-        let (wal, _rx) = start_with(dir.path(), &config);
+        let (wal, _rx) = start_recycling(dir.path());
         let files = || {
             list_segments(dir.path()).expect("list").len() + files_ending(dir.path(), "spare").len()
         };
@@ -927,11 +933,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn spares_are_deleted_while_the_disk_is_low() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let config = WalConfig {
-            recycle_segments: 64,
-            ..config(ByteSize::kib(16), ByteSize::mib(64))
-        };
-        let (wal, _rx) = start_with(dir.path(), &config);
+        let (wal, _rx) = start_recycling(dir.path());
         let last = append_twenty(&wal).await;
         wal.release_through(last);
         let kept = files_ending(dir.path(), "spare").len();
