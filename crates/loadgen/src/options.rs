@@ -108,7 +108,8 @@ pub struct Options {
     pub operations: usize,
 
     /// The share of requests that fail (0..1): ERROR spans with
-    /// http.status_code 500, ERROR logs, outcome=error counts.
+    /// http.status_code 500 and an exception event, ERROR logs,
+    /// outcome=error counts.
     #[arg(long, default_value_t = 0.01, value_name = "RATIO")]
     pub error_ratio: f64,
 

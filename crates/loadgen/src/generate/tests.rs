@@ -3,6 +3,7 @@
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValueKind;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -120,6 +121,48 @@ fn traces_have_a_server_root_and_children_ending_no_later_than_now() {
     for key in ["service.name", "service.instance.id", "host.name"] {
         assert!(keys.contains(&key), "{keys:?}");
     }
+}
+
+/// A failed span carries the one `exception` event an SDK records, at its
+/// end; a span that did not fail carries none.
+#[test]
+fn failed_spans_record_their_exception() {
+    let mut g = generator(Signal::Traces, 2);
+    let request = traces(&g.generate(600, &settings(0.3), NOW));
+    let mut failed = 0;
+    for span in spans(&request) {
+        let error = span.status.as_ref().map(|s| s.code) == Some(StatusCode::Error as i32);
+        if !error {
+            assert!(span.events.is_empty(), "{span:?}");
+            continue;
+        }
+        failed += 1;
+        let [event] = span.events.as_slice() else {
+            panic!("one event expected: {span:?}");
+        };
+        assert_eq!(event.name, "exception");
+        assert_eq!(event.time_unix_nano, span.end_time_unix_nano);
+        let text = |key: &str| {
+            event
+                .attributes
+                .iter()
+                .find(|a| a.key == key)
+                .and_then(|a| a.value.as_ref()?.value.as_ref())
+                .map(|v| match v {
+                    AnyValueKind::StringValue(s) => s.clone(),
+                    other => panic!("{key} is not a string: {other:?}"),
+                })
+                .unwrap_or_else(|| panic!("no {key} in {event:?}"))
+        };
+        let message = span.status.as_ref().unwrap().message.clone();
+        assert_eq!(text("exception.message"), message);
+        let kind = text("exception.type");
+        assert!(
+            text("exception.stacktrace").starts_with(&format!("{kind}: {message}\n")),
+            "{event:?}"
+        );
+    }
+    assert!(failed > 50, "{failed} failed spans");
 }
 
 #[test]

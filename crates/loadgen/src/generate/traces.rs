@@ -3,7 +3,10 @@
 //!
 //! The root span's duration is drawn from the service's latency distribution;
 //! with the service's error ratio the root fails (status ERROR,
-//! `http.status_code` 500) and so does one child, the likely culprit.
+//! `http.status_code` 500) and so does one child, the likely culprit. A
+//! failed span carries the `exception` event an SDK's `record_exception`
+//! adds (`exception.type`, `.message` and `.stacktrace`, at the span's end),
+//! as instrumentations record the error that ends a request.
 //!
 //! Spans are written as protobuf as they are drawn ([`super::wire`]), each
 //! service's into a buffer of its own, and the buffers then become one
@@ -33,6 +36,7 @@ const KIND: u32 = 6;
 const START: u32 = 7;
 const END: u32 = 8;
 const ATTRIBUTES: u32 = 9;
+const EVENTS: u32 = 11;
 const STATUS: u32 = 15;
 const STATUS_MESSAGE: u32 = 2;
 const STATUS_CODE: u32 = 3;
@@ -50,6 +54,22 @@ enum ChildKind {
     Downstream,
     Internal,
 }
+
+/// How a span fails: its status message, and the exception recorded.
+#[derive(Debug, Clone, Copy)]
+struct Failure {
+    message: &'static str,
+    /// `exception.type`.
+    kind: &'static str,
+    /// The function the exception is raised in, the top of its stack trace.
+    function: &'static str,
+}
+
+const ROOT_FAILURE: Failure = Failure {
+    message: "internal server error",
+    kind: "InternalServerError",
+    function: "handle_request",
+};
 
 impl Generator {
     /// An `ExportTraceServiceRequest` of exactly `records` spans, encoded.
@@ -107,7 +127,7 @@ impl Generator {
         let code = if failed { 500 } else { 200 };
         wire::int_attribute(span, ATTRIBUTES, "http.status_code", code);
         self.synthetic_attributes(span, ATTRIBUTES);
-        status(span, failed, "internal server error");
+        self.outcome(span, service, failed, now, ROOT_FAILURE);
         wire::message(out, SPANS, span);
 
         let children = (1 + self.rng.below(MAX_CHILDREN)) as usize;
@@ -150,14 +170,18 @@ impl Generator {
             wire::fixed64(span, START, start);
             wire::fixed64(span, END, end);
         };
-        let message = match kind {
+        let failure = match kind {
             ChildKind::Database => {
                 wire::bytes(span, NAME, b"SELECT orders");
                 times(span, CLIENT);
                 wire::string_attribute(span, ATTRIBUTES, "db.system", b"postgresql");
                 wire::string_attribute(span, ATTRIBUTES, "db.name", b"orders");
                 wire::string_attribute(span, ATTRIBUTES, "db.operation", b"SELECT");
-                "deadlock detected"
+                Failure {
+                    message: "deadlock detected",
+                    kind: "DeadlockDetected",
+                    function: "query_orders",
+                }
             }
             ChildKind::Downstream => {
                 let services = self.config.services.len().max(1);
@@ -169,16 +193,53 @@ impl Generator {
                 wire::string_attribute(span, ATTRIBUTES, "peer.service", peer);
                 let code = if failed { 503 } else { 200 };
                 wire::int_attribute(span, ATTRIBUTES, "http.status_code", code);
-                "upstream unavailable"
+                Failure {
+                    message: "upstream unavailable",
+                    kind: "UpstreamUnavailable",
+                    function: "call_peer",
+                }
             }
             ChildKind::Internal => {
                 wire::bytes(span, NAME, b"render response");
                 times(span, INTERNAL);
-                "template error"
+                Failure {
+                    message: "template error",
+                    kind: "TemplateError",
+                    function: "render",
+                }
             }
         };
         self.synthetic_attributes(span, ATTRIBUTES);
-        status(span, failed, message);
+        self.outcome(span, service, failed, end, failure);
+    }
+
+    /// A span's fields after its attributes: if it `failed`, the exception
+    /// event at `end` and an ERROR status; else an UNSET status.
+    fn outcome(
+        &self,
+        span: &mut Vec<u8>,
+        service: usize,
+        failed: bool,
+        end: u64,
+        failure: Failure,
+    ) {
+        if failed {
+            let service = self.service_name(service);
+            let Failure {
+                message,
+                kind,
+                function,
+            } = failure;
+            let stacktrace =
+                format!("{kind}: {message}\n    at {service}::{function}\n    at {service}::main");
+            let attributes: [(&str, &[u8]); 3] = [
+                ("exception.type", kind.as_bytes()),
+                ("exception.message", message.as_bytes()),
+                ("exception.stacktrace", stacktrace.as_bytes()),
+            ];
+            wire::event(span, EVENTS, end, "exception", &attributes);
+        }
+        status(span, failed, failure.message);
     }
 }
 

@@ -179,6 +179,40 @@ pub fn string_attribute(out: &mut Vec<u8>, field: u32, key: &str, value: &[u8]) 
     string_value(out, KEY_VALUE_VALUE, value);
 }
 
+/// The bytes [`string_attribute`] writes for `key` (not empty) and `value`
+/// as field `field`, tag included.
+pub fn string_attribute_len(field: u32, key: &str, value: &[u8]) -> usize {
+    let any = field_len(ANY_STRING, value.len());
+    field_len(
+        field,
+        field_len(KEY_VALUE_KEY, key.len()) + field_len(KEY_VALUE_VALUE, any),
+    )
+}
+
+/// A span `Event` named `name` at `time` with string `attributes` (keys not
+/// empty), as repeated field `field`.
+pub fn event(out: &mut Vec<u8>, field: u32, time: u64, name: &str, attributes: &[(&str, &[u8])]) {
+    const TIME: u32 = 1;
+    const NAME: u32 = 2;
+    const ATTRIBUTES: u32 = 3;
+    let time_len = if time == 0 { 0 } else { 1 + 8 };
+    let name_len = if name.is_empty() {
+        0
+    } else {
+        field_len(NAME, name.len())
+    };
+    let attributes_len: usize = attributes
+        .iter()
+        .map(|(k, v)| string_attribute_len(ATTRIBUTES, k, v))
+        .sum();
+    open(out, field, time_len + name_len + attributes_len);
+    fixed64(out, TIME, time);
+    bytes(out, NAME, name.as_bytes());
+    for (key, value) in attributes {
+        string_attribute(out, ATTRIBUTES, key, value);
+    }
+}
+
 /// A `KeyValue` with an integer value, as repeated field `field`.
 pub fn int_attribute(out: &mut Vec<u8>, field: u32, key: &str, value: i64) {
     let any = 1 + encoded_len_varint(value as u64);
@@ -212,6 +246,7 @@ mod tests {
     use opentelemetry_proto::tonic::common::v1::any_value::Value;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
     use opentelemetry_proto::tonic::trace::v1::Span;
+    use opentelemetry_proto::tonic::trace::v1::span::Event;
     use proptest::prelude::*;
     use prost::Message;
 
@@ -240,6 +275,10 @@ mod tests {
                 ]),
                 0..6,
             ),
+            events in proptest::collection::vec(
+                (any::<u64>(), "[a-z]{0,10}", proptest::collection::vec(("[a-z.]{1,20}", "[ -~]{0,300}"), 0..4)),
+                0..3,
+            ),
         ) {
             let name = name_parts.concat();
             let span = Span {
@@ -248,6 +287,18 @@ mod tests {
                 kind,
                 start_time_unix_nano: start,
                 attributes: attributes.iter().map(|(k, v)| kv(k, v.clone())).collect(),
+                events: events
+                    .iter()
+                    .map(|(time, name, attributes)| Event {
+                        time_unix_nano: *time,
+                        name: name.clone(),
+                        attributes: attributes
+                            .iter()
+                            .map(|(k, v)| kv(k, Value::StringValue(v.clone())))
+                            .collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
                 ..Default::default()
             };
             let mut out = Vec::new();
@@ -262,6 +313,11 @@ mod tests {
                     Value::IntValue(i) => int_attribute(&mut out, 9, key, *i),
                     _ => unreachable!(),
                 }
+            }
+            for (time, name, attributes) in &events {
+                let attributes: Vec<(&str, &[u8])> =
+                    attributes.iter().map(|(k, v)| (k.as_str(), v.as_bytes())).collect();
+                event(&mut out, 11, *time, name, &attributes);
             }
             prop_assert_eq!(out, span.encode_to_vec());
         }
