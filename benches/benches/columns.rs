@@ -1,8 +1,7 @@
 //! Where a Parquet flush's time and bytes go, column by column.
 //!
-//! Encodes the 32,768-span batch of `ingest`'s `flush/arrow_to_parquet` (the
-//! default [`TracePayload`], seed 0xF1A5) with the storage defaults, whole
-//! and then each top-level column alone, the best of eight rounds each, and
+//! Encodes the 32,768-span batch of `ingest`'s `flush/arrow_to_parquet`
+//! ([`TracePayload::flush`]) with the storage defaults, whole and then each top-level column alone, the best of eight rounds each, and
 //! prints the time, its share of the whole file's time and the bytes. The
 //! shares add up to a little less than the whole: a file has costs of its
 //! own (footer, bloom filter, row group set-up).
@@ -58,11 +57,7 @@ fn encode(batch: &RecordBatch) -> (Duration, usize) {
 }
 
 fn main() {
-    let payload = TracePayload {
-        spans: 32_768,
-        seed: 0xF1A5,
-        ..TracePayload::default()
-    };
+    let payload = TracePayload::flush();
     let body = Bytes::from(trace_request(&payload).encode_to_vec());
     let batch = stages::to_arrow(&body, &mut HeldSpans::new());
     let schema = batch.schema();

@@ -132,11 +132,7 @@ fn ingest(c: &mut Criterion) {
 }
 
 fn flush(c: &mut Criterion) {
-    let payload = TracePayload {
-        spans: 32_768,
-        seed: 0xF1A5,
-        ..TracePayload::default()
-    };
+    let payload = TracePayload::flush();
     let body = Bytes::from(trace_request(&payload).encode_to_vec());
     let batch = to_arrow(&body, &mut HeldSpans::new());
     assert_eq!(batch.num_rows(), payload.spans);

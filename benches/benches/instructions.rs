@@ -88,11 +88,7 @@ fn measured_to_parquet(batch: &RecordBatch) -> Vec<u8> {
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing here takes arguments.
-    let payload = TracePayload {
-        spans: 32_768,
-        seed: 0xF1A5,
-        ..TracePayload::default()
-    };
+    let payload = TracePayload::flush();
     let body = Bytes::from(trace_request(&payload).encode_to_vec());
     let mut held = HeldSpans::new();
 

@@ -98,6 +98,19 @@ impl Default for TracePayload {
     }
 }
 
+impl TracePayload {
+    /// The batch of a full-size flush in the benchmarks that encode one
+    /// (`ingest`'s `flush/`, `columns`, `instructions`): 32,768 spans, 64
+    /// default payloads' worth, from another seed so nothing repeats.
+    pub fn flush() -> Self {
+        Self {
+            spans: 32_768,
+            seed: 0xF1A5,
+            ..Self::default()
+        }
+    }
+}
+
 fn kv(key: &str, value: Value) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
