@@ -327,9 +327,10 @@ impl Export {
             let data = points.len()
                 + wire::int_len(TEMPORALITY, temporality)
                 + wire::int_len(MONOTONIC, monotonic);
-            let len = wire::field_len(NAME, name.len())
-                + wire::field_len(DESCRIPTION, description.len())
-                + wire::field_len(UNIT, unit.len())
+            // As `wire::bytes` writes them: an empty string is left out.
+            let len = wire::bytes_len(NAME, name.len())
+                + wire::bytes_len(DESCRIPTION, description.len())
+                + wire::bytes_len(UNIT, unit.len())
                 + wire::field_len(kind, data);
             wire::open(out, METRICS, len);
             wire::bytes(out, NAME, name.as_bytes());

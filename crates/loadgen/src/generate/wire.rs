@@ -41,6 +41,21 @@ pub fn int_len(field: u32, value: i64) -> usize {
     }
 }
 
+/// The bytes [`bytes`] writes for a value of `len` bytes as field `field`,
+/// tag included.
+pub fn bytes_len(field: u32, len: usize) -> usize {
+    if len == 0 { 0 } else { field_len(field, len) }
+}
+
+/// The bytes [`fixed64`] writes for `value` as field `field`, tag included.
+pub fn fixed64_len(field: u32, value: u64) -> usize {
+    if value == 0 {
+        0
+    } else {
+        encoded_len_varint(u64::from(field) << 3) + 8
+    }
+}
+
 /// The tag and length of a length-delimited field whose `len` bytes follow.
 pub fn open(out: &mut Vec<u8>, field: u32, len: usize) {
     key(out, field, LEN);
@@ -179,33 +194,27 @@ pub fn string_attribute(out: &mut Vec<u8>, field: u32, key: &str, value: &[u8]) 
     string_value(out, KEY_VALUE_VALUE, value);
 }
 
-/// The bytes [`string_attribute`] writes for `key` (not empty) and `value`
-/// as field `field`, tag included.
+/// The bytes [`string_attribute`] writes for `key` and `value` as field
+/// `field`, tag included.
 pub fn string_attribute_len(field: u32, key: &str, value: &[u8]) -> usize {
-    let any = field_len(ANY_STRING, value.len());
     field_len(
         field,
-        field_len(KEY_VALUE_KEY, key.len()) + field_len(KEY_VALUE_VALUE, any),
+        key_value_len(key, field_len(ANY_STRING, value.len())),
     )
 }
 
-/// A span `Event` named `name` at `time` with string `attributes` (keys not
-/// empty), as repeated field `field`.
+/// A span `Event` named `name` at `time` with string `attributes`, as
+/// repeated field `field`.
 pub fn event(out: &mut Vec<u8>, field: u32, time: u64, name: &str, attributes: &[(&str, &[u8])]) {
     const TIME: u32 = 1;
     const NAME: u32 = 2;
     const ATTRIBUTES: u32 = 3;
-    let time_len = if time == 0 { 0 } else { 1 + 8 };
-    let name_len = if name.is_empty() {
-        0
-    } else {
-        field_len(NAME, name.len())
-    };
     let attributes_len: usize = attributes
         .iter()
         .map(|(k, v)| string_attribute_len(ATTRIBUTES, k, v))
         .sum();
-    open(out, field, time_len + name_len + attributes_len);
+    let len = fixed64_len(TIME, time) + bytes_len(NAME, name.len()) + attributes_len;
+    open(out, field, len);
     fixed64(out, TIME, time);
     bytes(out, NAME, name.as_bytes());
     for (key, value) in attributes {
@@ -224,13 +233,14 @@ pub fn int_attribute(out: &mut Vec<u8>, field: u32, key: &str, value: i64) {
 /// A `KeyValue`'s tag and length, and its key, before its `AnyValue` of
 /// `any` bytes.
 fn key_value_head(out: &mut Vec<u8>, field: u32, key: &str, any: usize) {
-    let key_len = if key.is_empty() {
-        0
-    } else {
-        field_len(KEY_VALUE_KEY, key.len())
-    };
-    open(out, field, key_len + field_len(KEY_VALUE_VALUE, any));
+    open(out, field, key_value_len(key, any));
     bytes(out, KEY_VALUE_KEY, key.as_bytes());
+}
+
+/// The bytes of a `KeyValue`'s body: its key, and an `AnyValue` of `any`
+/// bytes.
+fn key_value_len(key: &str, any: usize) -> usize {
+    bytes_len(KEY_VALUE_KEY, key.len()) + field_len(KEY_VALUE_VALUE, any)
 }
 
 /// A oneof's integer: written even when 0.
@@ -276,7 +286,11 @@ mod tests {
                 0..6,
             ),
             events in proptest::collection::vec(
-                (any::<u64>(), "[a-z]{0,10}", proptest::collection::vec(("[a-z.]{1,20}", "[ -~]{0,300}"), 0..4)),
+                (
+                    prop_oneof![Just(0u64), any::<u64>()],
+                    "[a-z]{0,10}",
+                    proptest::collection::vec(("[a-z.]{0,20}", "[ -~]{0,300}"), 0..4),
+                ),
                 0..3,
             ),
         ) {
