@@ -122,6 +122,7 @@ impl Pipeline {
             // the budget spread over the shards keeps those copies a small part
             // of it.
             max_batch_bytes: (setup.budget.limit() / (8 * shards as u64)).max(1 << 20),
+            shards,
         };
         let local_dir = sluice_storage::local_dir(&setup.storage.root);
         let mut queues = Vec::with_capacity(shards);

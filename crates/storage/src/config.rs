@@ -12,7 +12,8 @@ const MAX_SYNC_PAUSE: Duration = Duration::from_millis(100);
 pub struct StorageConfig {
     /// Root of the layout: a local directory (created if missing).
     pub root: String,
-    /// A batch is written once it holds this many rows.
+    /// A batch is written once it holds this many rows; a shard's first batch
+    /// of a partition earlier, at its share of it (see the pipeline's shards).
     pub flush_rows: usize,
     /// A batch is written once its first row is this old (arrival time).
     pub flush_interval: Duration,

@@ -4,7 +4,8 @@
 //! tenant, table and hour of event time, records every span into the
 //! per-minute SLI rollups (`sluice_rollups`, kept like any other table), and
 //! writes a builder's rows as one Parquet file when it holds `flush_rows` rows
-//! or weighs `max_batch_bytes`, when it is `flush_interval` old, when more than
+//! (its first batch of a partition earlier: see [`stagger`]) or weighs
+//! `max_batch_bytes`, when it is `flush_interval` old, when more than
 //! `max_open_batches` are open (oldest first), when the memory budget runs
 //! short, and at shutdown.
 //!
@@ -29,6 +30,7 @@
 //! record is never written twice.
 
 use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -46,9 +48,11 @@ use crate::watch::StepFeed;
 
 mod append;
 mod rollups;
+mod stagger;
 
 use rollups::OpenBuilder;
 pub use rollups::rollup_batch;
+use stagger::Stagger;
 
 /// One share of a request, or a control message.
 #[derive(Debug)]
@@ -91,6 +95,8 @@ struct OpenBatch {
     bytes: u64,
     /// Rows already weighed.
     weighed_rows: usize,
+    /// Rows at which the batch is written (see [`Stagger`]).
+    rows_limit: usize,
 }
 
 /// What ended a batch.
@@ -124,6 +130,8 @@ pub struct ShardSettings {
     /// A batch is written once its rows weigh this much, so that the copy
     /// sorting and encoding make of it stays a small part of the budget.
     pub max_batch_bytes: u64,
+    /// The shards running, each with these settings.
+    pub shards: usize,
 }
 
 /// What a shard did over its life.
@@ -159,6 +167,8 @@ pub struct ShardWorker {
     last_rollup_key: Option<RollupKey>,
     /// Step summaries for the anomaly detectors, when they watch.
     feed: Option<StepFeed>,
+    /// The rows at which each new batch is written.
+    stagger: Stagger,
 }
 
 /// Longest wait for a message before checking batch ages.
@@ -182,7 +192,6 @@ impl ShardWorker {
             index,
             queue,
             writer,
-            settings,
             open: HashMap::default(),
             open_rows: 0,
             stats: ShardStats::default(),
@@ -193,6 +202,8 @@ impl ShardWorker {
             budget,
             last_rollup_key: None,
             feed,
+            stagger: Stagger::new(&settings, index),
+            settings,
         }
     }
 
@@ -281,14 +292,21 @@ impl ShardWorker {
             self.stats.replay_skipped += 1;
             return None;
         }
-        let table = key.table;
-        let batch = self.open.entry(key).or_insert_with(|| OpenBatch {
-            builder: OpenBuilder::new(table),
-            opened: Instant::now(),
-            seqs: (seq, seq),
-            bytes: 0,
-            weighed_rows: 0,
-        });
+        let batch = match self.open.entry(key) {
+            Entry::Occupied(open) => open.into_mut(),
+            Entry::Vacant(new) => {
+                let rows_limit = self.stagger.rows_limit(new.key());
+                let table = new.key().table;
+                new.insert(OpenBatch {
+                    builder: OpenBuilder::new(table),
+                    opened: Instant::now(),
+                    seqs: (seq, seq),
+                    bytes: 0,
+                    weighed_rows: 0,
+                    rows_limit,
+                })
+            }
+        };
         batch.seqs.1 = seq;
         Some(&mut batch.builder)
     }
@@ -359,7 +377,7 @@ impl ShardWorker {
             .open
             .iter()
             .filter_map(|(key, batch)| {
-                if batch.builder.len() >= self.settings.flush_rows
+                if batch.builder.len() >= batch.rows_limit
                     || batch.bytes >= self.settings.max_batch_bytes
                 {
                     Some((key.clone(), FlushReason::Rows))
@@ -412,6 +430,9 @@ impl ShardWorker {
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
             }
+        }
+        if matches!(reason, FlushReason::Rows) {
+            self.stagger.written_for_rows(key);
         }
         ::metrics::counter!(FLUSHES, "reason" => reason.label()).increment(1);
         self.open_rows -= rows;
