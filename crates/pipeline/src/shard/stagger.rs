@@ -20,8 +20,9 @@ pub(super) struct Stagger {
     flush_rows: usize,
     /// This shard's first batch of a partition.
     first_rows: usize,
-    /// Partitions whose last batch was written for its rows: their next batch
-    /// continues the stagger at `flush_rows`.
+    /// Partitions whose last batch was written full (for its rows, or for
+    /// what they weigh): their next batch continues the stagger at
+    /// `flush_rows`.
     written_for_rows: HashSet<BatchKey>,
     /// Partitions remembered at most (`pipeline.max_open_batches`).
     remember: usize,
@@ -52,7 +53,8 @@ impl Stagger {
         }
     }
 
-    /// Notes that the batch of `key` was written because it held its rows.
+    /// Notes that the batch of `key` was written full (for its rows, or for
+    /// what they weigh).
     pub(super) fn written_for_rows(&mut self, key: &BatchKey) {
         if self.written_for_rows.len() >= self.remember {
             // Partitions that were never reopened (their hour is over):
