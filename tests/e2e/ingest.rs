@@ -8,6 +8,7 @@ use std::io::Write;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use prost::Message;
 use sluice_e2e::{Sluice, count_rows, fixtures, parquet_files, read_table, strings};
 use tonic::codec::CompressionEncoding;
@@ -447,4 +448,68 @@ async fn threads_on_the_acknowledgement_path_run_with_short_slices() {
         "0s keeps the default everywhere: {slices:?}"
     );
     sluice.stop_cleanly().unwrap();
+}
+
+/// The shards take turns writing: with two shards, the first one writes its
+/// first batch of an hour at half of `storage.flush_rows`, the second at all
+/// of it, and every later batch of either holds `flush_rows` (and the few
+/// rows of the request that filled it).
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_write_their_first_batch_staggered() {
+    const FLUSH_ROWS: usize = 200;
+    let mut sluice = Sluice::start_with(&[
+        ("SLUICE_PIPELINE_SHARDS", "2"),
+        ("SLUICE_STORAGE_FLUSH_ROWS", "200"),
+        // Only full batches are written while the requests come in.
+        ("SLUICE_STORAGE_FLUSH_INTERVAL", "3600s"),
+    ])
+    .unwrap();
+    let mut client = TraceServiceClient::connect(sluice.grpc_url())
+        .await
+        .unwrap();
+    // 40 spans a request, in ten traces: each trace's spans go to one shard.
+    let per_request = 40;
+    for _ in 0..40 {
+        client
+            .export(fixtures::traces("checkout", 10, 4))
+            .await
+            .unwrap();
+    }
+    sluice.stop_cleanly().unwrap();
+
+    // Each shard's files in the order it wrote them (`<node>-<shard>-<created
+    // ms>-<seq>.parquet`); the last one is what shutdown wrote.
+    let mut by_shard: [Vec<(u64, usize)>; 2] = Default::default();
+    for file in parquet_files(&sluice.root.join("default").join("otel_traces")) {
+        let name = file.file_stem().unwrap().to_str().unwrap().to_owned();
+        let parts: Vec<&str> = name.rsplitn(4, '-').collect();
+        let (seq, shard): (u64, usize) = (parts[0].parse().unwrap(), parts[2].parse().unwrap());
+        let rows = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap())
+            .unwrap()
+            .metadata()
+            .file_metadata()
+            .num_rows();
+        by_shard[shard].push((seq, usize::try_from(rows).unwrap()));
+    }
+    for files in &mut by_shard {
+        files.sort();
+        assert!(
+            files.len() >= 3,
+            "two full batches and the rest: {by_shard:?}"
+        );
+    }
+    let full = |rows: usize, limit: usize| (limit..limit + per_request).contains(&rows);
+    for (shard, files) in by_shard.iter().enumerate() {
+        let first = FLUSH_ROWS * (shard + 1) / 2;
+        assert!(full(files[0].1, first), "shard {shard}: {files:?}");
+        let later = &files[1..files.len() - 1];
+        assert!(
+            later.iter().all(|f| full(f.1, FLUSH_ROWS)),
+            "shard {shard}: {files:?}"
+        );
+    }
+    assert_eq!(
+        count_rows(&sluice.root, "default", "otel_traces").unwrap(),
+        40 * per_request
+    );
 }
