@@ -7,7 +7,8 @@
 //! the bounded queue of its shard, in sequence order; only then is the request
 //! acknowledged. At startup, what the WAL still holds is replayed first. Each [`shard`] worker is a thread that
 //! alone owns its Arrow builders, one per tenant, table and hour of event time,
-//! and hands a finished batch to storage when it holds `flush_rows` rows or is
+//! and hands a finished batch to storage when it holds `flush_rows` rows (the
+//! shards' first batches staggered, so that they take turns encoding) or is
 //! `flush_interval` old.
 //!
 //! # Backpressure
