@@ -1,10 +1,11 @@
 //! Where a Parquet flush's time and bytes go, column by column.
 //!
 //! Encodes the 32,768-span batch of `ingest`'s `flush/arrow_to_parquet`
-//! ([`TracePayload::flush`]) with the storage defaults, whole and then each top-level column alone, the best of eight rounds each, and
-//! prints the time, its share of the whole file's time and the bytes. The
-//! shares add up to a little less than the whole: a file has costs of its
-//! own (footer, bloom filter, row group set-up).
+//! ([`TracePayload::flush`]) with the storage defaults, whole and then each
+//! top-level column alone, the best of eight rounds each, and prints the time,
+//! its share of the whole file's time and the bytes. The shares add up to a
+//! little less than the whole: a file has costs of its own (footer, bloom
+//! filter, row group set-up).
 //!
 //! A column's settings (dictionary, encoding, zstd level, statistics; see
 //! `sluice_storage::writer_properties`) are best compared here, with the
