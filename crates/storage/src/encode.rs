@@ -1,8 +1,9 @@
 //! Batches to Parquet bytes: sorted by service then time, zstd (at its
-//! quickest where a longer search finds nothing more: ids, runs of resource
-//! attribute keys), dictionaries for repetitive strings (resource attribute
-//! keys plain: zstd takes their runs), delta encoding for times, a bloom
-//! filter on trace ids, statistics for top-level columns other than ids.
+//! quickest where a longer search finds nothing more: ids), dictionaries for
+//! repetitive strings, delta encoding for times, a bloom filter on trace ids,
+//! statistics for top-level columns other than ids. The attribute maps go
+//! through Sluice's own encoder ([`crate::maps`]), the rest through parquet's
+//! Arrow writer.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -10,11 +11,14 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder};
 use arrow::compute::{LexicographicalComparator, SortColumn, SortOptions, lexsort_to_indices};
 use arrow::error::ArrowError;
+use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowLeafColumn, compute_leaves};
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression, Encoding, LogicalType, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
+use parquet::file::writer::SerializedRowGroupWriter;
 use parquet::schema::types::ColumnDescriptor;
 use parquet::schema::types::ColumnPath;
 use sluice_model::Table;
@@ -25,9 +29,6 @@ use crate::take::take_nested;
 /// Fields whose values are (nearly) all distinct, at the top level or in
 /// lists: a dictionary only costs there.
 const HIGH_CARDINALITY: [&str; 3] = ["TraceId", "SpanId", "ParentSpanId"];
-
-/// Map columns holding the same map on every row of one sender's records.
-const REPEATED_MAPS: [&str; 1] = ["ResourceAttributes"];
 
 /// Values parquet's column writers take at a time (its default is 1,024).
 /// Each such mini-batch has fixed costs (levels, statistics, the page and
@@ -134,21 +135,6 @@ fn leaf_settings(
             .set_column_dictionary_enabled(path.clone(), false)
             .set_column_encoding(path.clone(), Encoding::DELTA_BINARY_PACKED);
     }
-    // A resource's attribute keys repeat on every row of its spans, in
-    // one order: plain, zstd stores a run of them as a few long matches,
-    // where a dictionary interns every key of every row. The quickest
-    // search finds those matches too. (Their values too, plain, cost a
-    // percent more bytes where several instances of a service interleave
-    // in time; they keep the dictionary.)
-    if REPEATED_MAPS
-        .iter()
-        .any(|map| path.parts() == [*map, "key_value", "key"])
-    {
-        builder = builder
-            .set_column_dictionary_enabled(path.clone(), false)
-            .set_column_encoding(path.clone(), Encoding::PLAIN)
-            .set_column_compression(path.clone(), fastest);
-    }
     // Statistics of the leaves inside maps and lists (attribute keys and
     // values, events, links) prune nothing, and computing them compares
     // every string: only top-level columns keep them.
@@ -242,6 +228,10 @@ fn is_sorted(columns: &[SortColumn]) -> Result<bool, ArrowError> {
 }
 
 /// Encodes `batch` (already sorted) as one Parquet file.
+///
+/// Row groups of `max_row_group_row_count` rows, as parquet's `ArrowWriter`
+/// would write them; the top-level attribute maps through Sluice's own
+/// encoder (see [`crate::maps`]), every other column through parquet's.
 pub fn encode_parquet(
     table: Table,
     batch: &RecordBatch,
@@ -251,10 +241,83 @@ pub fn encode_parquet(
         table: table.name(),
         source,
     };
-    let mut writer =
+    let row_group_rows = properties
+        .max_row_group_row_count()
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let writer =
         ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).map_err(encode_err)?;
-    writer.write(batch).map_err(encode_err)?;
-    writer.into_inner().map_err(encode_err)
+    let (mut file, factory) = writer.into_serialized_writer().map_err(encode_err)?;
+    let properties = Arc::clone(file.properties());
+    let leaves = file.schema_descr().columns().to_vec();
+    let schema = batch.schema();
+    let mut start = 0;
+    let mut row_group_index = 0;
+    while start < batch.num_rows() {
+        let rows = batch.slice(start, row_group_rows.min(batch.num_rows() - start));
+        let mut writers = factory
+            .create_column_writers(row_group_index)
+            .map_err(encode_err)?
+            .into_iter();
+        let mut leaf = leaves.iter();
+        let mut row_group = file.next_row_group().map_err(encode_err)?;
+        for (field, column) in schema.fields().iter().zip(rows.columns()) {
+            let Some(map) = crate::maps::string_map(column.as_ref()) else {
+                for arrow_leaf in compute_leaves(field, column).map_err(encode_err)? {
+                    leaf.next();
+                    append_arrow(writers.next(), &arrow_leaf, &mut row_group)
+                        .map_err(encode_err)?;
+                }
+                continue;
+            };
+            let (Some(key), Some(value)) = (leaf.next(), leaf.next()) else {
+                return Err(encode_err(ParquetError::General(
+                    "a map column without its two leaves".into(),
+                )));
+            };
+            let chunks =
+                crate::maps::encode_map(map, Arc::clone(key), Arc::clone(value), &properties)
+                    .map_err(encode_err)?;
+            // Parquet's leaves (levels computed for the whole map) only where
+            // Sluice's encoder declined one.
+            let arrow_leaves = match chunks.iter().any(Option::is_none) {
+                true => compute_leaves(field, column).map_err(encode_err)?,
+                false => Vec::new(),
+            };
+            for (index, chunk) in chunks.into_iter().enumerate() {
+                let writer = writers.next();
+                match (chunk, arrow_leaves.get(index)) {
+                    (Some(chunk), _) => row_group
+                        .append_column(&chunk.bytes, chunk.close)
+                        .map_err(encode_err)?,
+                    (None, Some(arrow_leaf)) => {
+                        append_arrow(writer, arrow_leaf, &mut row_group).map_err(encode_err)?
+                    }
+                    (None, None) => {
+                        return Err(encode_err(ParquetError::General(
+                            "a map column without its two leaves".into(),
+                        )));
+                    }
+                }
+            }
+        }
+        row_group.close().map_err(encode_err)?;
+        start += rows.num_rows();
+        row_group_index += 1;
+    }
+    file.into_inner().map_err(encode_err)
+}
+
+/// Encodes `leaf` with parquet's `writer` into `row_group`.
+fn append_arrow<W: std::io::Write + Send>(
+    writer: Option<ArrowColumnWriter>,
+    leaf: &ArrowLeafColumn,
+    row_group: &mut SerializedRowGroupWriter<'_, W>,
+) -> Result<(), ParquetError> {
+    let mut writer =
+        writer.ok_or_else(|| ParquetError::General("fewer column writers than leaves".into()))?;
+    writer.write(leaf)?;
+    writer.close()?.append_to_row_group(row_group)
 }
 
 #[cfg(test)]
@@ -335,29 +398,23 @@ mod tests {
         }
     }
 
-    /// A resource's attribute keys are written plain, its values and a
-    /// span's attributes with a dictionary; the paths set are columns of the
-    /// file (a setting on a path the file lacks would do nothing, silently).
+    /// Every attribute map's keys and values are dictionary-encoded; the
+    /// paths checked are columns of the file (a setting on a path the file
+    /// lacks would do nothing, silently).
     #[test]
-    fn resource_attribute_keys_are_plain_and_other_attributes_dictionary_encoded() {
+    fn attribute_keys_and_values_are_dictionary_encoded() {
         let properties = writer_properties(Table::Traces, 1000, 3, vec![]);
         let schema = sluice_model::schema::schema(Table::Traces);
         let descriptor = ArrowSchemaConverter::new()
             .convert(&schema)
             .expect("converts");
         let leaves: Vec<&ColumnPath> = descriptor.columns().iter().map(|c| c.path()).collect();
-        for leaf in ["key", "value"] {
-            let resource = column_path(&["ResourceAttributes", "key_value", leaf]);
-            assert!(leaves.contains(&&resource), "{resource} is a column");
-            let plain = leaf == "key";
-            assert_eq!(properties.dictionary_enabled(&resource), !plain);
-            assert_eq!(
-                properties.encoding(&resource) == Some(Encoding::PLAIN),
-                plain
-            );
-            let span = column_path(&["SpanAttributes", "key_value", leaf]);
-            assert!(leaves.contains(&&span), "{span} is a column");
-            assert!(properties.dictionary_enabled(&span));
+        for map in ["ResourceAttributes", "SpanAttributes", "ScopeAttributes"] {
+            for leaf in ["key", "value"] {
+                let path = column_path(&[map, "key_value", leaf]);
+                assert!(leaves.contains(&&path), "{path} is a column");
+                assert!(properties.dictionary_enabled(&path), "{path}");
+            }
         }
     }
 
@@ -443,8 +500,8 @@ mod tests {
         );
     }
 
-    /// Ids and the runs of resource attribute keys are compressed at zstd's
-    /// quickest level, every other column at the level configured.
+    /// Ids are compressed at zstd's quickest level, every other column at
+    /// the level configured.
     #[test]
     fn only_columns_without_matches_to_find_compress_at_the_quickest_level() {
         let properties = writer_properties(Table::Traces, 1000, 9, vec![]);
@@ -453,14 +510,12 @@ mod tests {
         for column in HIGH_CARDINALITY {
             assert_eq!(compression(&[column]), at(1), "{column}");
         }
-        assert_eq!(
-            compression(&["ResourceAttributes", "key_value", "key"]),
-            at(1)
-        );
-        assert_eq!(
-            compression(&["ResourceAttributes", "key_value", "value"]),
-            at(9)
-        );
+        for leaf in ["key", "value"] {
+            assert_eq!(
+                compression(&["ResourceAttributes", "key_value", leaf]),
+                at(9)
+            );
+        }
         assert_eq!(compression(&["SpanAttributes", "key_value", "key"]), at(9));
         for column in ["Timestamp", "ServiceName", "SpanName", "Duration"] {
             assert_eq!(compression(&[column]), at(9), "{column}");

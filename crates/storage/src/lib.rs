@@ -24,6 +24,7 @@ mod config;
 mod encode;
 mod error;
 mod layout;
+mod maps;
 pub mod metrics;
 pub mod retention;
 mod store;

@@ -305,10 +305,10 @@ proptest! {
     }
 }
 
-/// In the file itself, a resource's attribute keys have no dictionary page
-/// (written plain) while its values and a span's attribute keys have one.
+/// In the file itself, the keys and values of a resource's and a span's
+/// attributes each have a dictionary page.
 #[test]
-fn resource_attribute_keys_are_written_plain() {
+fn attribute_maps_are_written_with_dictionaries() {
     let resource = resource("checkout");
     let scope = ScopeContext::default();
     let mut builder = TraceBatchBuilder::new();
@@ -346,7 +346,9 @@ fn resource_attribute_keys_are_written_plain() {
             .dictionary_page_offset()
             .is_some()
     };
-    assert!(!has_dictionary("ResourceAttributes.key_value.key"));
-    assert!(has_dictionary("ResourceAttributes.key_value.value"));
-    assert!(has_dictionary("SpanAttributes.key_value.key"));
+    for map in ["ResourceAttributes", "SpanAttributes"] {
+        for leaf in ["key", "value"] {
+            assert!(has_dictionary(&format!("{map}.key_value.{leaf}")));
+        }
+    }
 }

@@ -1,0 +1,843 @@
+//! Attribute maps to Parquet column chunks: the flush's own encoder for the
+//! top-level `map<utf8, utf8>` columns (resource, scope, span, log and data
+//! point attributes).
+//!
+//! Where it sits: [`crate::encode_parquet`] hands it each such column of a
+//! row group and splices the two chunks it returns (the keys' leaf and the
+//! values') into the file; parquet's Arrow writer encodes every other column.
+//!
+//! Why: these columns hold most of a record's strings (a resource's dozen
+//! entries repeat on every row of its spans), and parquet's writer spent
+//! half a flush on them: it computes their levels generically, and its
+//! dictionary interns every key and value (hash, probe, compare). Here the
+//! levels follow from the map's offsets; a row the same as the row before
+//! (one comparison of its bytes) takes that row's dictionary indices, and
+//! an entry equal to the one at its place in the row before takes that
+//! entry's index; only the rest are hashed.
+//!
+//! The chunks are what parquet's writer writes for the same settings: a
+//! PLAIN dictionary page, data pages (format v1) of RLE levels and
+//! RLE_DICTIONARY indices; once the dictionary passes
+//! `dictionary_page_size_limit`, PLAIN pages for the rows after (no
+//! dictionary at all where the leaf's dictionary is disabled). Pages end on
+//! row boundaries at the page row count and size limits, are compressed
+//! with the leaf's codec, and are listed in an offset index. No statistics:
+//! the leaves inside maps have none (see `writer_properties`). The encoder
+//! declines (parquet's writer then takes the leaf) codecs other than zstd
+//! and none, and maps with nulls, which Sluice's schemas do not have.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, MapArray, StringArray};
+use bytes::Bytes;
+use parquet::basic::{Compression, Encoding, PageType};
+use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::errors::{ParquetError, Result};
+use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
+use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::ColumnDescPtr;
+
+/// One leaf's column chunk, encoded: its bytes and what the row group
+/// writer records of it.
+pub(crate) struct EncodedChunk {
+    pub bytes: Bytes,
+    pub close: ColumnCloseResult,
+}
+
+/// The map's entries as string columns, if `column` is a map of strings to
+/// strings.
+pub(crate) fn string_map(column: &dyn Array) -> Option<&MapArray> {
+    let map = column.as_any().downcast_ref::<MapArray>()?;
+    let keys = map.keys().as_any().downcast_ref::<StringArray>()?;
+    let values = map.values().as_any().downcast_ref::<StringArray>()?;
+    // Null maps or entries would need definition levels this encoder does
+    // not write; Sluice's schemas have none.
+    (map.null_count() == 0 && keys.null_count() == 0 && values.null_count() == 0).then_some(map)
+}
+
+/// The key and value chunks of `map` (all its rows: one row group's), or
+/// `None` for a leaf this encoder declines (see the module docs).
+pub(crate) fn encode_map(
+    map: &MapArray,
+    key: ColumnDescPtr,
+    value: ColumnDescPtr,
+    properties: &WriterProperties,
+) -> Result<[Option<EncodedChunk>; 2]> {
+    if map.is_empty() {
+        return Ok([None, None]);
+    }
+    let strings = |array: &Arc<dyn Array>| {
+        array
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .cloned()
+            .ok_or_else(|| ParquetError::General("map entries are not strings".into()))
+    };
+    let offsets = map.value_offsets();
+    Ok([
+        encode_leaf(&strings(map.keys())?, offsets, key, properties)?,
+        encode_leaf(&strings(map.values())?, offsets, value, properties)?,
+    ])
+}
+
+/// One leaf's chunk, or `None` where parquet's writer should take it.
+fn encode_leaf(
+    strings: &StringArray,
+    offsets: &[i32],
+    descriptor: ColumnDescPtr,
+    properties: &WriterProperties,
+) -> Result<Option<EncodedChunk>> {
+    let path = descriptor.path();
+    let codec = properties.compression(path);
+    let mut compressor = match codec {
+        Compression::ZSTD(level) => Some(zstd::bulk::Compressor::new(level.compression_level())?),
+        Compression::UNCOMPRESSED => None,
+        _ => return Ok(None),
+    };
+    let entries = Entries { strings, offsets };
+    let dictionary = match properties.dictionary_enabled(path) {
+        true => Dictionary::build(&entries, properties.dictionary_page_size_limit()),
+        false => Dictionary::default(),
+    };
+    let pages = page_bounds(&entries, dictionary.rows, properties);
+
+    let mut sink = TrackedWrite::new(Vec::new());
+    let mut writer = SerializedPageWriter::new(&mut sink);
+    let mut compress = |raw: &[u8]| -> Result<Bytes> {
+        Ok(Bytes::from(match compressor.as_mut() {
+            Some(compressor) => compressor.compress(raw)?,
+            None => raw.to_vec(),
+        }))
+    };
+    let mut chunk = ChunkTotals::default();
+    let mut raw = Vec::new();
+    if dictionary.rows > 0 {
+        dictionary.plain(&mut raw);
+        let spec = writer.write_page(CompressedPage::new(
+            Page::DictionaryPage {
+                buf: compress(&raw)?,
+                num_values: dictionary.strings.len() as u32,
+                encoding: properties.dictionary_page_encoding(),
+                is_sorted: false,
+            },
+            raw.len(),
+        ))?;
+        chunk.add(&spec, properties.dictionary_page_encoding(), None);
+        chunk.dictionary_page = true;
+    }
+    let bit_width = dictionary.bit_width();
+    let first = entries.first();
+    for page in &pages {
+        raw.clear();
+        let level_count = levels(offsets, page.clone(), &mut raw);
+        let entries_of_page =
+            offsets[page.start] as usize - first..offsets[page.end] as usize - first;
+        let encoding = if page.end <= dictionary.rows {
+            raw.push(bit_width);
+            hybrid_values(&dictionary.indices[entries_of_page], bit_width, &mut raw);
+            properties.dictionary_data_page_encoding()
+        } else {
+            for entry in entries_of_page {
+                let text = entries.string(first + entry);
+                raw.extend_from_slice(&(text.len() as u32).to_le_bytes());
+                raw.extend_from_slice(text);
+            }
+            Encoding::PLAIN
+        };
+        let spec = writer.write_page(CompressedPage::new(
+            Page::DataPage {
+                buf: compress(&raw)?,
+                num_values: level_count,
+                encoding,
+                def_level_encoding: Encoding::RLE,
+                rep_level_encoding: Encoding::RLE,
+                statistics: None,
+            },
+            raw.len(),
+        ))?;
+        chunk.add(&spec, encoding, Some((page.start, level_count)));
+    }
+    writer.close()?;
+
+    let mut encodings = vec![Encoding::RLE];
+    encodings.extend(chunk.stats.iter().map(|s| s.encoding));
+    encodings.sort_unstable_by_key(|e| *e as i32);
+    encodings.dedup();
+    let metadata = ColumnChunkMetaData::builder(descriptor)
+        .set_compression(codec)
+        .set_encodings(encodings)
+        .set_page_encoding_stats(chunk.stats)
+        .set_total_compressed_size(chunk.compressed)
+        .set_total_uncompressed_size(chunk.uncompressed)
+        .set_num_values(chunk.values)
+        .set_data_page_offset(chunk.data_page_offset.unwrap_or(0))
+        .set_dictionary_page_offset(chunk.dictionary_page.then_some(0))
+        .build()?;
+    let bytes = Bytes::from(sink.into_inner()?);
+    Ok(Some(EncodedChunk {
+        close: ColumnCloseResult {
+            bytes_written: bytes.len() as u64,
+            rows_written: entries.rows() as u64,
+            metadata,
+            bloom_filter: None,
+            column_index: None,
+            offset_index: (!properties.offset_index_disabled()).then_some(OffsetIndexMetaData {
+                page_locations: chunk.locations,
+                unencoded_byte_array_data_bytes: None,
+            }),
+        },
+        bytes,
+    }))
+}
+
+/// What a column chunk's metadata and offset index record of its pages.
+#[derive(Default)]
+struct ChunkTotals {
+    compressed: i64,
+    uncompressed: i64,
+    values: i64,
+    dictionary_page: bool,
+    data_page_offset: Option<i64>,
+    stats: Vec<PageEncodingStats>,
+    locations: Vec<PageLocation>,
+}
+
+impl ChunkTotals {
+    /// Adds a page written as `spec` in `encoding`: a data page (its first
+    /// row and level count) or the dictionary page.
+    fn add(&mut self, spec: &PageWriteSpec, encoding: Encoding, data: Option<(usize, u32)>) {
+        self.compressed += spec.compressed_size as i64;
+        self.uncompressed += spec.uncompressed_size as i64;
+        let page_type = match data {
+            None => PageType::DICTIONARY_PAGE,
+            Some((first_row, levels)) => {
+                self.values += i64::from(levels);
+                self.data_page_offset.get_or_insert(spec.offset as i64);
+                self.locations.push(PageLocation {
+                    offset: spec.offset as i64,
+                    compressed_page_size: spec.compressed_size as i32,
+                    first_row_index: first_row as i64,
+                });
+                PageType::DATA_PAGE
+            }
+        };
+        match self.stats.last_mut() {
+            Some(last) if last.page_type == page_type && last.encoding == encoding => {
+                last.count += 1
+            }
+            _ => self.stats.push(PageEncodingStats {
+                page_type,
+                encoding,
+                count: 1,
+            }),
+        }
+    }
+}
+
+/// A map column's entries (one leaf of them) and the rows they belong to.
+struct Entries<'a> {
+    strings: &'a StringArray,
+    offsets: &'a [i32],
+}
+
+impl<'a> Entries<'a> {
+    fn rows(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+
+    /// The first row's first entry.
+    fn first(&self) -> usize {
+        self.offsets.first().copied().unwrap_or(0) as usize
+    }
+
+    /// Entry `entry`'s string (its index in the whole entries array).
+    fn string(&self, entry: usize) -> &'a [u8] {
+        let ends = self.strings.value_offsets();
+        &self.strings.values().as_slice()[ends[entry] as usize..ends[entry + 1] as usize]
+    }
+
+    /// Whether rows `a` and `b` hold the same strings: the same lengths and
+    /// the same bytes.
+    fn same_rows(&self, a: usize, b: usize) -> bool {
+        let (a, b) = (self.of_row(a), self.of_row(b));
+        let ends = self.strings.value_offsets();
+        let (a_ends, b_ends) = (&ends[a.start..=a.end], &ends[b.start..=b.end]);
+        let bytes = self.strings.values().as_slice();
+        a.len() == b.len()
+            && a_ends[a.len()] - a_ends[0] == b_ends[b.len()] - b_ends[0]
+            && a_ends
+                .iter()
+                .zip(b_ends)
+                .all(|(x, y)| x - a_ends[0] == y - b_ends[0])
+            && bytes[a_ends[0] as usize..a_ends[a.len()] as usize]
+                == bytes[b_ends[0] as usize..b_ends[b.len()] as usize]
+    }
+
+    /// Entries of `row`: its place in the entries array.
+    fn of_row(&self, row: usize) -> std::ops::Range<usize> {
+        self.offsets[row] as usize..self.offsets[row + 1] as usize
+    }
+}
+
+/// Data pages' rows: ending on a row boundary once they hold the page row
+/// count limit or, as parquet's writer estimates a page, the page size limit
+/// (a dictionary index at its bit width, a plain value at its length plus
+/// four), and at `dictionary_rows`, where dictionary pages give way to plain
+/// ones.
+fn page_bounds(
+    entries: &Entries<'_>,
+    dictionary_rows: usize,
+    properties: &WriterProperties,
+) -> Vec<std::ops::Range<usize>> {
+    let row_limit = properties.data_page_row_count_limit().max(1);
+    let size_limit = properties.data_page_size_limit().max(1);
+    let mut pages = Vec::new();
+    let mut start = 0;
+    let mut size = 0;
+    for row in 0..entries.rows() {
+        let of_row = entries.of_row(row);
+        size += if row < dictionary_rows {
+            // Indices take at most four bytes each: a page of them stays
+            // within the limit however wide.
+            of_row.len() * 4
+        } else {
+            of_row.map(|entry| 4 + entries.string(entry).len()).sum()
+        };
+        if row + 1 - start >= row_limit || size >= size_limit || row + 1 == dictionary_rows {
+            pages.push(start..row + 1);
+            start = row + 1;
+            size = 0;
+        }
+    }
+    if start < entries.rows() {
+        pages.push(start..entries.rows());
+    }
+    pages
+}
+
+/// Appends the repetition and definition levels of `rows`, RLE-encoded with
+/// their length before each (as a v1 data page holds them), and returns
+/// their count: a row's first entry is at repetition 0, the others at 1;
+/// every entry at definition 1, and an empty map one level at 0.
+fn levels(offsets: &[i32], rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> u32 {
+    let lengths = || {
+        rows.clone()
+            .map(|row| (offsets[row + 1] - offsets[row]) as usize)
+    };
+    let mut count = 0;
+    for repetition in [true, false] {
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        let mut encoder = Hybrid::new(1, out);
+        count = 0;
+        for entries in lengths() {
+            count += entries.max(1);
+            if repetition {
+                encoder.run(0, 1);
+                encoder.run(1, entries.saturating_sub(1));
+            } else {
+                encoder.run(u32::from(entries > 0), entries.max(1));
+            }
+        }
+        encoder.finish();
+        let length = (out.len() - at - 4) as u32;
+        out[at..at + 4].copy_from_slice(&length.to_le_bytes());
+    }
+    count as u32
+}
+
+/// A leaf's dictionary: its distinct strings in the order first met, and
+/// the index of each entry of its first `rows` rows.
+#[derive(Default)]
+struct Dictionary<'a> {
+    strings: Vec<&'a [u8]>,
+    indices: Vec<u32>,
+    /// Rows whose entries are indexed: all of them, unless the dictionary
+    /// passed its size limit (the rows after go plain).
+    rows: usize,
+    /// The PLAIN dictionary page's size: a 4-byte length before each string.
+    plain_size: usize,
+}
+
+impl<'a> Dictionary<'a> {
+    /// The dictionary of `entries`, up to the row at which its page passes
+    /// `limit` bytes (that row included, as parquet's writer checks its
+    /// dictionary after each batch of values).
+    fn build(entries: &Entries<'a>, limit: usize) -> Self {
+        let mut dictionary = Dictionary {
+            indices: Vec::with_capacity(
+                entries.offsets.last().copied().unwrap_or(0) as usize - entries.first(),
+            ),
+            ..Dictionary::default()
+        };
+        let mut index: HashMap<&[u8], u32, ahash::RandomState> = HashMap::default();
+        // The row before's entries, with their indices.
+        let mut before: Vec<(&[u8], u32)> = Vec::new();
+        let first = entries.first();
+        for row in 0..entries.rows() {
+            // A row the same as the one before (a resource's attributes on
+            // each of its spans): one comparison of all its bytes.
+            if row > 0 && entries.same_rows(row - 1, row) {
+                let previous = entries.of_row(row - 1);
+                dictionary
+                    .indices
+                    .extend_from_within(previous.start - first..previous.end - first);
+                dictionary.rows = row + 1;
+                continue;
+            }
+            for (place, entry) in entries.of_row(row).enumerate() {
+                let text = entries.string(entry);
+                let id = match before.get(place) {
+                    Some(&(previous, id))
+                        if previous.len() == text.len()
+                            && previous.first() == text.first()
+                            && previous == text =>
+                    {
+                        id
+                    }
+                    _ => {
+                        let next = dictionary.strings.len() as u32;
+                        let id = *index.entry(text).or_insert(next);
+                        if id == next {
+                            dictionary.strings.push(text);
+                            dictionary.plain_size += 4 + text.len();
+                        }
+                        match before.get_mut(place) {
+                            Some(slot) => *slot = (text, id),
+                            None => before.push((text, id)),
+                        }
+                        id
+                    }
+                };
+                dictionary.indices.push(id);
+            }
+            dictionary.rows = row + 1;
+            if dictionary.plain_size > limit {
+                break;
+            }
+        }
+        dictionary
+    }
+
+    /// Bits per index: enough for the largest, and at least one.
+    fn bit_width(&self) -> u8 {
+        let largest = self.strings.len().saturating_sub(1) as u32;
+        (32 - largest.leading_zeros()).max(1) as u8
+    }
+
+    /// Appends the dictionary page's contents, PLAIN: each string after its
+    /// length.
+    fn plain(&self, out: &mut Vec<u8>) {
+        out.reserve(self.plain_size);
+        for text in &self.strings {
+            out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            out.extend_from_slice(text);
+        }
+    }
+}
+
+/// Values that must repeat for an RLE run to be written rather than packed.
+const MIN_RUN: usize = 8;
+
+/// Groups of eight values in one bit-packed run at most: its header then
+/// fits one byte, as every writer's does.
+const MAX_PACKED_GROUPS: usize = 63;
+
+/// Parquet's RLE / bit-packing hybrid encoding, at `bit_width` bits a value,
+/// taking values run by run: runs of eight or more equal values as RLE runs,
+/// the rest bit-packed in groups of eight (the last group padded with zeros,
+/// which readers ignore: they know the count).
+struct Hybrid<'o> {
+    bit_width: u8,
+    out: &'o mut Vec<u8>,
+    /// The run being taken: a value and how many times it came so far.
+    run: (u32, usize),
+    /// Values not yet written, fewer than a full bit-packed run's.
+    literals: Vec<u32>,
+}
+
+impl<'o> Hybrid<'o> {
+    fn new(bit_width: u8, out: &'o mut Vec<u8>) -> Self {
+        Self {
+            bit_width,
+            out,
+            run: (0, 0),
+            literals: Vec::with_capacity(MAX_PACKED_GROUPS * 8),
+        }
+    }
+
+    /// `value`, `count` times: the run so far longer if it holds `value`.
+    fn run(&mut self, value: u32, count: usize) {
+        if count == 0 {
+            return;
+        }
+        if self.run.0 == value {
+            self.run.1 += count;
+            return;
+        }
+        self.end_run();
+        self.run = (value, count);
+    }
+
+    /// Writes the run taken so far, as an RLE run if long enough, else as
+    /// literals.
+    fn end_run(&mut self) {
+        let (value, count) = std::mem::take(&mut self.run);
+        // Literals before a run are packed in whole groups: the run lends
+        // them its first values to fill the last group.
+        let lent = (8 - self.literals.len() % 8) % 8;
+        if count >= lent + MIN_RUN {
+            self.literals.extend(std::iter::repeat_n(value, lent));
+            pack(&self.literals, self.bit_width, self.out);
+            self.literals.clear();
+            rle(value, count - lent, self.bit_width, self.out);
+            return;
+        }
+        for _ in 0..count {
+            self.literals.push(value);
+            if self.literals.len() == MAX_PACKED_GROUPS * 8 {
+                pack(&self.literals, self.bit_width, self.out);
+                self.literals.clear();
+            }
+        }
+    }
+
+    /// Writes the values left, their last group padded.
+    fn finish(mut self) {
+        self.end_run();
+        pack(&self.literals, self.bit_width, self.out);
+    }
+}
+
+/// Appends `values` in the RLE / bit-packing hybrid encoding, as
+/// [`Hybrid`] would, but packing straight from `values` between runs (a
+/// dictionary's indices are mostly literals).
+fn hybrid_values(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
+    let mut literals = 0;
+    let mut at = 0;
+    while at < values.len() {
+        let value = values[at];
+        let run_of_eight = values
+            .get(at..at + MIN_RUN)
+            .is_some_and(|next| next[MIN_RUN - 1] == value && next.iter().all(|&v| v == value));
+        if !run_of_eight {
+            at += 1;
+            continue;
+        }
+        let end = at + values[at..].iter().take_while(|&&v| v == value).count();
+        // Literals before a run are packed in whole groups: the run lends
+        // them its first values to fill the last group.
+        let lent = (8 - (at - literals) % 8) % 8;
+        if end - at >= lent + MIN_RUN {
+            pack_all(&values[literals..at + lent], bit_width, out);
+            rle(value, end - at - lent, bit_width, out);
+            literals = end;
+        }
+        at = end;
+    }
+    pack_all(&values[literals..], bit_width, out);
+}
+
+/// Bit-packed runs of `values`, as many as their length takes.
+fn pack_all(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
+    for run in values.chunks(MAX_PACKED_GROUPS * 8) {
+        pack(run, bit_width, out);
+    }
+}
+
+/// An RLE run: its length, then the value in whole bytes.
+fn rle(value: u32, count: usize, bit_width: u8, out: &mut Vec<u8>) {
+    varint((count as u64) << 1, out);
+    let bytes = usize::from(bit_width).div_ceil(8);
+    out.extend_from_slice(&value.to_le_bytes()[..bytes]);
+}
+
+/// One bit-packed run of `values` (at most [`MAX_PACKED_GROUPS`] groups),
+/// least significant bit first; the last group padded with zeros.
+fn pack(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
+    if values.is_empty() {
+        return;
+    }
+    let groups = values.len().div_ceil(8);
+    debug_assert!(groups <= MAX_PACKED_GROUPS);
+    varint(((groups as u64) << 1) | 1, out);
+    // Eight values of `bit_width` bits take `bit_width` bytes.
+    let end = out.len() + groups * usize::from(bit_width);
+    let mut buffer = 0u64;
+    let mut bits = 0u32;
+    for &value in values {
+        buffer |= u64::from(value) << bits;
+        bits += u32::from(bit_width);
+        while bits >= 8 {
+            out.push(buffer as u8);
+            buffer >>= 8;
+            bits -= 8;
+        }
+    }
+    if bits > 0 {
+        out.push(buffer as u8);
+    }
+    out.resize(end, 0);
+}
+
+/// `value` as an unsigned LEB128 varint.
+fn varint(mut value: u64, out: &mut Vec<u8>) {
+    while value >= 0x80 {
+        out.push(value as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, RecordBatch, StructArray};
+    use arrow::buffer::OffsetBuffer;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::arrow::arrow_reader::{
+        ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+    };
+    use parquet::basic::ZstdLevel;
+    use parquet::file::metadata::PageIndexPolicy;
+    use parquet::file::properties::WriterProperties;
+    use proptest::prelude::*;
+    use sluice_model::Table;
+    use sluice_model::attributes::map_type;
+
+    use super::*;
+    use crate::encode_parquet;
+
+    /// A map column of `rows`, each a list of (key, value) entries.
+    fn map_column(rows: &[Vec<(String, String)>]) -> ArrayRef {
+        let DataType::Map(entries, sorted) = map_type() else {
+            unreachable!("attributes are maps")
+        };
+        let DataType::Struct(fields) = entries.data_type().clone() else {
+            unreachable!("map entries are structs")
+        };
+        let keys: StringArray = rows
+            .iter()
+            .flatten()
+            .map(|(k, _)| Some(k.as_str()))
+            .collect();
+        let values: StringArray = rows
+            .iter()
+            .flatten()
+            .map(|(_, v)| Some(v.as_str()))
+            .collect();
+        let columns: Vec<ArrayRef> = vec![Arc::new(keys), Arc::new(values)];
+        let struct_array = StructArray::try_new(fields, columns, None).expect("entries");
+        let offsets = OffsetBuffer::from_lengths(rows.iter().map(Vec::len));
+        Arc::new(MapArray::try_new(entries, offsets, struct_array, None, sorted).expect("map"))
+    }
+
+    /// A batch of a row number and the map column.
+    fn batch(rows: &[Vec<(String, String)>]) -> RecordBatch {
+        let schema = Schema::new(vec![
+            Field::new("Row", DataType::UInt64, false),
+            Field::new("Attributes", map_type(), false),
+        ]);
+        let numbers = arrow::array::UInt64Array::from_iter_values(0..rows.len() as u64);
+        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(numbers), map_column(rows)])
+            .expect("batch")
+    }
+
+    /// The rows read back from `bytes`, all of them or those `selection`
+    /// picks (pages skipped by the offset index).
+    fn read(bytes: Vec<u8>, selection: Option<RowSelection>) -> RecordBatch {
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required);
+        let mut builder =
+            ParquetRecordBatchReaderBuilder::try_new_with_options(Bytes::from(bytes), options)
+                .expect("a Parquet file");
+        if let Some(selection) = selection {
+            builder = builder.with_row_selection(selection);
+        }
+        let schema = builder.schema().clone();
+        let batches: Vec<RecordBatch> = builder
+            .build()
+            .expect("a reader")
+            .collect::<std::result::Result<_, _>>()
+            .expect("readable");
+        arrow::compute::concat_batches(&schema, &batches).expect("one schema")
+    }
+
+    /// Rows of entries drawn from `keys` and `values` distinct strings, some
+    /// rows repeating the row before.
+    fn rows() -> impl Strategy<Value = Vec<Vec<(String, String)>>> {
+        (1usize..40, 1usize..3000).prop_flat_map(|(keys, values)| {
+            let entry = (0..keys, 0..values).prop_map(|(k, v)| {
+                (
+                    format!("key.{k}"),
+                    format!("value-{v}-{}", "x".repeat(v % 7)),
+                )
+            });
+            let row = prop_oneof![
+                1 => Just(None),
+                4 => proptest::collection::vec(entry, 0..14).prop_map(Some),
+            ];
+            proptest::collection::vec(row, 1..300).prop_map(|rows| {
+                let mut out: Vec<Vec<(String, String)>> = Vec::new();
+                for row in rows {
+                    // `None`: the row before again.
+                    let row = row.unwrap_or_else(|| out.last().cloned().unwrap_or_default());
+                    out.push(row);
+                }
+                out
+            })
+        })
+    }
+
+    fn properties(
+        dictionary: bool,
+        dictionary_limit: usize,
+        page_rows: usize,
+        page_bytes: usize,
+        zstd: bool,
+        row_group_rows: usize,
+    ) -> WriterProperties {
+        let compression = match zstd {
+            true => Compression::ZSTD(ZstdLevel::try_new(1).expect("a zstd level")),
+            false => Compression::UNCOMPRESSED,
+        };
+        WriterProperties::builder()
+            .set_dictionary_enabled(dictionary)
+            .set_dictionary_page_size_limit(dictionary_limit)
+            .set_data_page_row_count_limit(page_rows)
+            .set_data_page_size_limit(page_bytes)
+            .set_compression(compression)
+            .set_max_row_group_row_count(Some(row_group_rows))
+            .build()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the limits (dictionary pages giving way to plain ones,
+        /// pages of one row, row groups of one), parquet's reader gives back
+        /// the maps written, all rows or a selection of them.
+        #[test]
+        fn maps_read_back_as_written(
+            rows in rows(),
+            dictionary in prop::bool::weighted(0.8),
+            dictionary_limit in prop_oneof![Just(16usize), Just(600), Just(1 << 20)],
+            page_rows in prop_oneof![Just(1usize), Just(7), Just(20_000)],
+            page_bytes in prop_oneof![Just(64usize), Just(1 << 20)],
+            zstd in any::<bool>(),
+            row_group_rows in prop_oneof![Just(1usize), Just(97), Just(1_000)],
+            skip in 0usize..300,
+            take in 1usize..300,
+        ) {
+            let batch = batch(&rows);
+            let properties =
+                properties(dictionary, dictionary_limit, page_rows, page_bytes, zstd, row_group_rows);
+            let bytes = encode_parquet(Table::Traces, &batch, properties).expect("encodes");
+            prop_assert_eq!(&read(bytes.clone(), None), &batch);
+
+            let skip = skip.min(rows.len() - 1);
+            let take = take.min(rows.len() - skip);
+            let selection = RowSelection::from(vec![
+                RowSelector::skip(skip),
+                RowSelector::select(take),
+                RowSelector::skip(rows.len() - skip - take),
+            ]);
+            prop_assert_eq!(read(bytes, Some(selection)), batch.slice(skip, take));
+        }
+
+        /// The hybrid encoding of any values at any width reads back
+        /// through parquet's reader (as dictionary indices and levels).
+        #[test]
+        fn runs_and_literals_encode_as_parquet_reads_them(
+            runs in proptest::collection::vec((0usize..70, 1usize..40), 1..60),
+        ) {
+            // Rows of one entry whose value is the run's number: long runs
+            // of one index, then literals, at widths up to 7 bits.
+            let rows: Vec<Vec<(String, String)>> = runs
+                .iter()
+                .flat_map(|&(value, length)| {
+                    std::iter::repeat_n(vec![("k".to_string(), format!("{value}"))], length)
+                })
+                .collect();
+            let batch = batch(&rows);
+            let properties = properties(true, 1 << 20, 20_000, 1 << 20, false, 10_000);
+            let bytes = encode_parquet(Table::Traces, &batch, properties).expect("encodes");
+            prop_assert_eq!(read(bytes, None), batch);
+        }
+    }
+
+    /// A dictionary wide enough for 17-bit indices, and a row of more entries
+    /// than one bit-packed run holds.
+    #[test]
+    fn wide_indices_and_long_rows_read_back() {
+        let mut rows: Vec<Vec<(String, String)>> = (0..70_000)
+            .map(|i| vec![("k".to_string(), format!("v{i}"))])
+            .collect();
+        rows.push(
+            (0..2_000)
+                .map(|i| (format!("k{i}"), "v".to_string()))
+                .collect(),
+        );
+        rows.push(Vec::new());
+        let batch = batch(&rows);
+        let properties = properties(true, 8 << 20, 20_000, 1 << 20, true, 1 << 20);
+        let bytes = encode_parquet(Table::Traces, &batch, properties).expect("encodes");
+        assert_eq!(read(bytes, None), batch);
+    }
+
+    /// Rows whose strings run together the same (`ab`, `c` and `a`, `bc`)
+    /// are not the same row.
+    #[test]
+    fn rows_of_the_same_bytes_split_differently_differ() {
+        let entry = |k: &str, v: &str| (k.to_string(), v.to_string());
+        let rows = vec![
+            vec![entry("ab", "x"), entry("c", "yz")],
+            vec![entry("a", "x"), entry("bc", "yz")],
+            vec![entry("a", "xy"), entry("bc", "z")],
+        ];
+        let batch = batch(&rows);
+        let properties = properties(true, 1 << 20, 20_000, 1 << 20, true, 1000);
+        let bytes = encode_parquet(Table::Traces, &batch, properties).expect("encodes");
+        assert_eq!(read(bytes, None), batch);
+    }
+
+    /// The encoder takes zstd and uncompressed chunks with or without a
+    /// dictionary; it declines null maps, which need levels it does not
+    /// write.
+    #[test]
+    fn what_the_encoder_takes_and_declines() {
+        let rows = vec![vec![("a".to_string(), "b".to_string())]; 3];
+        let batch = batch(&rows);
+        let descriptor = parquet::arrow::ArrowSchemaConverter::new()
+            .convert(&batch.schema())
+            .expect("converts");
+        let leaf = |i: usize| descriptor.column(i);
+        let map = string_map(batch.column(1).as_ref()).expect("a map of strings");
+        for zstd in [true, false] {
+            for dictionary in [true, false] {
+                let properties = properties(dictionary, 1 << 20, 20_000, 1 << 20, zstd, 1000);
+                let chunks = encode_map(map, leaf(1), leaf(2), &properties).expect("encodes");
+                assert!(
+                    chunks.iter().all(Option::is_some),
+                    "zstd {zstd}, dictionary {dictionary}"
+                );
+            }
+        }
+        let nullable = MapArray::new(
+            match map_type() {
+                DataType::Map(entries, _) => entries,
+                _ => unreachable!("attributes are maps"),
+            },
+            map.offsets().clone(),
+            map.entries().clone(),
+            Some(vec![true, false, true].into()),
+            false,
+        );
+        assert!(string_map(&nullable).is_none());
+        assert!(string_map(batch.column(0).as_ref()).is_none());
+    }
+}
