@@ -273,13 +273,61 @@ impl<'a> Entries<'a> {
                 .iter()
                 .zip(b_ends)
                 .all(|(x, y)| x - a_ends[0] == y - b_ends[0])
-            && bytes[a_ends[0] as usize..a_ends[a.len()] as usize]
-                == bytes[b_ends[0] as usize..b_ends[b.len()] as usize]
+            && same_bytes(
+                &bytes[a_ends[0] as usize..a_ends[a.len()] as usize],
+                &bytes[b_ends[0] as usize..b_ends[b.len()] as usize],
+            )
     }
 
     /// Entries of `row`: its place in the entries array.
     fn of_row(&self, row: usize) -> std::ops::Range<usize> {
         self.offsets[row] as usize..self.offsets[row + 1] as usize
+    }
+}
+
+/// Whether `a` and `b` hold the same bytes, compared a word at a time.
+///
+/// Not libc's `memcmp` up to 32 bytes: there it loads both strings with a
+/// mask, and a masked load that reaches into a page not mapped costs the CPU
+/// a microcode assist of some hundred cycles, even when the mask leaves out
+/// every byte. An empty map column's buffers hold no bytes (their pointer
+/// dangles), and comparing its empty rows took about 140 ns a row this way
+/// (48,400 rows: 6.9 ms a leaf, against 0.23 ms with this function).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    // Longer strings take libc's unmasked loads.
+    if a.len() > 32 {
+        return a == b;
+    }
+    let word = |w: &[u8]| u64::from_ne_bytes(w.try_into().unwrap_or_default());
+    if a.len() < 8 {
+        return (0..a.len()).all(|i| a[i] == b[i]);
+    }
+    // Whole words, then the last eight bytes (overlapping the words).
+    let last = a.len() - 8;
+    a.chunks_exact(8)
+        .zip(b.chunks_exact(8))
+        .all(|(x, y)| word(x) == word(y))
+        && word(&a[last..]) == word(&b[last..])
+}
+
+/// A dictionary's key: a string compared by [`same_bytes`].
+#[derive(Clone, Copy)]
+struct Key<'a>(&'a [u8]);
+
+impl PartialEq for Key<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        same_bytes(self.0, other.0)
+    }
+}
+
+impl Eq for Key<'_> {}
+
+impl std::hash::Hash for Key<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
     }
 }
 
@@ -350,6 +398,9 @@ fn levels(offsets: &[i32], rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> u
     count as u32
 }
 
+/// The most rows skipped between comparisons of a row with the one before.
+const MAX_ROW_BACKOFF: usize = 64;
+
 /// A leaf's dictionary: its distinct strings in the order first met, and
 /// the index of each entry of its first `rows` rows.
 #[derive(Default)]
@@ -374,34 +425,41 @@ impl<'a> Dictionary<'a> {
             ),
             ..Dictionary::default()
         };
-        let mut index: HashMap<&[u8], u32, ahash::RandomState> = HashMap::default();
+        let mut index: HashMap<Key<'_>, u32, ahash::RandomState> = HashMap::default();
         // The row before's entries, with their indices.
         let mut before: Vec<(&[u8], u32)> = Vec::new();
         let first = entries.first();
+        // Rows to go before comparing a row with the one before again, and
+        // how many to skip after the next miss: a column whose rows seldom
+        // repeat (records of several senders interleaved, values that vary
+        // from row to row) stops paying for comparisons that read a row's
+        // bytes only to fail.
+        let (mut skip, mut backoff) = (0usize, 1usize);
         for row in 0..entries.rows() {
             // A row the same as the one before (a resource's attributes on
             // each of its spans): one comparison of all its bytes.
-            if row > 0 && entries.same_rows(row - 1, row) {
-                let previous = entries.of_row(row - 1);
-                dictionary
-                    .indices
-                    .extend_from_within(previous.start - first..previous.end - first);
-                dictionary.rows = row + 1;
-                continue;
+            if row > 0 && skip == 0 {
+                if entries.same_rows(row - 1, row) {
+                    let previous = entries.of_row(row - 1);
+                    dictionary
+                        .indices
+                        .extend_from_within(previous.start - first..previous.end - first);
+                    dictionary.rows = row + 1;
+                    backoff = 1;
+                    continue;
+                }
+                skip = backoff;
+                backoff = (backoff * 2).min(MAX_ROW_BACKOFF);
+            } else {
+                skip = skip.saturating_sub(1);
             }
             for (place, entry) in entries.of_row(row).enumerate() {
                 let text = entries.string(entry);
                 let id = match before.get(place) {
-                    Some(&(previous, id))
-                        if previous.len() == text.len()
-                            && previous.first() == text.first()
-                            && previous == text =>
-                    {
-                        id
-                    }
+                    Some(&(previous, id)) if same_bytes(previous, text) => id,
                     _ => {
                         let next = dictionary.strings.len() as u32;
-                        let id = *index.entry(text).or_insert(next);
+                        let id = *index.entry(Key(text)).or_insert(next);
                         if id == next {
                             dictionary.strings.push(text);
                             dictionary.plain_size += 4 + text.len();
@@ -803,6 +861,25 @@ mod tests {
         let properties = properties(true, 1 << 20, 20_000, 1 << 20, true, 1000);
         let bytes = encode_parquet(Table::Traces, &batch, properties).expect("encodes");
         assert_eq!(read(bytes, None), batch);
+    }
+
+    proptest! {
+        /// `same_bytes` agrees with slice equality, at every length around
+        /// its word and `memcmp` boundaries.
+        #[test]
+        fn same_bytes_is_equality(
+            a in proptest::collection::vec(0u8..4, 0..70),
+            flip in any::<prop::sample::Index>(),
+            equal in any::<bool>(),
+        ) {
+            let mut b = a.clone();
+            if !equal && !b.is_empty() {
+                let at = flip.index(b.len());
+                b[at] ^= 1;
+            }
+            prop_assert_eq!(same_bytes(&a, &b), a == b);
+            prop_assert_eq!(same_bytes(&a, &a[..a.len() / 2]), a.is_empty());
+        }
     }
 
     /// The encoder takes zstd and uncompressed chunks with or without a
