@@ -20,8 +20,8 @@ pub struct StorageConfig {
     /// Most rows per Parquet row group (each with its own statistics and bloom
     /// filter); a larger batch is split into equal groups.
     pub row_group_rows: usize,
-    /// zstd level for Parquet pages, 1 (fast) to 22 (small); ids and the
-    /// resource attribute keys are always at 1 (see `writer_properties`).
+    /// zstd level for Parquet pages, 1 (fast) to 22 (small); ids are always
+    /// at 1 (see `writer_properties`).
     pub zstd_level: i32,
     /// Requests are refused (retryably) while the WAL directory or a local
     /// storage root has less free space than this.
