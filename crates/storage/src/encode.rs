@@ -205,8 +205,9 @@ pub fn sort_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch, Stor
 /// column about a fifth slower than the same strings in buffers of a power of
 /// two's capacity: the same file bytes, more time in the dictionary interner's
 /// and the statistics' compares (`cargo bench -p sluice-benches --bench
-/// capacity`; the cause below the allocator is not known). Copying the column
-/// costs far less than that.
+/// capacity`: glibc's EVEX `memcmp`, whose masked loads of short strings are
+/// slow on such buffers; its AVX2 `memcmp` encodes both alike). Copying the
+/// column costs far less than that.
 fn doubling_capacity(column: ArrayRef) -> Result<ArrayRef, ArrowError> {
     let Some(text) = column.as_string_opt::<i32>() else {
         return Ok(column);
