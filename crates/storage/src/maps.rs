@@ -48,8 +48,8 @@ pub(crate) struct EncodedChunk {
     pub close: ColumnCloseResult,
 }
 
-/// The map's entries as string columns, if `column` is a map of strings to
-/// strings.
+/// `column` as a map of strings to strings without nulls (what this encoder
+/// takes), or `None`.
 pub(crate) fn string_map(column: &dyn Array) -> Option<&MapArray> {
     let map = column.as_any().downcast_ref::<MapArray>()?;
     let keys = map.keys().as_any().downcast_ref::<StringArray>()?;
