@@ -21,10 +21,10 @@
 //! `dictionary_page_size_limit`, PLAIN pages for the rows after (no
 //! dictionary at all where the leaf's dictionary is disabled). Pages end on
 //! row boundaries at the page row count and size limits, are compressed
-//! with the leaf's codec, and are listed in an offset index. No statistics:
-//! the leaves inside maps have none (see `writer_properties`). The encoder
-//! declines (parquet's writer then takes the leaf) codecs other than zstd
-//! and none, and maps with nulls, which Sluice's schemas do not have.
+//! with the leaf's codec, and are listed in an offset index. The encoder
+//! declines (parquet's writer then takes the leaf) leaves with statistics or
+//! a bloom filter, codecs other than zstd and none, and maps with nulls;
+//! Sluice's map leaves have none of these (see `writer_properties`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::{ParquetError, Result};
 use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
 use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
 
@@ -92,6 +92,13 @@ fn encode_leaf(
     properties: &WriterProperties,
 ) -> Result<Option<EncodedChunk>> {
     let path = descriptor.path();
+    // Statistics (and their column index) and bloom filters are parquet's
+    // to write; the map leaves of Sluice's schemas have neither.
+    if properties.statistics_enabled(path) != EnabledStatistics::None
+        || properties.bloom_filter_properties(path).is_some()
+    {
+        return Ok(None);
+    }
     let codec = properties.compression(path);
     let mut compressor = match codec {
         Compression::ZSTD(level) => Some(zstd::bulk::Compressor::new(level.compression_level())?),
@@ -764,6 +771,7 @@ mod tests {
             false => Compression::UNCOMPRESSED,
         };
         WriterProperties::builder()
+            .set_statistics_enabled(EnabledStatistics::None)
             .set_dictionary_enabled(dictionary)
             .set_dictionary_page_size_limit(dictionary_limit)
             .set_data_page_row_count_limit(page_rows)
@@ -916,5 +924,55 @@ mod tests {
         );
         assert!(string_map(&nullable).is_none());
         assert!(string_map(batch.column(0).as_ref()).is_none());
+
+        // Statistics and bloom filters are parquet's to write.
+        let declined = |properties: WriterProperties| {
+            let chunks = encode_map(map, leaf(1), leaf(2), &properties).expect("encodes");
+            chunks.iter().all(Option::is_none)
+        };
+        let statistics = WriterProperties::builder()
+            .set_statistics_enabled(EnabledStatistics::Page)
+            .build();
+        assert!(declined(statistics));
+        let bloom = WriterProperties::builder()
+            .set_statistics_enabled(EnabledStatistics::None)
+            .set_bloom_filter_enabled(true)
+            .build();
+        assert!(declined(bloom));
+    }
+
+    /// `encode_parquet` hands the map to this encoder: its data pages carry
+    /// the encoder's mark, a one-string dictionary's indices at one bit
+    /// (parquet's writer gives them zero bits).
+    #[test]
+    fn encode_parquet_sends_maps_here() {
+        use parquet::column::page::PageReader;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+
+        let rows = vec![vec![("a".to_string(), "b".to_string())]; 50];
+        let properties = properties(true, 1 << 20, 20_000, 1 << 20, false, 1000);
+        let bytes = encode_parquet(Table::Traces, &batch(&rows), properties).expect("encodes");
+        let file = SerializedFileReader::new(Bytes::from(bytes)).expect("a Parquet file");
+        let row_group = file.get_row_group(0).expect("one row group");
+        for leaf in [1, 2] {
+            let mut pages = row_group.get_column_page_reader(leaf).expect("the leaf");
+            let mut data_pages = 0;
+            while let Some(page) = pages.get_next_page().expect("readable") {
+                if page.page_type() != PageType::DATA_PAGE {
+                    continue;
+                }
+                // A v1 page: repetition and definition levels, each after
+                // its 4-byte length, then the indices' bit width.
+                let buf = page.buffer();
+                let length = |at: usize| {
+                    u32::from_le_bytes(buf[at..at + 4].try_into().expect("4 bytes")) as usize
+                };
+                let definition = 4 + length(0);
+                let bit_width = buf[definition + 4 + length(definition)];
+                assert_eq!(bit_width, 1, "leaf {leaf}");
+                data_pages += 1;
+            }
+            assert_eq!(data_pages, 1, "leaf {leaf}");
+        }
     }
 }
