@@ -946,7 +946,6 @@ mod tests {
     /// (parquet's writer gives them zero bits).
     #[test]
     fn encode_parquet_sends_maps_here() {
-        use parquet::column::page::PageReader;
         use parquet::file::reader::{FileReader, SerializedFileReader};
 
         let rows = vec![vec![("a".to_string(), "b".to_string())]; 50];
