@@ -106,7 +106,14 @@ fn encode_leaf(
         _ => return Ok(None),
     };
     let entries = Entries { strings, offsets };
+    // Only empty maps (a scope's attributes, mostly): nothing to look up,
+    // and each row one level 0.
+    let empty = entries.of_rows_empty();
     let dictionary = match properties.dictionary_enabled(path) {
+        true if empty => Dictionary {
+            rows: entries.rows(),
+            ..Dictionary::default()
+        },
         true => Dictionary::build(&entries, properties.dictionary_page_size_limit()),
         false => Dictionary::default(),
     };
@@ -140,7 +147,10 @@ fn encode_leaf(
     let first = entries.first();
     for page in &pages {
         raw.clear();
-        let level_count = levels(offsets, page.clone(), &mut raw);
+        let level_count = match empty {
+            true => empty_levels(page.len(), &mut raw),
+            false => levels(offsets, page.clone(), &mut raw),
+        };
         let entries_of_page =
             offsets[page.start] as usize - first..offsets[page.end] as usize - first;
         let encoding = if page.end <= dictionary.rows {
@@ -256,6 +266,11 @@ impl<'a> Entries<'a> {
         self.offsets.len().saturating_sub(1)
     }
 
+    /// Whether every row's map is empty.
+    fn of_rows_empty(&self) -> bool {
+        self.offsets.first() == self.offsets.last()
+    }
+
     /// The first row's first entry.
     fn first(&self) -> usize {
         self.offsets.first().copied().unwrap_or(0) as usize
@@ -350,6 +365,13 @@ fn page_bounds(
 ) -> Vec<std::ops::Range<usize>> {
     let row_limit = properties.data_page_row_count_limit().max(1);
     let size_limit = properties.data_page_size_limit().max(1);
+    if entries.of_rows_empty() {
+        // Nothing but levels: pages of the row count limit.
+        return (0..entries.rows())
+            .step_by(row_limit)
+            .map(|start| start..(start + row_limit).min(entries.rows()))
+            .collect();
+    }
     let mut pages = Vec::new();
     let mut start = 0;
     let mut size = 0;
@@ -403,6 +425,21 @@ fn levels(offsets: &[i32], rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> u
         out[at..at + 4].copy_from_slice(&length.to_le_bytes());
     }
     count as u32
+}
+
+/// Appends the levels of `rows` empty maps, as [`levels`] would (each row
+/// one level 0, for repetition and definition alike), in one run each.
+fn empty_levels(rows: usize, out: &mut Vec<u8>) -> u32 {
+    for _ in 0..2 {
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        let mut encoder = Hybrid::new(1, out);
+        encoder.run(0, rows);
+        encoder.finish();
+        let length = (out.len() - at - 4) as u32;
+        out[at..at + 4].copy_from_slice(&length.to_le_bytes());
+    }
+    rows as u32
 }
 
 /// The most rows skipped between comparisons of a row with the one before.
@@ -853,6 +890,28 @@ mod tests {
         let properties = properties(true, 8 << 20, 20_000, 1 << 20, true, 1 << 20);
         let bytes = encode_parquet(Table::Traces, &batch, properties).expect("encodes");
         assert_eq!(read(bytes, None), batch);
+    }
+
+    /// A column of empty maps only (a scope's attributes, mostly), in pages
+    /// of any size, with a dictionary or without: read back whole and
+    /// through a selection.
+    #[test]
+    fn empty_maps_read_back() {
+        let rows = vec![Vec::new(); 100];
+        let batch = batch(&rows);
+        for page_rows in [1, 7, 20_000] {
+            for dictionary in [true, false] {
+                let properties = properties(dictionary, 1 << 20, page_rows, 1 << 20, true, 60);
+                let bytes = encode_parquet(Table::Traces, &batch, properties).expect("encodes");
+                assert_eq!(read(bytes.clone(), None), batch);
+                let selection = RowSelection::from(vec![
+                    RowSelector::skip(13),
+                    RowSelector::select(50),
+                    RowSelector::skip(37),
+                ]);
+                assert_eq!(read(bytes, Some(selection)), batch.slice(13, 50));
+            }
+        }
     }
 
     /// Rows whose strings run together the same (`ab`, `c` and `a`, `bc`)
