@@ -405,25 +405,19 @@ fn levels(offsets: &[i32], rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> u
         rows.clone()
             .map(|row| (offsets[row + 1] - offsets[row]) as usize)
     };
+    length_prefixed(out, |encoder| {
+        for entries in lengths() {
+            encoder.run(0, 1);
+            encoder.run(1, entries.saturating_sub(1));
+        }
+    });
     let mut count = 0;
-    for repetition in [true, false] {
-        let at = out.len();
-        out.extend_from_slice(&[0; 4]);
-        let mut encoder = Hybrid::new(1, out);
-        count = 0;
+    length_prefixed(out, |encoder| {
         for entries in lengths() {
             count += entries.max(1);
-            if repetition {
-                encoder.run(0, 1);
-                encoder.run(1, entries.saturating_sub(1));
-            } else {
-                encoder.run(u32::from(entries > 0), entries.max(1));
-            }
+            encoder.run(u32::from(entries > 0), entries.max(1));
         }
-        encoder.finish();
-        let length = (out.len() - at - 4) as u32;
-        out[at..at + 4].copy_from_slice(&length.to_le_bytes());
-    }
+    });
     count as u32
 }
 
@@ -431,15 +425,21 @@ fn levels(offsets: &[i32], rows: std::ops::Range<usize>, out: &mut Vec<u8>) -> u
 /// one level 0, for repetition and definition alike), in one run each.
 fn empty_levels(rows: usize, out: &mut Vec<u8>) -> u32 {
     for _ in 0..2 {
-        let at = out.len();
-        out.extend_from_slice(&[0; 4]);
-        let mut encoder = Hybrid::new(1, out);
-        encoder.run(0, rows);
-        encoder.finish();
-        let length = (out.len() - at - 4) as u32;
-        out[at..at + 4].copy_from_slice(&length.to_le_bytes());
+        length_prefixed(out, |encoder| encoder.run(0, rows));
     }
     rows as u32
+}
+
+/// Appends the levels `write` gives a one-bit [`Hybrid`] encoder, after their
+/// length in four bytes.
+fn length_prefixed(out: &mut Vec<u8>, write: impl FnOnce(&mut Hybrid<'_>)) {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let mut encoder = Hybrid::new(1, out);
+    write(&mut encoder);
+    encoder.finish();
+    let length = (out.len() - at - 4) as u32;
+    out[at..at + 4].copy_from_slice(&length.to_le_bytes());
 }
 
 /// The most rows skipped between comparisons of a row with the one before.
