@@ -26,11 +26,11 @@
 //! a bloom filter, codecs other than zstd and none, and maps with nulls;
 //! Sluice's map leaves have none of these (see `writer_properties`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, MapArray, StringArray};
 use bytes::Bytes;
+use hashbrown::hash_table::{Entry, HashTable};
 use parquet::basic::{Compression, Encoding, PageType};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
@@ -335,24 +335,6 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         && word(&a[last..]) == word(&b[last..])
 }
 
-/// A dictionary's key: a string compared by [`same_bytes`].
-#[derive(Clone, Copy)]
-struct Key<'a>(&'a [u8]);
-
-impl PartialEq for Key<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        same_bytes(self.0, other.0)
-    }
-}
-
-impl Eq for Key<'_> {}
-
-impl std::hash::Hash for Key<'_> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.hash(state);
-    }
-}
-
 /// Data pages' rows: ending on a row boundary once they hold the page row
 /// count limit or, as parquet's writer estimates a page, the page size limit
 /// (a dictionary index at its bit width, a plain value at its length plus
@@ -469,7 +451,10 @@ impl<'a> Dictionary<'a> {
             ),
             ..Dictionary::default()
         };
-        let mut index: HashMap<Key<'_>, u32, ahash::RandomState> = HashMap::default();
+        // The strings' indices, found by a string's hash and compared with
+        // the dictionary's strings: a table of indices alone.
+        let mut index: HashTable<u32> = HashTable::new();
+        let hasher = ahash::RandomState::new();
         // The row before's entries, with their indices.
         let mut before: Vec<(&[u8], u32)> = Vec::new();
         let first = entries.first();
@@ -502,12 +487,21 @@ impl<'a> Dictionary<'a> {
                 let id = match before.get(place) {
                     Some(&(previous, id)) if same_bytes(previous, text) => id,
                     _ => {
-                        let next = dictionary.strings.len() as u32;
-                        let id = *index.entry(Key(text)).or_insert(next);
-                        if id == next {
-                            dictionary.strings.push(text);
-                            dictionary.plain_size += 4 + text.len();
-                        }
+                        let strings = &dictionary.strings;
+                        let id = match index.entry(
+                            hasher.hash_one(text),
+                            |&id| same_bytes(strings[id as usize], text),
+                            |&id| hasher.hash_one(strings[id as usize]),
+                        ) {
+                            Entry::Occupied(found) => *found.get(),
+                            Entry::Vacant(slot) => {
+                                let id = strings.len() as u32;
+                                slot.insert(id);
+                                dictionary.strings.push(text);
+                                dictionary.plain_size += 4 + text.len();
+                                id
+                            }
+                        };
                         match before.get_mut(place) {
                             Some(slot) => *slot = (text, id),
                             None => before.push((text, id)),
