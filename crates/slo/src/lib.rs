@@ -49,7 +49,7 @@ pub use burn::{
 pub use error::SloError;
 pub use gate::GateDecision;
 pub use minute::{Minute, MinuteRange, NANOS_PER_MINUTE, calendar_month_nanos};
-pub use rollup::{RollupKey, RollupRow, RollupTable, SliRollup, SpanKind};
+pub use rollup::{RollupKey, RollupKeyRef, RollupRow, RollupTable, SliRollup, SpanKind};
 pub use sketch::{DdSketch, SketchConfig};
 pub use slo::{MetricSelector, SliKind, SliSpec, SloDefinition, SloDefinitions, SloWindow};
 pub use status::{SloCounts, SloStatus};

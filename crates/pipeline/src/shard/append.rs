@@ -11,60 +11,31 @@ use sluice_model::otlp::trace::v1::status::StatusCode;
 use sluice_model::time::{PartitionHour, to_arrow_nanos};
 use sluice_model::traces::wire::{Contexts, SpanFacts, WireTraces};
 use sluice_model::{Table, Tenant};
-use sluice_slo::{RollupKey, SpanKind};
+use sluice_slo::{RollupKeyRef, SpanKind};
 
 use super::{BatchKey, OpenBuilder, ShardWorker};
 
 impl ShardWorker {
     /// The row builder a record of request `seq` goes to; see `target`.
-    fn rows(&mut self, key: BatchKey, seq: u64, replay: bool) -> Option<&mut BatchBuilder> {
+    fn rows(&mut self, key: &BatchKey, seq: u64, replay: bool) -> Option<&mut BatchBuilder> {
         self.target(key, seq, replay).and_then(OpenBuilder::rows)
     }
 
-    /// The rollup key of a span. Consecutive spans mostly share it (same
-    /// service and operation), so the last one is reused rather than
-    /// allocating its strings again for every span.
-    fn rollup_key(
-        &mut self,
-        tenant: &Tenant,
-        service: &str,
-        operation: &str,
-        kind: SpanKind,
-    ) -> RollupKey {
-        match &self.last_rollup_key {
-            Some(last)
-                if last.span_kind == kind
-                    && *last.operation == *operation
-                    && *last.service == *service
-                    && last.tenant == *tenant =>
-            {
-                last.clone()
-            }
-            _ => {
-                let key = RollupKey::new(tenant.clone(), service, operation, kind);
-                self.last_rollup_key = Some(key.clone());
-                key
-            }
-        }
-    }
-
-    /// Adds `span` to the SLI rollup of its minute of end time.
+    /// Adds `span` to the SLI rollup of its minute of end time;
+    /// `rollups_key` is the request's key of the rollups table, its hour set
+    /// here.
     fn record_rollup(
         &mut self,
         seq: u64,
         replay: bool,
-        tenant: &Tenant,
+        rollups_key: &mut BatchKey,
         service: &str,
         span: &SpanFacts,
     ) {
         let end = to_arrow_nanos(span.end_time_unix_nano);
-        let key = BatchKey {
-            tenant: tenant.clone(),
-            table: Table::Rollups,
-            hour: PartitionHour::of_nanos(end),
-        };
+        rollups_key.hour = PartitionHour::of_nanos(end);
         let kind = SpanKind::from_otlp(span.kind);
-        let rollup_key = self.rollup_key(tenant, service, span.name, kind);
+        let tenant = &rollups_key.tenant;
         let is_error = span.status_code == StatusCode::Error as i32;
         let duration = span
             .end_time_unix_nano
@@ -81,8 +52,14 @@ impl ShardWorker {
                 is_error,
             );
         }
-        if let Some(OpenBuilder::Rollups(rollups)) = self.target(key, seq, replay) {
-            rollups.record_span(&rollup_key, end, duration, is_error);
+        let rollup_key = RollupKeyRef {
+            tenant,
+            service,
+            operation: span.name,
+            span_kind: kind,
+        };
+        if let Some(OpenBuilder::Rollups(rollups)) = self.target(rollups_key, seq, replay) {
+            rollups.record_span(rollup_key, end, duration, is_error);
         }
     }
 
@@ -94,18 +71,16 @@ impl ShardWorker {
         traces: &WireTraces,
     ) {
         let mut contexts = Contexts::default();
+        // The request's keys, their hours set span by span.
+        let mut key = BatchKey::new(tenant, Table::Traces);
+        let mut rollups_key = BatchKey::new(tenant, Table::Rollups);
         for span in traces.facts() {
             let (resource, scope) = contexts.get(traces, span.resource, span.scope);
-            let hour = PartitionHour::of_nanos(to_arrow_nanos(span.start_time_unix_nano));
-            let key = BatchKey {
-                tenant: tenant.clone(),
-                table: Table::Traces,
-                hour,
-            };
-            if let Some(BatchBuilder::Traces(held)) = self.rows(key, seq, replay) {
+            key.hour = PartitionHour::of_nanos(to_arrow_nanos(span.start_time_unix_nano));
+            if let Some(BatchBuilder::Traces(held)) = self.rows(&key, seq, replay) {
                 held.push(traces.body(), &span, resource, scope);
             }
-            self.record_rollup(seq, replay, tenant, &resource.service_name, &span);
+            self.record_rollup(seq, replay, &mut rollups_key, &resource.service_name, &span);
         }
     }
 
@@ -116,6 +91,7 @@ impl ShardWorker {
         tenant: &Tenant,
         resource_logs: &[ResourceLogs],
     ) {
+        let mut key = BatchKey::new(tenant, Table::Logs);
         for rl in resource_logs {
             let resource = ResourceContext::new(rl.resource.as_ref(), &rl.schema_url);
             for sl in &rl.scope_logs {
@@ -129,13 +105,8 @@ impl ShardWorker {
                             record.severity_number,
                         );
                     }
-                    let hour = PartitionHour::of_nanos(to_arrow_nanos(event_time(record)));
-                    let key = BatchKey {
-                        tenant: tenant.clone(),
-                        table: Table::Logs,
-                        hour,
-                    };
-                    if let Some(BatchBuilder::Logs(b)) = self.rows(key, seq, replay) {
+                    key.hour = PartitionHour::of_nanos(to_arrow_nanos(event_time(record)));
+                    if let Some(BatchBuilder::Logs(b)) = self.rows(&key, seq, replay) {
                         b.append(&resource, &scope, record);
                     }
                 }
@@ -167,7 +138,7 @@ impl ShardWorker {
                         Some(Data::Gauge(g)) => {
                             for p in &g.data_points {
                                 if let Some(BatchBuilder::Gauge(b)) = self.rows(
-                                    key(Table::MetricsGauge, p.time_unix_nano),
+                                    &key(Table::MetricsGauge, p.time_unix_nano),
                                     seq,
                                     replay,
                                 ) {
@@ -177,9 +148,11 @@ impl ShardWorker {
                         }
                         Some(Data::Sum(s)) => {
                             for p in &s.data_points {
-                                if let Some(BatchBuilder::Sum(b)) =
-                                    self.rows(key(Table::MetricsSum, p.time_unix_nano), seq, replay)
-                                {
+                                if let Some(BatchBuilder::Sum(b)) = self.rows(
+                                    &key(Table::MetricsSum, p.time_unix_nano),
+                                    seq,
+                                    replay,
+                                ) {
                                     b.append(&resource, &scope, metric, s, p);
                                 }
                             }
@@ -187,7 +160,7 @@ impl ShardWorker {
                         Some(Data::Histogram(h)) => {
                             for p in &h.data_points {
                                 if let Some(BatchBuilder::Histogram(b)) = self.rows(
-                                    key(Table::MetricsHistogram, p.time_unix_nano),
+                                    &key(Table::MetricsHistogram, p.time_unix_nano),
                                     seq,
                                     replay,
                                 ) {
@@ -205,7 +178,7 @@ impl ShardWorker {
                             for p in &h.data_points {
                                 let k = key(Table::MetricsExponentialHistogram, p.time_unix_nano);
                                 if let Some(BatchBuilder::ExponentialHistogram(b)) =
-                                    self.rows(k, seq, replay)
+                                    self.rows(&k, seq, replay)
                                 {
                                     b.append(
                                         &resource,
@@ -220,7 +193,7 @@ impl ShardWorker {
                         Some(Data::Summary(s)) => {
                             for p in &s.data_points {
                                 if let Some(BatchBuilder::Summary(b)) = self.rows(
-                                    key(Table::MetricsSummary, p.time_unix_nano),
+                                    &key(Table::MetricsSummary, p.time_unix_nano),
                                     seq,
                                     replay,
                                 ) {

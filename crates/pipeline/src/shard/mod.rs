@@ -30,7 +30,8 @@
 //! record is never written twice.
 
 use std::collections::VecDeque;
-use std::collections::hash_map::Entry;
+
+use hashbrown::hash_map::EntryRef;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -39,7 +40,6 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use sluice_model::budget::{Charge, MemoryBudget};
 use sluice_model::time::PartitionHour;
 use sluice_model::{HashMap, Table, Tenant};
-use sluice_slo::RollupKey;
 use sluice_storage::{ParquetFileWriter, SeqRange};
 
 use crate::metrics::{FLUSHES, QUEUE_DEPTH, ROWS_OPEN};
@@ -83,6 +83,24 @@ struct BatchKey {
     tenant: Tenant,
     table: Table,
     hour: PartitionHour,
+}
+
+impl BatchKey {
+    /// A key of `tenant`'s `table`, its hour to be set record by record.
+    fn new(tenant: &Tenant, table: Table) -> Self {
+        Self {
+            tenant: tenant.clone(),
+            table,
+            hour: PartitionHour::of_nanos(0),
+        }
+    }
+}
+
+/// What a new open batch's entry takes (`hashbrown`'s `entry_ref`).
+impl From<&BatchKey> for BatchKey {
+    fn from(key: &BatchKey) -> Self {
+        key.clone()
+    }
 }
 
 #[derive(Debug)]
@@ -150,7 +168,7 @@ pub struct ShardWorker {
     queue: Receiver<ShardMessage>,
     writer: ParquetFileWriter,
     settings: ShardSettings,
-    open: HashMap<BatchKey, OpenBatch>,
+    open: hashbrown::HashMap<BatchKey, OpenBatch, ahash::RandomState>,
     open_rows: usize,
     stats: ShardStats,
     /// The highest sequence number received.
@@ -163,8 +181,6 @@ pub struct ShardWorker {
     charges: VecDeque<(u64, Arc<Charge>)>,
     /// The budget those charges count against: under pressure, write early.
     budget: Arc<MemoryBudget>,
-    /// The rollup key of the last span, reused while spans share it.
-    last_rollup_key: Option<RollupKey>,
     /// Step summaries for the anomaly detectors, when they watch.
     feed: Option<StepFeed>,
     /// The rows at which each new batch is written.
@@ -192,7 +208,7 @@ impl ShardWorker {
             index,
             queue,
             writer,
-            open: HashMap::default(),
+            open: hashbrown::HashMap::default(),
             open_rows: 0,
             stats: ShardStats::default(),
             last_seen: watermark.load(Ordering::Acquire),
@@ -200,7 +216,6 @@ impl ShardWorker {
             persisted: HashMap::default(),
             charges: VecDeque::new(),
             budget,
-            last_rollup_key: None,
             feed,
             stagger: Stagger::new(&settings, index),
             settings,
@@ -287,18 +302,18 @@ impl ShardWorker {
 
     /// The builder a record of request `seq` goes to, opened if needed; `None`
     /// when the record is replayed and already in a file.
-    fn target(&mut self, key: BatchKey, seq: u64, replay: bool) -> Option<&mut OpenBuilder> {
-        if replay && self.is_persisted(&key, seq) {
+    fn target(&mut self, key: &BatchKey, seq: u64, replay: bool) -> Option<&mut OpenBuilder> {
+        if replay && self.is_persisted(key, seq) {
             self.stats.replay_skipped += 1;
             return None;
         }
-        let batch = match self.open.entry(key) {
-            Entry::Occupied(open) => open.into_mut(),
-            Entry::Vacant(new) => {
-                let rows_limit = self.stagger.rows_limit(new.key());
-                let table = new.key().table;
+        // The key is cloned only for a batch not open yet.
+        let batch = match self.open.entry_ref(key) {
+            EntryRef::Occupied(open) => open.into_mut(),
+            EntryRef::Vacant(new) => {
+                let rows_limit = self.stagger.rows_limit(key);
                 new.insert(OpenBatch {
-                    builder: OpenBuilder::new(table),
+                    builder: OpenBuilder::new(key.table),
                     opened: Instant::now(),
                     seqs: (seq, seq),
                     bytes: 0,

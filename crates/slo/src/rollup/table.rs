@@ -3,9 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use sluice_model::HashMap;
-
-use super::{RollupKey, SliRollup};
+use super::{RollupKey, RollupKeyRef, SliRollup};
 use crate::{Minute, SloError};
 
 /// One row of `sluice_rollups`: a key, a minute, and the (partial) rollup.
@@ -16,6 +14,10 @@ pub struct RollupRow {
     pub rollup: SliRollup,
 }
 
+/// One minute's rollups by key: a hashbrown map, so that a span's rollup is
+/// found by its [`RollupKeyRef`].
+type MinuteRows = hashbrown::HashMap<RollupKey, SliRollup, ahash::RandomState>;
+
 /// Rollups by minute and key.
 ///
 /// Memory grows with the distinct keys per minute times the minutes held; a
@@ -23,7 +25,7 @@ pub struct RollupRow {
 /// and watching [`RollupTable::len`].
 #[derive(Debug, Default, Clone)]
 pub struct RollupTable {
-    minutes: BTreeMap<Minute, HashMap<RollupKey, SliRollup>>,
+    minutes: BTreeMap<Minute, MinuteRows>,
     rows: usize,
 }
 
@@ -34,10 +36,10 @@ impl RollupTable {
 
     /// Records one span: `end_time_nanos` picks the minute, `duration_nanos`
     /// (end − start) goes into the success or the failure sketch. The key is
-    /// cloned only the first time it is seen in a minute.
+    /// built only the first time it is seen in a minute.
     pub fn record_span(
         &mut self,
-        key: &RollupKey,
+        key: RollupKeyRef<'_>,
         end_time_nanos: i64,
         duration_nanos: u64,
         is_error: bool,
@@ -46,13 +48,13 @@ impl RollupTable {
             .minutes
             .entry(Minute::of_nanos(end_time_nanos))
             .or_default();
-        if let Some(rollup) = rows.get_mut(key) {
+        if let Some(rollup) = rows.get_mut(&key) {
             rollup.record(duration_nanos, is_error);
             return;
         }
         let mut rollup = SliRollup::new();
         rollup.record(duration_nanos, is_error);
-        rows.insert(key.clone(), rollup);
+        rows.insert(key.to_owned(), rollup);
         self.rows += 1;
     }
 
@@ -108,7 +110,7 @@ impl RollupTable {
     pub fn drain_older_than(&mut self, minute: Minute) -> Vec<RollupRow> {
         let keep = self.minutes.split_off(&minute);
         let drained = std::mem::replace(&mut self.minutes, keep);
-        self.rows = self.minutes.values().map(HashMap::len).sum();
+        self.rows = self.minutes.values().map(MinuteRows::len).sum();
         sorted_rows(drained)
     }
 
@@ -125,7 +127,7 @@ impl RollupTable {
     }
 }
 
-fn sorted_rows(minutes: BTreeMap<Minute, HashMap<RollupKey, SliRollup>>) -> Vec<RollupRow> {
+fn sorted_rows(minutes: BTreeMap<Minute, MinuteRows>) -> Vec<RollupRow> {
     let mut rows: Vec<RollupRow> = minutes
         .into_iter()
         .flat_map(|(minute, rows)| {
@@ -173,8 +175,8 @@ mod tests {
         let mut t = RollupTable::new();
         let pay = key("checkout", "POST /pay");
         // Ends at T0 + 59.999 s and at T0 + 60 s: two minutes.
-        t.record_span(&pay, T0 + NANOS_PER_MINUTE - 1, 5_000_000, false);
-        t.record_span(&pay, T0 + NANOS_PER_MINUTE, 5_000_000, true);
+        t.record_span(pay.borrowed(), T0 + NANOS_PER_MINUTE - 1, 5_000_000, false);
+        t.record_span(pay.borrowed(), T0 + NANOS_PER_MINUTE, 5_000_000, true);
         assert_eq!(t.len(), 2);
         let first = t.get(&pay, Minute::of_nanos(T0)).expect("first minute");
         assert_eq!((first.requests(), first.errors()), (1, 0));
@@ -187,7 +189,12 @@ mod tests {
         let mut t = RollupTable::new();
         let m0 = Minute::of_nanos(T0);
         for (service, minute) in [("b", 0), ("a", 1), ("a", 0), ("b", 2), ("a", 2)] {
-            t.record_span(&key(service, "op"), m0.plus(minute).start_nanos(), 1, false);
+            t.record_span(
+                key(service, "op").borrowed(),
+                m0.plus(minute).start_nanos(),
+                1,
+                false,
+            );
         }
         let rows = t.drain_older_than(m0.plus(2));
         let order: Vec<(&str, i64)> = rows
@@ -198,7 +205,7 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert_eq!(t.oldest_minute(), Some(m0.plus(2)));
         // A late span for a drained minute starts a new partial row.
-        t.record_span(&key("a", "op"), m0.start_nanos(), 1, true);
+        t.record_span(key("a", "op").borrowed(), m0.start_nanos(), 1, true);
         assert_eq!(t.len(), 3);
         assert_eq!(t.drain_all().len(), 3);
         assert!(t.is_empty());
@@ -212,8 +219,8 @@ mod tests {
         for i in 0..3000u64 {
             let end = T0 + (i as i64 % 180) * 1_000_000_000;
             let (duration, error) = (1_000_000 + i * 1_000, i % 17 == 0);
-            shards[(i % 3) as usize].record_span(&pay, end, duration, error);
-            single.record_span(&pay, end, duration, error);
+            shards[(i % 3) as usize].record_span(pay.borrowed(), end, duration, error);
+            single.record_span(pay.borrowed(), end, duration, error);
         }
         // Late partial rows: drain shard 0 early, then merge everything.
         let early = shards[0].drain_older_than(Minute::of_nanos(T0).plus(1));
