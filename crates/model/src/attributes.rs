@@ -10,8 +10,8 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, ListArray, ListBuilder, MapArray, MapBuilder,
-    MapFieldNames, StringArray, StringBuilder, StructArray,
+    Array, ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, ListArray, ListBuilder, MapArray,
+    MapBuilder, MapFieldNames, StringArray, StringBuilder, StructArray,
 };
 use arrow::datatypes::{DataType, Field, FieldRef, Fields as ArrowFields};
 use base64::Engine;
@@ -274,10 +274,16 @@ pub type AttributesBuilder = MapBuilder<StringBuilder, StringBuilder>;
 
 /// A builder whose output has the type of [`map_type`].
 pub fn attributes_builder() -> AttributesBuilder {
-    MapBuilder::new(
+    attributes_builder_with(MapSize::default())
+}
+
+/// An attribute column's builder with room for `size`.
+pub fn attributes_builder_with(size: MapSize) -> AttributesBuilder {
+    MapBuilder::with_capacity(
         Some(map_field_names()),
-        StringBuilder::new(),
-        StringBuilder::new(),
+        StringBuilder::with_capacity(size.entries, size.key_bytes.max(MIN_BYTES)),
+        StringBuilder::with_capacity(size.entries, size.value_bytes.max(MIN_BYTES)),
+        size.rows,
     )
     .with_values_field(Field::new("value", DataType::Utf8, false))
 }
@@ -302,12 +308,49 @@ pub type WireAttributesBuilder = MapBuilder<BinaryBuilder, BinaryBuilder>;
 
 /// A builder for [`append_wire_attributes`].
 pub fn wire_attributes_builder() -> WireAttributesBuilder {
-    MapBuilder::new(
+    wire_attributes_builder_with(MapSize::default())
+}
+
+/// A builder for [`append_wire_attributes`] with room for `size`.
+pub fn wire_attributes_builder_with(size: MapSize) -> WireAttributesBuilder {
+    MapBuilder::with_capacity(
         Some(map_field_names()),
-        BinaryBuilder::new(),
-        BinaryBuilder::new(),
+        BinaryBuilder::with_capacity(size.entries, size.key_bytes.max(MIN_BYTES)),
+        BinaryBuilder::with_capacity(size.entries, size.value_bytes.max(MIN_BYTES)),
+        size.rows,
     )
     .with_values_field(Field::new("value", DataType::Binary, false))
+}
+
+/// The least room a string builder starts with, as arrow's `new` gives it.
+/// Never none: a buffer without room has a dangling pointer, and comparing
+/// the empty strings of a column that never held a byte (parquet's writer
+/// does, for statistics) then reaches past a page boundary: glibc's `memcmp`
+/// loads short strings with a mask, and a masked load touching a page not
+/// mapped costs a microcode assist each time (a fifth of a shard's time when
+/// `TraceState` and `StatusMessage` were built so; see
+/// `sluice_storage::maps::same_bytes`).
+pub const MIN_BYTES: usize = 1024;
+
+/// What an attribute column's rows hold in all, to start its builder at that
+/// size rather than grow into it (each growth a copy of everything appended
+/// so far, and for large buffers fresh pages for the kernel to clear).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MapSize {
+    pub rows: usize,
+    pub entries: usize,
+    pub key_bytes: usize,
+    pub value_bytes: usize,
+}
+
+impl MapSize {
+    /// Counts a row holding `pairs`.
+    pub fn add(&mut self, pairs: &StringPairs) {
+        self.rows += 1;
+        self.entries += pairs.keys.len();
+        self.key_bytes += pairs.keys.values().len();
+        self.value_bytes += pairs.values.values().len();
+    }
 }
 
 /// Appends one map holding the attributes of `key_values`, `KeyValue`

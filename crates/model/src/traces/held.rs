@@ -22,8 +22,8 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use bytes::Bytes;
 
-use super::TraceBatchBuilder;
 use super::wire::{At, SpanFacts, SpanLayout};
+use super::{TraceBatchBuilder, TraceCapacity};
 use crate::context::{ResourceContext, ScopeContext};
 use crate::time::to_arrow_nanos;
 
@@ -50,6 +50,8 @@ pub struct HeldSpans {
     spans: Vec<Held>,
     /// The index's [`SpanLayout`] of each span, in the order they came.
     layouts: Vec<SpanLayout>,
+    /// What the spans' rows will hold, counted as they come.
+    capacity: TraceCapacity,
 }
 
 impl HeldSpans {
@@ -100,6 +102,7 @@ impl HeldSpans {
             at: At::of(body, span.bytes),
             layout: self.layouts.len() as u32,
         });
+        self.capacity.add(resource, scope, &span.layout);
         self.layouts.push(span.layout);
     }
 
@@ -109,7 +112,7 @@ impl HeldSpans {
         let rank = self.service_ranks();
         self.spans
             .sort_by_key(|held| (rank[held.context as usize], held.timestamp));
-        let mut builder = TraceBatchBuilder::new();
+        let mut builder = TraceBatchBuilder::with_capacity(&std::mem::take(&mut self.capacity));
         for (i, held) in self.spans.iter().enumerate() {
             // The spans lie in bodies that came in up to a flush interval
             // ago, long out of the caches, and are read in the file's order,

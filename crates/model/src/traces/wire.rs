@@ -499,6 +499,12 @@ pub struct SpanLayout {
 }
 
 impl SpanLayout {
+    /// The length of the stretch holding the span's attributes: what their
+    /// keys and string values take at most.
+    pub fn attributes_len(&self) -> usize {
+        (self.regions[0].end - self.regions[0].start) as usize
+    }
+
     /// The span laid out so in `bytes`, the bytes it was taken from.
     pub fn view<'a>(&self, bytes: &'a [u8]) -> SpanView<'a> {
         SpanView {

@@ -2,7 +2,7 @@
 //! ([`TraceBatchBuilder::append_all`]), concatenated, then sorted stably by
 //! service name and start time. Held spans must finish to exactly that.
 
-use arrow::array::{AsArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, MapArray, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::TimestampNanosecondType;
 use proptest::collection::vec;
@@ -127,9 +127,26 @@ proptest! {
             hold(&mut held, share);
         }
         prop_assert_eq!(held.len(), shares.iter().map(WireTraces::len).sum::<usize>());
+        let capacity = held.capacity;
         let batch = held.finish();
         prop_assert!(held.is_empty());
         prop_assert_eq!(&batch, &oracle(&shares));
+
+        // The room counted is the rows' own: exact for the resources'
+        // attributes, enough for the spans' (string values).
+        let bytes = |map: &MapArray| {
+            let strings = |column: &ArrayRef| column.as_string::<i32>().values().len();
+            (map.entries().len(), strings(map.keys()), strings(map.values()))
+        };
+        let resource = &capacity.resource_attributes;
+        prop_assert_eq!((capacity.rows, resource.rows), (batch.num_rows(), batch.num_rows()));
+        prop_assert_eq!(
+            bytes(batch.column(8).as_map()),
+            (resource.entries, resource.key_bytes, resource.value_bytes)
+        );
+        let (_, keys, values) = bytes(batch.column(11).as_map());
+        prop_assert!(keys + values <= capacity.span_attribute_bytes);
+        prop_assert_eq!(held.capacity, TraceCapacity::default());
 
         // Emptied by `finish`, it holds the next batch as a new one would.
         for traces in &indexed {
