@@ -30,13 +30,12 @@
 //! record is never written twice.
 
 use std::collections::VecDeque;
-
-use hashbrown::hash_map::EntryRef;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use hashbrown::hash_map::EntryRef;
 use sluice_model::budget::{Charge, MemoryBudget};
 use sluice_model::time::PartitionHour;
 use sluice_model::{HashMap, Table, Tenant};
