@@ -8,7 +8,7 @@ use sluice_model::logs::event_time;
 use sluice_model::otlp::logs::v1::ResourceLogs;
 use sluice_model::otlp::metrics::v1::{ResourceMetrics, metric::Data};
 use sluice_model::otlp::trace::v1::status::StatusCode;
-use sluice_model::time::{PartitionHour, to_arrow_nanos};
+use sluice_model::time::to_arrow_nanos;
 use sluice_model::traces::wire::{Contexts, SpanFacts, WireTraces};
 use sluice_model::{Table, Tenant};
 use sluice_slo::{RollupKeyRef, SpanKind};
@@ -33,7 +33,7 @@ impl ShardWorker {
         span: &SpanFacts,
     ) {
         let end = to_arrow_nanos(span.end_time_unix_nano);
-        rollups_key.hour = PartitionHour::of_nanos(end);
+        rollups_key.at(Table::Rollups, span.end_time_unix_nano);
         let kind = SpanKind::from_otlp(span.kind);
         let tenant = &rollups_key.tenant;
         let is_error = span.status_code == StatusCode::Error as i32;
@@ -72,12 +72,12 @@ impl ShardWorker {
     ) {
         let mut contexts = Contexts::default();
         // The request's keys, their hours set span by span.
-        let mut key = BatchKey::new(tenant, Table::Traces);
-        let mut rollups_key = BatchKey::new(tenant, Table::Rollups);
+        let mut key = BatchKey::new(tenant);
+        let mut rollups_key = BatchKey::new(tenant);
         for span in traces.facts() {
             let (resource, scope) = contexts.get(traces, span.resource, span.scope);
-            key.hour = PartitionHour::of_nanos(to_arrow_nanos(span.start_time_unix_nano));
-            if let Some(BatchBuilder::Traces(held)) = self.rows(&key, seq, replay) {
+            let key = key.at(Table::Traces, span.start_time_unix_nano);
+            if let Some(BatchBuilder::Traces(held)) = self.rows(key, seq, replay) {
                 held.push(traces.body(), &span, resource, scope);
             }
             self.record_rollup(seq, replay, &mut rollups_key, &resource.service_name, &span);
@@ -91,7 +91,7 @@ impl ShardWorker {
         tenant: &Tenant,
         resource_logs: &[ResourceLogs],
     ) {
-        let mut key = BatchKey::new(tenant, Table::Logs);
+        let mut key = BatchKey::new(tenant);
         for rl in resource_logs {
             let resource = ResourceContext::new(rl.resource.as_ref(), &rl.schema_url);
             for sl in &rl.scope_logs {
@@ -105,8 +105,8 @@ impl ShardWorker {
                             record.severity_number,
                         );
                     }
-                    key.hour = PartitionHour::of_nanos(to_arrow_nanos(event_time(record)));
-                    if let Some(BatchBuilder::Logs(b)) = self.rows(&key, seq, replay) {
+                    let key = key.at(Table::Logs, event_time(record));
+                    if let Some(BatchBuilder::Logs(b)) = self.rows(key, seq, replay) {
                         b.append(&resource, &scope, record);
                     }
                 }
@@ -121,6 +121,7 @@ impl ShardWorker {
         tenant: &Tenant,
         resource_metrics: &[ResourceMetrics],
     ) {
+        let mut key = BatchKey::new(tenant);
         for rm in resource_metrics {
             let resource = ResourceContext::new(rm.resource.as_ref(), &rm.schema_url);
             for sm in &rm.scope_metrics {
@@ -129,16 +130,11 @@ impl ShardWorker {
                     if let Some(feed) = &mut self.feed {
                         feed.record_metric(tenant, &resource, metric);
                     }
-                    let key = |table, time: u64| BatchKey {
-                        tenant: tenant.clone(),
-                        table,
-                        hour: PartitionHour::of_nanos(to_arrow_nanos(time)),
-                    };
                     match &metric.data {
                         Some(Data::Gauge(g)) => {
                             for p in &g.data_points {
                                 if let Some(BatchBuilder::Gauge(b)) = self.rows(
-                                    &key(Table::MetricsGauge, p.time_unix_nano),
+                                    key.at(Table::MetricsGauge, p.time_unix_nano),
                                     seq,
                                     replay,
                                 ) {
@@ -149,7 +145,7 @@ impl ShardWorker {
                         Some(Data::Sum(s)) => {
                             for p in &s.data_points {
                                 if let Some(BatchBuilder::Sum(b)) = self.rows(
-                                    &key(Table::MetricsSum, p.time_unix_nano),
+                                    key.at(Table::MetricsSum, p.time_unix_nano),
                                     seq,
                                     replay,
                                 ) {
@@ -160,7 +156,7 @@ impl ShardWorker {
                         Some(Data::Histogram(h)) => {
                             for p in &h.data_points {
                                 if let Some(BatchBuilder::Histogram(b)) = self.rows(
-                                    &key(Table::MetricsHistogram, p.time_unix_nano),
+                                    key.at(Table::MetricsHistogram, p.time_unix_nano),
                                     seq,
                                     replay,
                                 ) {
@@ -176,9 +172,10 @@ impl ShardWorker {
                         }
                         Some(Data::ExponentialHistogram(h)) => {
                             for p in &h.data_points {
-                                let k = key(Table::MetricsExponentialHistogram, p.time_unix_nano);
+                                let k =
+                                    key.at(Table::MetricsExponentialHistogram, p.time_unix_nano);
                                 if let Some(BatchBuilder::ExponentialHistogram(b)) =
-                                    self.rows(&k, seq, replay)
+                                    self.rows(k, seq, replay)
                                 {
                                     b.append(
                                         &resource,
@@ -193,7 +190,7 @@ impl ShardWorker {
                         Some(Data::Summary(s)) => {
                             for p in &s.data_points {
                                 if let Some(BatchBuilder::Summary(b)) = self.rows(
-                                    &key(Table::MetricsSummary, p.time_unix_nano),
+                                    key.at(Table::MetricsSummary, p.time_unix_nano),
                                     seq,
                                     replay,
                                 ) {

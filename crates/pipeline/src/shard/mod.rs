@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use hashbrown::hash_map::EntryRef;
 use sluice_model::budget::{Charge, MemoryBudget};
-use sluice_model::time::PartitionHour;
+use sluice_model::time::{PartitionHour, to_arrow_nanos};
 use sluice_model::{HashMap, Table, Tenant};
 use sluice_storage::{ParquetFileWriter, SeqRange};
 
@@ -85,13 +85,21 @@ struct BatchKey {
 }
 
 impl BatchKey {
-    /// A key of `tenant`'s `table`, its hour to be set record by record.
-    fn new(tenant: &Tenant, table: Table) -> Self {
+    /// A key of `tenant`'s, its table and hour set record by record with
+    /// [`BatchKey::at`]: one key a request, not a tenant clone a record.
+    fn new(tenant: &Tenant) -> Self {
         Self {
             tenant: tenant.clone(),
-            table,
+            table: Table::Traces,
             hour: PartitionHour::of_nanos(0),
         }
+    }
+
+    /// This key set to `table` and the hour of `time_unix_nano` (OTLP time).
+    fn at(&mut self, table: Table, time_unix_nano: u64) -> &Self {
+        self.table = table;
+        self.hour = PartitionHour::of_nanos(to_arrow_nanos(time_unix_nano));
+        self
     }
 }
 
