@@ -192,3 +192,49 @@ fn spans_of_two_requests_interleave_by_time_within_a_service() {
         .collect();
     assert_eq!(names, ["first", "second", "first", "second"]);
 }
+
+/// The builders start at the counted sizes: the span attributes' values and
+/// the resource attributes' keys end in buffers of the room counted, not of
+/// a doubling's (checked against 64-byte rounding, as arrow allocates).
+#[test]
+fn builders_start_at_the_counted_size() {
+    let spans = (0..2_000u64)
+        .map(|i| Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            name: "GET /".to_owned(),
+            start_time_unix_nano: 1_700_000_000_000_000_000 + i,
+            end_time_unix_nano: 1_700_000_000_000_000_001 + i,
+            attributes: (0..3)
+                .map(|k| text(&format!("attr.{k}"), &format!("{i:016}")))
+                .collect(),
+            ..Span::default()
+        })
+        .collect();
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", "checkout"), text("host", "h")],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    let mut held = HeldSpans::new();
+    hold(&mut held, &WireTraces::from_request(&request));
+    let capacity = held.capacity;
+    let batch = held.finish();
+    let room = |column: usize, keys: bool| {
+        let map = batch.column(column).as_map();
+        let strings = if keys { map.keys() } else { map.values() };
+        strings.as_string::<i32>().values().capacity()
+    };
+    let near = |room: usize, counted: usize| (counted..counted + 64).contains(&room);
+    assert!(capacity.span_attribute_bytes > 100_000);
+    assert!(near(room(11, false), capacity.span_attribute_bytes));
+    assert!(near(room(8, true), capacity.resource_attributes.key_bytes));
+}
