@@ -344,12 +344,12 @@ pub struct MapSize {
 }
 
 impl MapSize {
-    /// Counts a row holding `pairs`.
-    pub fn add(&mut self, pairs: &StringPairs) {
-        self.rows += 1;
-        self.entries += pairs.keys.len();
-        self.key_bytes += pairs.keys.values().len();
-        self.value_bytes += pairs.values.values().len();
+    /// Counts `rows` rows each holding `pairs`.
+    pub fn add(&mut self, pairs: &StringPairs, rows: usize) {
+        self.rows += rows;
+        self.entries += pairs.keys.len() * rows;
+        self.key_bytes += pairs.keys.values().len() * rows;
+        self.value_bytes += pairs.values.values().len() * rows;
     }
 }
 

@@ -29,7 +29,7 @@ use crate::{Table, hex};
 pub mod held;
 pub mod wire;
 
-use wire::{EventView, LinkView, SpanLayout, SpanView};
+use wire::{EventView, LinkView, SpanView};
 
 /// The `SpanKind` strings of the Collector (`ptrace.SpanKind.String()`).
 pub fn span_kind_name(kind: i32) -> &'static str {
@@ -155,7 +155,7 @@ pub(crate) fn append_hex(builder: &mut StringBuilder, id: &[u8]) {
 }
 
 /// What the rows of a batch of spans hold, as far as it is known before they
-/// are built ([`held::HeldSpans`] counts it as spans arrive): the builders
+/// are built ([`held::HeldSpans`] counts it from the spans it holds): the builders
 /// start at these sizes rather than grow into them. Each growth copies all
 /// appended so far, and a large buffer's new pages are cleared by the kernel
 /// as they are first written: together about a twentieth of a shard's time
@@ -175,17 +175,17 @@ pub struct TraceCapacity {
 }
 
 impl TraceCapacity {
-    /// Counts one span, of `layout`, sent under `resource` and `scope`.
-    pub fn add(&mut self, resource: &ResourceContext, scope: &ScopeContext, layout: &SpanLayout) {
-        self.rows += 1;
-        self.resource_attributes.add(&resource.attributes);
-        self.scope_attributes.add(&scope.attributes);
-        self.service_name_bytes += resource.service_name.len();
-        self.scope_name_bytes += scope.name.len();
-        self.scope_version_bytes += scope.version.len();
-        self.resource_schema_url_bytes += resource.schema_url.len();
-        self.scope_schema_url_bytes += scope.schema_url.len();
-        self.span_attribute_bytes += layout.attributes_len();
+    /// Counts `spans` spans sent under `resource` and `scope`, all but
+    /// their own attributes (`span_attribute_bytes`).
+    pub fn add_spans(&mut self, resource: &ResourceContext, scope: &ScopeContext, spans: usize) {
+        self.rows += spans;
+        self.resource_attributes.add(&resource.attributes, spans);
+        self.scope_attributes.add(&scope.attributes, spans);
+        self.service_name_bytes += resource.service_name.len() * spans;
+        self.scope_name_bytes += scope.name.len() * spans;
+        self.scope_version_bytes += scope.version.len() * spans;
+        self.resource_schema_url_bytes += resource.schema_url.len() * spans;
+        self.scope_schema_url_bytes += scope.schema_url.len() * spans;
     }
 
     /// Room for the span attributes. Their stretch holds each key and string

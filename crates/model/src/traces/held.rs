@@ -50,8 +50,6 @@ pub struct HeldSpans {
     spans: Vec<Held>,
     /// The index's [`SpanLayout`] of each span, in the order they came.
     layouts: Vec<SpanLayout>,
-    /// What the spans' rows will hold, counted as they come.
-    capacity: TraceCapacity,
 }
 
 impl HeldSpans {
@@ -102,7 +100,6 @@ impl HeldSpans {
             at: At::of(body, span.bytes),
             layout: self.layouts.len() as u32,
         });
-        self.capacity.add(resource, scope, &span.layout);
         self.layouts.push(span.layout);
     }
 
@@ -112,7 +109,7 @@ impl HeldSpans {
         let rank = self.service_ranks();
         self.spans
             .sort_by_key(|held| (rank[held.context as usize], held.timestamp));
-        let mut builder = TraceBatchBuilder::with_capacity(&std::mem::take(&mut self.capacity));
+        let mut builder = TraceBatchBuilder::with_capacity(&self.capacity());
         for (i, held) in self.spans.iter().enumerate() {
             // The spans lie in bodies that came in up to a flush interval
             // ago, long out of the caches, and are read in the file's order,
@@ -135,6 +132,22 @@ impl HeldSpans {
         self.contexts.clear();
         self.bodies.clear();
         builder.finish()
+    }
+
+    /// What the held spans' rows will hold, to size the builders: the
+    /// contexts' columns by the spans under each, the span attributes by
+    /// their stretches.
+    fn capacity(&self) -> TraceCapacity {
+        let mut spans_of = vec![0usize; self.contexts.len()];
+        for held in &self.spans {
+            spans_of[held.context as usize] += 1;
+        }
+        let mut capacity = TraceCapacity::default();
+        for ((resource, scope), &spans) in self.contexts.iter().zip(&spans_of) {
+            capacity.add_spans(resource, scope, spans);
+        }
+        capacity.span_attribute_bytes = self.layouts.iter().map(SpanLayout::attributes_len).sum();
+        capacity
     }
 
     /// For each context, the rank of its service name among the services held:
