@@ -1,13 +1,16 @@
 //! WAL appends: what acknowledging only durable requests costs.
 //!
-//! - `wal/append_fsync_always/{1,64}`: appends of a 16 KiB request body, from 1
+//! - `wal/*/append_fsync_always/{1,64}`: appends of a 16 KiB request body, from 1
 //!   and from 64 concurrent appenders, with `fsync = "always"`; with 64, many
 //!   requests share one group commit and one fsync.
-//! - `wal/append_fsync_never/64`: the same with `fsync = "never"`, the ceiling
+//! - `wal/*/append_fsync_never/64`: the same with `fsync = "never"`, the ceiling
 //!   set by the writer thread alone.
 //!
 //! With one appender every append waits for its own fsync, so the time per
 //! append there is the fsync latency of the disk under `wal.dir`.
+//!
+//! Each runs with `wal.direct_io` on (the default: `direct/` in the names)
+//! and off (`buffered/`).
 //!
 //! Run with `cargo bench -p sluice-benches --bench wal`.
 
@@ -43,19 +46,24 @@ fn bench_appends(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5))
         .sample_size(10);
     group.throughput(Throughput::Elements(1));
-    for (policy, name, concurrency) in [
+    let runs = [
         (FsyncPolicy::Always, "append_fsync_always", 1usize),
         (FsyncPolicy::Always, "append_fsync_always", 64),
         (FsyncPolicy::Never, "append_fsync_never", 64),
-    ] {
+    ];
+    for ((policy, name, concurrency), direct_io) in
+        runs.into_iter().flat_map(|run| [(run, true), (run, false)])
+    {
         let dir = tempfile::tempdir_in(std::env::temp_dir()).expect("tempdir");
         let config = WalConfig {
             fsync: policy,
             max_bytes: sluice_model::units::ByteSize::gib(64),
+            direct_io,
             ..WalConfig::default()
         };
+        let io = if direct_io { "direct" } else { "buffered" };
         let wal = Arc::new(Wal::start(dir.path(), &config, 1, vec![], Discard).expect("wal"));
-        group.bench_function(BenchmarkId::new(name, concurrency), |b| {
+        group.bench_function(BenchmarkId::new(format!("{io}/{name}"), concurrency), |b| {
             b.iter_custom(|iters| {
                 let wal = Arc::clone(&wal);
                 let body = body.clone();

@@ -26,7 +26,8 @@ use tokio::sync::oneshot;
 use super::config::WalConfig;
 use super::record::HEADER_LEN;
 use super::segment::{
-    MAGIC, NEW_EXTENSION, SPARE_EXTENSION, SegmentWriter, first_seq_of, prepare_spare, spare_path,
+    MAGIC, NEW_EXTENSION, SPARE_EXTENSION, SegmentWriter, WriteMode, first_seq_of, prepare_spare,
+    spare_path,
 };
 use super::writer::Writer;
 use crate::metrics;
@@ -111,10 +112,11 @@ pub(super) fn open_segment(
     dir: &Path,
     first_seq: u64,
     shared: &Shared,
+    mode: WriteMode,
 ) -> std::io::Result<SegmentWriter> {
     let spare = shared.lock_spares().pop();
     if let Some(spare) = spare {
-        match SegmentWriter::reuse(dir, &spare, first_seq) {
+        match SegmentWriter::reuse(dir, &spare, first_seq, mode) {
             Ok(segment) => {
                 ::metrics::counter!(metrics::WAL_RECYCLED).increment(1);
                 return Ok(segment);
@@ -127,7 +129,7 @@ pub(super) fn open_segment(
             }
         }
     }
-    SegmentWriter::create(dir, first_seq)
+    SegmentWriter::create(dir, first_seq, mode)
 }
 
 /// Whether the segment at `path` holds no record: it ends after its magic, or
@@ -301,7 +303,7 @@ impl<T: Send + 'static> Wal<T> {
             spares: Mutex::new(spares),
             writer_idle: AtomicBool::new(false),
         });
-        let active = open_segment(&dir, next_seq, &shared)?;
+        let active = open_segment(&dir, next_seq, &shared, config.write_mode())?;
         total += active.len();
         segments.push_back(SegmentEntry {
             first_seq: next_seq,
@@ -560,7 +562,7 @@ impl<T> Drop for Wal<T> {
 mod tests {
     use super::*;
     use crate::wal::WalRecord;
-    use crate::wal::segment::{SegmentReader, list_segments, segment_file_name};
+    use crate::wal::segment::{DIRECT_ALIGN, SegmentReader, list_segments, segment_file_name};
 
     fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
         dir.join(segment_file_name(first_seq))
@@ -801,8 +803,9 @@ mod tests {
             segments[segments.len() - 1..],
             "only the active segment"
         );
+        // Written directly: in whole blocks, zeros after the end marker.
         assert_eq!(
-            wal.bytes() + HEADER_LEN as u64,
+            (wal.bytes() + HEADER_LEN as u64).next_multiple_of(DIRECT_ALIGN as u64),
             std::fs::metadata(&left[0]).expect("stat").len()
         );
     }

@@ -46,5 +46,5 @@ pub use config::{FsyncPolicy, WalConfig};
 pub use log::{CommitSink, Release, Wal, WalAppend, WalError};
 pub use record::{RecordError, WalRecord};
 pub use segment::{
-    RecoveredSegment, SegmentReader, SegmentWriter, list_segments, segment_file_name,
+    RecoveredSegment, SegmentReader, SegmentWriter, WriteMode, list_segments, segment_file_name,
 };

@@ -7,10 +7,18 @@
 //! A recycled file still holds its old records past the new ones, so every
 //! group is followed by an [`end_marker`] naming the next sequence number,
 //! which the next group overwrites.
+//!
+//! The writer writes either through the page cache or, with
+//! `wal.direct_io`, straight to the disk (`O_DIRECT`), block by block: the
+//! records of a group are copied into a block-aligned buffer after the
+//! segment's last partial block, which the write rewrites, and the rest of
+//! the last block is zeros (after the end marker, so never read). The kernel
+//! then copies nothing into the page cache, which took most of the WAL
+//! thread's time (`benches/RESULTS.md`, sixteenth session).
 
 use std::fs::{File, OpenOptions};
 use std::io::{IoSlice, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::record::{HEADER_LEN, RecordError, WalRecord, end_marker};
@@ -46,6 +54,22 @@ pub fn prepare_spare(path: &Path) -> std::io::Result<()> {
     file.sync_data()
 }
 
+/// `path` opened for buffered writes at `len`.
+fn open_at(path: &Path, len: u64) -> std::io::Result<File> {
+    let mut file = OpenOptions::new().write(true).open(path)?;
+    file.seek(SeekFrom::Start(len))?;
+    Ok(file)
+}
+
+/// Logs that the file system refused direct writes to `path`.
+fn refused_direct(path: &Path, error: &std::io::Error) {
+    tracing::warn!(
+        path = %path.display(),
+        %error,
+        "the file system refuses direct writes (wal.direct_io); this segment is written through the page cache"
+    );
+}
+
 /// The file name of the segment whose first record is `first_seq`.
 pub fn segment_file_name(first_seq: u64) -> String {
     format!("wal-{first_seq:020}.log")
@@ -60,6 +84,21 @@ pub fn first_seq_of(path: &Path) -> Option<u64> {
         .ok()
 }
 
+/// How a segment's writes reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Through the page cache; the sync writes it back.
+    Buffered,
+    /// Straight to the disk (`O_DIRECT`) in whole aligned blocks; the sync
+    /// flushes the disk's cache. Where the file system refuses it, the
+    /// segment is written buffered instead (with a warning).
+    Direct,
+}
+
+/// The alignment of direct writes, in memory, in the file and in length: the
+/// largest logical block size of common disks (512 B or 4 KiB).
+pub(super) const DIRECT_ALIGN: usize = 4096;
+
 /// An open segment taking new records.
 #[derive(Debug)]
 pub struct SegmentWriter {
@@ -67,6 +106,85 @@ pub struct SegmentWriter {
     path: PathBuf,
     first_seq: u64,
     len: u64,
+    /// Set while the segment is written directly.
+    direct: Option<DirectBuffer>,
+}
+
+/// The block-aligned buffer of a segment written directly: its front holds
+/// the segment's last partial block (from the block's start to the
+/// segment's end), which the next write rewrites with the new records.
+#[derive(Debug)]
+struct DirectBuffer {
+    /// Aligned from `start` on.
+    bytes: Vec<u8>,
+    start: usize,
+    /// Bytes of the partial block at the front.
+    tail: usize,
+}
+
+impl DirectBuffer {
+    /// A buffer whose front holds `tail`, the start of the segment's last
+    /// block.
+    fn new(tail: &[u8]) -> Self {
+        let mut buffer = Self {
+            bytes: Vec::new(),
+            start: 0,
+            tail: 0,
+        };
+        buffer.reserve(DIRECT_ALIGN);
+        buffer.aligned(tail.len()).copy_from_slice(tail);
+        buffer.tail = tail.len();
+        buffer
+    }
+
+    /// The first `len` aligned bytes.
+    fn aligned(&mut self, len: usize) -> &mut [u8] {
+        &mut self.bytes[self.start..self.start + len]
+    }
+
+    /// Writes `parts` and `end` after the `len` bytes `file` holds: from the
+    /// start of its last partial block, whose bytes are at the front, to the
+    /// end of a block, zeros after `end`, in one write. The new last partial
+    /// block then moves to the front.
+    fn write(
+        &mut self,
+        file: &File,
+        len: u64,
+        parts: &[IoSlice<'_>],
+        end: &[u8; HEADER_LEN],
+    ) -> std::io::Result<()> {
+        let tail = self.tail;
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let used = tail + total + end.len();
+        let blocks = used.next_multiple_of(DIRECT_ALIGN);
+        self.reserve(blocks);
+        let aligned = self.aligned(blocks);
+        let mut at = tail;
+        for part in parts.iter().map(|p| &p[..]).chain([&end[..]]) {
+            aligned[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        aligned[used..].fill(0);
+        file.write_all_at(aligned, len - tail as u64)?;
+        let new_tail = ((len + total as u64) % DIRECT_ALIGN as u64) as usize;
+        let from = tail + total - new_tail;
+        aligned.copy_within(from..from + new_tail, 0);
+        self.tail = new_tail;
+        Ok(())
+    }
+
+    /// Makes room for `len` aligned bytes, keeping the partial block.
+    fn reserve(&mut self, len: usize) {
+        if self.bytes.len() - self.start >= len {
+            return;
+        }
+        let mut bytes = vec![0u8; len + DIRECT_ALIGN];
+        let start = bytes.as_ptr().align_offset(DIRECT_ALIGN);
+        bytes[start..start + self.tail]
+            .copy_from_slice(&self.bytes[self.start..self.start + self.tail]);
+        self.bytes = bytes;
+        self.start = start;
+    }
 }
 
 impl SegmentWriter {
@@ -76,7 +194,7 @@ impl SegmentWriter {
     /// the WAL once it starts with the magic and a [`BLANK`], so that a crash
     /// never leaves a segment without its magic for recovery to take as
     /// damage. Fails if the segment exists.
-    pub fn create(dir: &Path, first_seq: u64) -> std::io::Result<Self> {
+    pub fn create(dir: &Path, first_seq: u64, mode: WriteMode) -> std::io::Result<Self> {
         let path = dir.join(segment_file_name(first_seq));
         if path.exists() {
             return Err(std::io::Error::new(
@@ -89,30 +207,53 @@ impl SegmentWriter {
         file.write_all(MAGIC)?;
         file.write_all(&BLANK)?;
         file.sync_all()?;
-        Self::reuse(dir, &new, first_seq)
+        Self::reuse(dir, &new, first_seq, mode)
     }
 
     /// Takes the spare at `spare` (made ready by [`prepare_spare`], or new) as
     /// the segment for records from `first_seq` on: renames it into the WAL
     /// and makes the name durable.
-    pub fn reuse(dir: &Path, spare: &Path, first_seq: u64) -> std::io::Result<Self> {
+    pub fn reuse(
+        dir: &Path,
+        spare: &Path,
+        first_seq: u64,
+        mode: WriteMode,
+    ) -> std::io::Result<Self> {
         let path = dir.join(segment_file_name(first_seq));
         std::fs::rename(spare, &path)?;
         File::open(dir)?.sync_all()?;
-        let file = OpenOptions::new().write(true).open(&path)?;
-        Self::at_start(file, path, first_seq)
-    }
-
-    /// The writer of a segment holding only its magic and a [`BLANK`].
-    fn at_start(mut file: File, path: PathBuf, first_seq: u64) -> std::io::Result<Self> {
         let len = MAGIC.len() as u64;
-        file.seek(SeekFrom::Start(len))?;
+        let direct = match mode {
+            WriteMode::Direct => match OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(&path)
+            {
+                Ok(file) => Some(file),
+                Err(error) if error.raw_os_error() == Some(libc::EINVAL) => {
+                    refused_direct(&path, &error);
+                    None
+                }
+                Err(error) => return Err(error),
+            },
+            WriteMode::Buffered => None,
+        };
+        let (file, direct) = match direct {
+            Some(file) => (file, Some(DirectBuffer::new(MAGIC))),
+            None => (open_at(&path, len)?, None),
+        };
         Ok(Self {
             file,
             path,
             first_seq,
             len,
+            direct,
         })
+    }
+
+    /// Whether the segment is written straight to the disk.
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
     }
 
     /// Appends the concatenation of `parts` (the encoded records of a group,
@@ -126,6 +267,22 @@ impl SegmentWriter {
         end: &'a [u8; HEADER_LEN],
     ) -> std::io::Result<()> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
+        if let Some(buffer) = &mut self.direct {
+            match buffer.write(&self.file, self.len, parts, end) {
+                Ok(()) => {
+                    self.len += total as u64;
+                    return Ok(());
+                }
+                Err(error) if error.raw_os_error() == Some(libc::EINVAL) => {
+                    // Refused before anything was written: the file system
+                    // takes the flag but not the writes.
+                    refused_direct(&self.path, &error);
+                    self.direct = None;
+                    self.file = open_at(&self.path, self.len)?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
         parts.push(IoSlice::new(end));
         let mut parts = &mut parts[..];
         // Leaves out the empty parts in front (a write of those returns 0).
@@ -149,6 +306,8 @@ impl SegmentWriter {
     }
 
     /// Cuts the file back to `len` bytes (dropping a partly written group).
+    /// Nothing is appended to the segment after: the WAL writer moves to a
+    /// new one.
     pub fn truncate(&mut self, len: u64) -> std::io::Result<()> {
         self.file.set_len(len)?;
         self.len = len;
@@ -283,7 +442,8 @@ mod tests {
     /// Writes `records` as the WAL writer does: their heads and bodies in
     /// parts (an empty body is an empty part).
     fn write_segment(dir: &Path, records: &[WalRecord]) -> PathBuf {
-        let mut writer = SegmentWriter::create(dir, records[0].seq).expect("create");
+        let mut writer =
+            SegmentWriter::create(dir, records[0].seq, WriteMode::Buffered).expect("create");
         let heads: Vec<BytesMut> = records
             .iter()
             .map(|r| {
@@ -313,7 +473,7 @@ mod tests {
     fn records_in_one_buffer_read_back_as_records_in_parts() {
         let dir = tempfile::tempdir().expect("tempdir");
         let written = records(7, 30);
-        let mut writer = SegmentWriter::create(dir.path(), 7).expect("create");
+        let mut writer = SegmentWriter::create(dir.path(), 7, WriteMode::Buffered).expect("create");
         let mut buf = BytesMut::new();
         for r in &written {
             r.encode_into(&mut buf);
@@ -380,7 +540,7 @@ mod tests {
     #[test]
     fn a_new_segment_appears_under_its_name_only_whole() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let writer = SegmentWriter::create(dir.path(), 5).expect("create");
+        let writer = SegmentWriter::create(dir.path(), 5, WriteMode::Buffered).expect("create");
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .expect("read dir")
             .map(|e| e.expect("entry").file_name())
@@ -389,12 +549,18 @@ mod tests {
         let bytes = std::fs::read(writer.path()).expect("read");
         assert_eq!(&bytes[..MAGIC.len()], MAGIC);
         assert_eq!(bytes[MAGIC.len()..], BLANK);
-        let again = SegmentWriter::create(dir.path(), 5).expect_err("exists");
+        let again = SegmentWriter::create(dir.path(), 5, WriteMode::Buffered).expect_err("exists");
         assert_eq!(again.kind(), std::io::ErrorKind::AlreadyExists);
     }
 
     #[test]
     fn a_recycled_segment_reads_back_only_its_new_records() {
+        for mode in [WriteMode::Buffered, WriteMode::Direct] {
+            a_recycled_segment_written(mode);
+        }
+    }
+
+    fn a_recycled_segment_written(mode: WriteMode) {
         let dir = tempfile::tempdir().expect("tempdir");
         let old = write_segment(dir.path(), &records(1, 200));
         let size = std::fs::metadata(&old).expect("stat").len();
@@ -402,7 +568,8 @@ mod tests {
         std::fs::rename(&old, &spare).expect("rename");
         prepare_spare(&spare).expect("prepare");
 
-        let mut writer = SegmentWriter::reuse(dir.path(), &spare, 201).expect("reuse");
+        let mut writer = SegmentWriter::reuse(dir.path(), &spare, 201, mode).expect("reuse");
+        assert_eq!(writer.is_direct(), mode == WriteMode::Direct);
         assert!(!spare.exists());
         let empty = READER.read(writer.path()).expect("read");
         assert!(empty.records.is_empty());
@@ -425,7 +592,74 @@ mod tests {
         assert_eq!(recovered.records, written);
         assert!(recovered.damage.is_none(), "{:?}", recovered.damage);
         let reused_size = std::fs::metadata(writer.path()).expect("stat").len();
-        assert_eq!(reused_size, size, "written over, not grown");
+        assert_eq!(reused_size, size, "{mode:?}: written over, not grown");
+    }
+
+    /// Writes `groups` (of body sizes) as consecutive records from `first`
+    /// on, a group at a time, to a new segment in `dir` in `mode`.
+    fn write_groups(
+        dir: &Path,
+        first: u64,
+        groups: &[Vec<usize>],
+        mode: WriteMode,
+    ) -> (SegmentWriter, Vec<WalRecord>) {
+        let mut writer = SegmentWriter::create(dir, first, mode).expect("create");
+        let mut written = Vec::new();
+        for sizes in groups {
+            let mut buf = BytesMut::new();
+            for size in sizes {
+                let seq = first + written.len() as u64;
+                let record = WalRecord {
+                    seq,
+                    tenant: sluice_model::Tenant::default(),
+                    signal: Signal::Logs,
+                    shards: 1,
+                    body: Bytes::from(vec![seq as u8 | 1; *size]),
+                };
+                record.encode_into(&mut buf);
+                written.push(record);
+            }
+            let end = end_marker(first + written.len() as u64);
+            writer
+                .append_parts(&mut vec![IoSlice::new(&buf)], &end)
+                .expect("append");
+        }
+        writer.sync().expect("sync");
+        (writer, written)
+    }
+
+    proptest::proptest! {
+        /// A segment written directly holds the bytes a buffered one does,
+        /// then zeros to the end of its last block; it reads back whole.
+        /// Groups of records with bodies within a block, across one and
+        /// across several.
+        #[test]
+        fn direct_writes_leave_the_bytes_buffered_writes_leave(
+            groups in proptest::collection::vec(
+                proptest::collection::vec(1usize..9_000, 1..5),
+                1..8,
+            ),
+        ) {
+            let (direct_dir, buffered_dir) = (
+                tempfile::tempdir().expect("tempdir"),
+                tempfile::tempdir().expect("tempdir"),
+            );
+            let (direct, written) = write_groups(direct_dir.path(), 3, &groups, WriteMode::Direct);
+            let (buffered, _) = write_groups(buffered_dir.path(), 3, &groups, WriteMode::Buffered);
+            proptest::prop_assert!(direct.is_direct());
+            proptest::prop_assert_eq!(direct.len(), buffered.len());
+            let direct_bytes = std::fs::read(direct.path()).expect("read");
+            let buffered_bytes = std::fs::read(buffered.path()).expect("read");
+            proptest::prop_assert_eq!(direct_bytes.len() % DIRECT_ALIGN, 0);
+            proptest::prop_assert_eq!(
+                &direct_bytes[..buffered_bytes.len()],
+                &buffered_bytes[..]
+            );
+            proptest::prop_assert!(direct_bytes[buffered_bytes.len()..].iter().all(|b| *b == 0));
+            let recovered = READER.read(direct.path()).expect("read");
+            proptest::prop_assert_eq!(recovered.records, written);
+            proptest::prop_assert!(recovered.damage.is_none());
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use super::config::{FsyncPolicy, WalConfig};
 use super::log::{CommitSink, SegmentEntry, Shared, WalAppend, WalError, open_segment};
 use super::record::{HEADER_LEN, WalRecord, end_marker};
-use super::segment::SegmentWriter;
+use super::segment::{SegmentWriter, WriteMode};
 use crate::metrics;
 
 /// Records committed in one group at most.
@@ -236,10 +236,15 @@ impl Writer {
     /// spare written over when one waits.
     fn rotate(&mut self, first_seq: u64) -> std::io::Result<()> {
         let _ = self.segment.sync();
-        let segment = open_segment(&self.dir, first_seq, &self.shared).or_else(|_| {
+        // Direct while the file system took the last segment's direct writes.
+        let mode = match self.segment.is_direct() {
+            true => WriteMode::Direct,
+            false => WriteMode::Buffered,
+        };
+        let segment = open_segment(&self.dir, first_seq, &self.shared, mode).or_else(|_| {
             // A previous failed rotation may have left an empty file behind.
             let _ = std::fs::remove_file(self.dir.join(super::segment_file_name(first_seq)));
-            SegmentWriter::create(&self.dir, first_seq)
+            SegmentWriter::create(&self.dir, first_seq, mode)
         })?;
         let entry = SegmentEntry {
             first_seq,
