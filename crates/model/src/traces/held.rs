@@ -119,8 +119,10 @@ impl HeldSpans {
             // session).
             if let Some(ahead) = self.spans.get(i + PREFETCH_AHEAD) {
                 let bytes = ahead.at.slice(&self.bodies[ahead.body as usize]);
-                bytes.chunks(64).for_each(|line| prefetch(line.as_ptr()));
-                prefetch((&raw const self.layouts[ahead.layout as usize]).cast());
+                bytes
+                    .chunks(64)
+                    .for_each(|line| super::prefetch(line.as_ptr()));
+                super::prefetch((&raw const self.layouts[ahead.layout as usize]).cast());
             }
             let (resource, scope) = &self.contexts[held.context as usize];
             let body = &self.bodies[held.body as usize];
@@ -171,22 +173,6 @@ impl HeldSpans {
 /// How many spans ahead of the one being read [`HeldSpans::finish`] asks
 /// for the memory of.
 const PREFETCH_AHEAD: usize = 8;
-
-/// Asks the processor to bring the cache line at `at` in: a hint, with no
-/// effect on what the program computes (an address that is not mapped is
-/// ignored).
-#[inline(always)]
-fn prefetch(at: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 processor has;
-    // a prefetch reads nothing the program sees and cannot fault.
-    #[allow(unsafe_code)]
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
-}
 
 #[cfg(test)]
 mod tests;
