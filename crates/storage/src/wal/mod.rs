@@ -15,7 +15,8 @@
 //! with no payload and the next sequence number, checksummed the same way; a
 //! segment with no record yet has a header of zeros right after its magic.
 //! What follows either (in a segment written over a spare, the spare's old
-//! records) is not read; zeros anywhere else are damage. Sequence numbers
+//! records; written with `wal.direct_io`, zeros to the end of a 4 KiB block)
+//! is not read; zeros anywhere else are damage. Sequence numbers
 //! increase by one across segments, so a gap or a step back is as much a sign
 //! of damage as a checksum mismatch.
 //!

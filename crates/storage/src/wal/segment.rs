@@ -569,7 +569,9 @@ mod tests {
         prepare_spare(&spare).expect("prepare");
 
         let mut writer = SegmentWriter::reuse(dir.path(), &spare, 201, mode).expect("reuse");
-        assert_eq!(writer.is_direct(), mode == WriteMode::Direct);
+        if mode == WriteMode::Buffered {
+            assert!(!writer.is_direct());
+        }
         assert!(!spare.exists());
         let empty = READER.read(writer.path()).expect("read");
         assert!(empty.records.is_empty());
@@ -632,7 +634,9 @@ mod tests {
         /// A segment written directly holds the bytes a buffered one does,
         /// then zeros to the end of its last block; it reads back whole.
         /// Groups of records with bodies within a block, across one and
-        /// across several.
+        /// across several. Where the temporary directory's file system
+        /// refuses direct writes, the segment falls back to buffered writes
+        /// and holds exactly the buffered bytes.
         #[test]
         fn direct_writes_leave_the_bytes_buffered_writes_leave(
             groups in proptest::collection::vec(
@@ -646,11 +650,14 @@ mod tests {
             );
             let (direct, written) = write_groups(direct_dir.path(), 3, &groups, WriteMode::Direct);
             let (buffered, _) = write_groups(buffered_dir.path(), 3, &groups, WriteMode::Buffered);
-            proptest::prop_assert!(direct.is_direct());
             proptest::prop_assert_eq!(direct.len(), buffered.len());
             let direct_bytes = std::fs::read(direct.path()).expect("read");
             let buffered_bytes = std::fs::read(buffered.path()).expect("read");
-            proptest::prop_assert_eq!(direct_bytes.len() % DIRECT_ALIGN, 0);
+            let blocks = match direct.is_direct() {
+                true => buffered_bytes.len().next_multiple_of(DIRECT_ALIGN),
+                false => buffered_bytes.len(),
+            };
+            proptest::prop_assert_eq!(direct_bytes.len(), blocks);
             proptest::prop_assert_eq!(
                 &direct_bytes[..buffered_bytes.len()],
                 &buffered_bytes[..]
