@@ -298,8 +298,9 @@ impl WireTraces {
         self.spans.iter().enumerate().map(|(i, at)| {
             // The body was written on the receivers' core: asked for a few
             // spans ahead, the names are in this core's cache by their turn
-            // (`from_utf8`'s share of the shards' samples 3.7% -> 1.7% at
-            // 200,000 spans/s; benches/RESULTS.md, sixteenth session).
+            // (`from_utf8` in the shards 3.7% -> 1.7% of the daemon's
+            // samples at 200,000 spans/s; benches/RESULTS.md, sixteenth
+            // session).
             if let Some(ahead) = self.spans.get(i + FACTS_AHEAD) {
                 let name = ahead.layout.name.slice(ahead.span.slice(&self.body));
                 super::prefetch(name.as_ptr());
