@@ -112,7 +112,9 @@ pub struct SegmentWriter {
 
 /// The block-aligned buffer of a segment written directly: its front holds
 /// the segment's last partial block (from the block's start to the
-/// segment's end), which the next write rewrites with the new records.
+/// segment's end), which the next write rewrites with the new records. It
+/// grows to the largest group written (the writer's group limit, plus one
+/// request past it) and is freed with the segment.
 #[derive(Debug)]
 struct DirectBuffer {
     /// Aligned from `start` on.
