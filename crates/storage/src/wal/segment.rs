@@ -571,9 +571,8 @@ mod tests {
         prepare_spare(&spare).expect("prepare");
 
         let mut writer = SegmentWriter::reuse(dir.path(), &spare, 201, mode).expect("reuse");
-        if mode == WriteMode::Buffered {
-            assert!(!writer.is_direct());
-        }
+        let direct = mode == WriteMode::Direct && takes_direct_writes(dir.path());
+        assert_eq!(writer.is_direct(), direct);
         assert!(!spare.exists());
         let empty = READER.read(writer.path()).expect("read");
         assert!(empty.records.is_empty());
@@ -632,13 +631,31 @@ mod tests {
         (writer, written)
     }
 
+    /// Whether the file system of `dir` takes direct writes: a block
+    /// written to a probe file with `O_DIRECT`, as a segment would be.
+    fn takes_direct_writes(dir: &Path) -> bool {
+        let probe = dir.join("direct-probe");
+        File::create(&probe).expect("create");
+        let taken = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&probe)
+            .and_then(|file| {
+                let mut buffer = DirectBuffer::new(&[]);
+                file.write_all_at(buffer.aligned(DIRECT_ALIGN), 0)
+            })
+            .is_ok();
+        std::fs::remove_file(&probe).expect("remove");
+        taken
+    }
+
     proptest::proptest! {
         /// A segment written directly holds the bytes a buffered one does,
         /// then zeros to the end of its last block; it reads back whole.
         /// Groups of records with bodies within a block, across one and
         /// across several. Where the temporary directory's file system
-        /// refuses direct writes, the segment falls back to buffered writes
-        /// and holds exactly the buffered bytes.
+        /// refuses direct writes (a probe file tells), the segment falls
+        /// back to buffered writes and holds exactly the buffered bytes.
         #[test]
         fn direct_writes_leave_the_bytes_buffered_writes_leave(
             groups in proptest::collection::vec(
@@ -652,6 +669,7 @@ mod tests {
             );
             let (direct, written) = write_groups(direct_dir.path(), 3, &groups, WriteMode::Direct);
             let (buffered, _) = write_groups(buffered_dir.path(), 3, &groups, WriteMode::Buffered);
+            proptest::prop_assert_eq!(direct.is_direct(), takes_direct_writes(direct_dir.path()));
             proptest::prop_assert_eq!(direct.len(), buffered.len());
             let direct_bytes = std::fs::read(direct.path()).expect("read");
             let buffered_bytes = std::fs::read(buffered.path()).expect("read");
