@@ -140,6 +140,7 @@ pub struct RollupKeyRef<'a> {
 }
 
 impl RollupKeyRef<'_> {
+    /// The key this stands for, its strings allocated.
     pub fn to_owned(self) -> RollupKey {
         RollupKey::new(
             self.tenant.clone(),
