@@ -113,8 +113,8 @@ pub struct SegmentWriter {
 /// The block-aligned buffer of a segment written directly: its front holds
 /// the segment's last partial block (from the block's start to the
 /// segment's end), which the next write rewrites with the new records. It
-/// grows to the largest group written (the writer's group limit, plus one
-/// request past it) and is freed with the segment.
+/// grows to at most twice the largest group written (the writer's group
+/// limit, plus one request past it) and is freed with the segment.
 #[derive(Debug)]
 struct DirectBuffer {
     /// Aligned from `start` on.
@@ -175,12 +175,15 @@ impl DirectBuffer {
         Ok(())
     }
 
-    /// Makes room for `len` aligned bytes, keeping the partial block.
+    /// Makes room for `len` aligned bytes, keeping the partial block; the
+    /// room at least doubles, so that groups growing a little at a time do
+    /// not each cost a new buffer.
     fn reserve(&mut self, len: usize) {
-        if self.bytes.len() - self.start >= len {
+        let room = self.bytes.len() - self.start;
+        if room >= len {
             return;
         }
-        let mut bytes = vec![0u8; len + DIRECT_ALIGN];
+        let mut bytes = vec![0u8; len.max(2 * room) + DIRECT_ALIGN];
         let start = bytes.as_ptr().align_offset(DIRECT_ALIGN);
         bytes[start..start + self.tail]
             .copy_from_slice(&self.bytes[self.start..self.start + self.tail]);
