@@ -25,6 +25,7 @@
 //! the same.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
@@ -125,8 +126,8 @@ fn text(s: impl Into<String>) -> Value {
 /// The resources (per service and instance) and scopes (per kind) spans are
 /// sent under, turned into contexts once.
 struct Senders {
-    resources: Vec<Vec<ResourceContext>>,
-    scopes: [ScopeContext; 3],
+    resources: Vec<Vec<Arc<ResourceContext>>>,
+    scopes: [Arc<ScopeContext>; 3],
 }
 
 fn senders() -> Senders {
@@ -150,7 +151,10 @@ fn senders() -> Senders {
                         ],
                         ..Default::default()
                     };
-                    ResourceContext::new(Some(&resource), "https://opentelemetry.io/schemas/1.26.0")
+                    Arc::new(ResourceContext::new(
+                        Some(&resource),
+                        "https://opentelemetry.io/schemas/1.26.0",
+                    ))
                 })
                 .collect()
         })
@@ -161,7 +165,7 @@ fn senders() -> Senders {
             version: "2.11.0".to_owned(),
             ..Default::default()
         };
-        ScopeContext::new(Some(&scope), "")
+        Arc::new(ScopeContext::new(Some(&scope), ""))
     };
     Senders {
         resources,

@@ -19,6 +19,10 @@ use base64::Engine;
 use crate::otlp::common::v1::{AnyValue, KeyValue, any_value::Value};
 use crate::protowire::{Fields, merged, occurrences};
 
+mod interned;
+
+pub use interned::{InternedMapBuilder, interned_map_type};
+
 /// The field names Parquet's `MAP` logical type documents.
 fn map_field_names() -> MapFieldNames {
     MapFieldNames {
@@ -531,6 +535,20 @@ impl<'a> WireKeyValue<'a> {
             }
         }
         kv
+    }
+
+    /// The value, when it is one string: its bytes in the body, as
+    /// [`write_value`](Self::write_value) would write them.
+    #[inline(always)]
+    fn string_value(&self) -> Option<&'a [u8]> {
+        let (1, Some(value)) = (self.values, self.value) else {
+            return None;
+        };
+        let mut fields = Fields::new(value);
+        match (fields.next(), fields.next()) {
+            (Some((1, text)), None) => Some(text.bytes()),
+            _ => None,
+        }
     }
 
     /// Writes the value's string form: read in place when it is one scalar,

@@ -15,10 +15,13 @@
 
 use std::sync::{Arc, LazyLock};
 
+use arrow::array::RecordBatch;
+use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use arrow::error::ArrowError;
 
 use crate::Table;
-use crate::attributes::map_type;
+use crate::attributes::{interned_map_type, map_type};
 
 /// `timestamp[ns, UTC]`.
 pub fn timestamp_type() -> DataType {
@@ -301,6 +304,68 @@ pub fn schema(table: Table) -> SchemaRef {
         .position(|t| *t == table)
         .expect("every table is in Table::ALL");
     Arc::clone(&SCHEMAS[index])
+}
+
+/// The schema of the batches Sluice builds for `table`, which storage writes
+/// as [`schema`]: for `otel_traces`, with its top-level attribute maps
+/// interned ([`interned_map_type`]); for the other tables, `schema` itself.
+pub fn built_schema(table: Table) -> SchemaRef {
+    static BUILT_TRACES: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let interned = ["ResourceAttributes", "SpanAttributes", "ScopeAttributes"];
+        let fields: Vec<Field> = traces()
+            .fields()
+            .iter()
+            .map(|field| match interned.contains(&field.name().as_str()) {
+                true => Field::new(field.name(), interned_map_type(), false),
+                false => field.as_ref().clone(),
+            })
+            .collect();
+        Arc::new(Schema::new(fields))
+    });
+    match table {
+        Table::Traces => Arc::clone(&BUILT_TRACES),
+        _ => schema(table),
+    }
+}
+
+/// `built` with its interned map columns as `map<utf8, utf8>`: the schema a
+/// file of a batch of that schema holds (the same schema where it has none).
+pub fn file_schema(built: &SchemaRef) -> SchemaRef {
+    let interned = |field: &Field| *field.data_type() == interned_map_type();
+    if !built.fields().iter().any(|f| interned(f)) {
+        return Arc::clone(built);
+    }
+    let fields: Vec<Field> = built
+        .fields()
+        .iter()
+        .map(|field| match interned(field) {
+            true => Field::new(field.name(), map_type(), field.is_nullable()),
+            false => field.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, built.metadata().clone()))
+}
+
+/// `batch` with its interned map columns cast to `map<utf8, utf8>`: the
+/// rows as a file of it reads back.
+pub fn plain_batch(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let built = batch.schema();
+    let plain = file_schema(&built);
+    if Arc::ptr_eq(&plain, &built) {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(plain.fields())
+        .map(
+            |(column, field)| match column.data_type() == field.data_type() {
+                true => Ok(Arc::clone(column)),
+                false => cast(column, field.data_type()),
+            },
+        )
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(plain, columns)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! [`finish`](TraceBatchBuilder::finish) hands the rows to storage as one
 //! `RecordBatch`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -15,14 +16,12 @@ use arrow::array::{
 use arrow::datatypes::Fields;
 
 use crate::attributes::{
-    AttributesBuilder, MIN_BYTES, MapSize, WireAttributesBuilder, append_pairs,
-    append_wire_attributes, attributes_builder_with, finish_attributes,
-    finish_wire_attribute_lists, finish_wire_attributes, wire_attributes_builder,
-    wire_attributes_builder_with,
+    InternedMapBuilder, MIN_BYTES, MapSize, StringPairs, WireAttributesBuilder,
+    append_wire_attributes, finish_wire_attribute_lists, wire_attributes_builder,
 };
 use crate::context::{ResourceContext, ScopeContext};
 use crate::otlp::trace::v1::status::StatusCode;
-use crate::schema::{event_fields, link_fields, schema};
+use crate::schema::{built_schema, event_fields, link_fields};
 use crate::time::to_arrow_nanos;
 use crate::{Table, hex};
 
@@ -214,10 +213,10 @@ pub struct TraceBatchBuilder {
     span_name: StringBuilder,
     span_kind: StringBuilder,
     service_name: StringBuilder,
-    resource_attributes: AttributesBuilder,
+    resource_attributes: InternedMapBuilder,
     scope_name: StringBuilder,
     scope_version: StringBuilder,
-    span_attributes: WireAttributesBuilder,
+    span_attributes: InternedMapBuilder,
     duration: UInt64Builder,
     status_code: StringBuilder,
     status_message: StringBuilder,
@@ -225,14 +224,56 @@ pub struct TraceBatchBuilder {
     links: LinksBuilder,
     resource_schema_url: StringBuilder,
     scope_schema_url: StringBuilder,
-    scope_attributes: AttributesBuilder,
+    scope_attributes: InternedMapBuilder,
     flags: UInt32Builder,
     dropped_attributes: UInt32Builder,
     dropped_events: UInt32Builder,
     dropped_links: UInt32Builder,
     rows: usize,
+    /// The first row of each resource and scope since the last
+    /// [`finish`](Self::finish), whose attributes the rows after copy; see
+    /// [`ContextRows`].
+    resource_rows: ContextRows<ResourceContext>,
+    scope_rows: ContextRows<ScopeContext>,
     /// Scratch space of [`append_wire_attributes`].
     prints: Vec<u64>,
+}
+
+/// The first row of each context (a resource or a scope) appended to a batch,
+/// found by the context's address: a context's attributes are looked up in
+/// the column's dictionary once per batch, and its other rows copy that
+/// row's indices. Each context is held while it is in the table, so no
+/// other can take its address.
+#[derive(Debug)]
+struct ContextRows<T> {
+    rows: HashMap<usize, (Arc<T>, usize), ahash::RandomState>,
+}
+
+impl<T> Default for ContextRows<T> {
+    fn default() -> Self {
+        Self {
+            rows: HashMap::default(),
+        }
+    }
+}
+
+impl<T> ContextRows<T> {
+    /// Appends the attributes of `context` to `column` as row `row`: those
+    /// of `pairs`, or a copy of the context's first row.
+    fn append(
+        &mut self,
+        column: &mut InternedMapBuilder,
+        context: &Arc<T>,
+        pairs: impl FnOnce(&T) -> &StringPairs,
+    ) {
+        match self.rows.entry(Arc::as_ptr(context).addr()) {
+            std::collections::hash_map::Entry::Occupied(first) => column.repeat_row(first.get().1),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert((Arc::clone(context), column.len()));
+                column.append_pairs(pairs(context));
+            }
+        }
+    }
 }
 
 impl Default for TraceBatchBuilder {
@@ -260,10 +301,16 @@ impl TraceBatchBuilder {
             span_name: strings(0),
             span_kind: strings(rows * "Internal".len()),
             service_name: strings(capacity.service_name_bytes),
-            resource_attributes: attributes_builder_with(capacity.resource_attributes),
+            resource_attributes: InternedMapBuilder::with_capacity(
+                rows,
+                capacity.resource_attributes.entries,
+            ),
             scope_name: strings(capacity.scope_name_bytes),
             scope_version: strings(capacity.scope_version_bytes),
-            span_attributes: wire_attributes_builder_with(capacity.span_attributes()),
+            span_attributes: InternedMapBuilder::with_capacity(
+                rows,
+                capacity.span_attributes().entries,
+            ),
             duration: UInt64Builder::with_capacity(rows),
             status_code: strings(rows * "Unset".len()),
             status_message: strings(0),
@@ -271,12 +318,17 @@ impl TraceBatchBuilder {
             links: LinksBuilder::new(),
             resource_schema_url: strings(capacity.resource_schema_url_bytes),
             scope_schema_url: strings(capacity.scope_schema_url_bytes),
-            scope_attributes: attributes_builder_with(capacity.scope_attributes),
+            scope_attributes: InternedMapBuilder::with_capacity(
+                rows,
+                capacity.scope_attributes.entries,
+            ),
             flags: UInt32Builder::with_capacity(rows),
             dropped_attributes: UInt32Builder::with_capacity(rows),
             dropped_events: UInt32Builder::with_capacity(rows),
             dropped_links: UInt32Builder::with_capacity(rows),
             rows: 0,
+            resource_rows: ContextRows::default(),
+            scope_rows: ContextRows::default(),
             prints: Vec::new(),
         }
     }
@@ -291,7 +343,12 @@ impl TraceBatchBuilder {
     }
 
     /// Appends one span sent under `resource` and `scope`.
-    pub fn append(&mut self, resource: &ResourceContext, scope: &ScopeContext, span: &SpanView) {
+    pub fn append(
+        &mut self,
+        resource: &Arc<ResourceContext>,
+        scope: &Arc<ScopeContext>,
+        span: &SpanView,
+    ) {
         self.timestamp
             .append_value(to_arrow_nanos(span.start_time_unix_nano));
         append_hex(&mut self.trace_id, span.trace_id);
@@ -301,14 +358,11 @@ impl TraceBatchBuilder {
         self.span_name.append_value(span.name);
         self.span_kind.append_value(span_kind_name(span.kind));
         self.service_name.append_value(&resource.service_name);
-        append_pairs(&mut self.resource_attributes, &resource.attributes);
+        self.resource_rows
+            .append(&mut self.resource_attributes, resource, |r| &r.attributes);
         self.scope_name.append_value(&scope.name);
         self.scope_version.append_value(&scope.version);
-        append_wire_attributes(
-            &mut self.span_attributes,
-            span.attributes(),
-            &mut self.prints,
-        );
+        self.span_attributes.append_wire(span.attributes());
         self.duration.append_value(
             span.end_time_unix_nano
                 .saturating_sub(span.start_time_unix_nano),
@@ -321,7 +375,8 @@ impl TraceBatchBuilder {
         self.links.append(span.links(), &mut self.prints);
         self.resource_schema_url.append_value(&resource.schema_url);
         self.scope_schema_url.append_value(&scope.schema_url);
-        append_pairs(&mut self.scope_attributes, &scope.attributes);
+        self.scope_rows
+            .append(&mut self.scope_attributes, scope, |s| &s.attributes);
         self.flags.append_value(span.flags);
         self.dropped_attributes
             .append_value(span.dropped_attributes_count);
@@ -350,10 +405,10 @@ impl TraceBatchBuilder {
             Arc::new(self.span_name.finish()),
             Arc::new(self.span_kind.finish()),
             Arc::new(self.service_name.finish()),
-            finish_attributes(&mut self.resource_attributes),
+            self.resource_attributes.finish(),
             Arc::new(self.scope_name.finish()),
             Arc::new(self.scope_version.finish()),
-            finish_wire_attributes(&mut self.span_attributes),
+            self.span_attributes.finish(),
             Arc::new(self.duration.finish()),
             Arc::new(self.status_code.finish()),
             Arc::new(self.status_message.finish()),
@@ -361,14 +416,16 @@ impl TraceBatchBuilder {
             self.links.finish(),
             Arc::new(self.resource_schema_url.finish()),
             Arc::new(self.scope_schema_url.finish()),
-            finish_attributes(&mut self.scope_attributes),
+            self.scope_attributes.finish(),
             Arc::new(self.flags.finish()),
             Arc::new(self.dropped_attributes.finish()),
             Arc::new(self.dropped_events.finish()),
             Arc::new(self.dropped_links.finish()),
         ];
         self.rows = 0;
-        RecordBatch::try_new(schema(Table::Traces), columns)
+        self.resource_rows = ContextRows::default();
+        self.scope_rows = ContextRows::default();
+        RecordBatch::try_new(built_schema(Table::Traces), columns)
             .expect("the builders produce exactly the otel_traces schema")
     }
 }

@@ -9,7 +9,9 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder};
-use arrow::compute::{LexicographicalComparator, SortColumn, SortOptions, lexsort_to_indices};
+use arrow::compute::{
+    LexicographicalComparator, SortColumn, SortOptions, cast, lexsort_to_indices,
+};
 use arrow::error::ArrowError;
 use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowLeafColumn, compute_leaves};
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
@@ -246,8 +248,10 @@ pub fn encode_parquet(
         .max_row_group_row_count()
         .unwrap_or(usize::MAX)
         .max(1);
-    let writer =
-        ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).map_err(encode_err)?;
+    // The file holds interned maps as the maps of strings they stand for.
+    let file_schema = sluice_model::schema::file_schema(&batch.schema());
+    let writer = ArrowWriter::try_new(Vec::new(), Arc::clone(&file_schema), Some(properties))
+        .map_err(encode_err)?;
     let (mut file, factory) = writer.into_serialized_writer().map_err(encode_err)?;
     let properties = Arc::clone(file.properties());
     let leaves = file.schema_descr().columns().to_vec();
@@ -262,7 +266,12 @@ pub fn encode_parquet(
             .into_iter();
         let mut leaf = leaves.iter();
         let mut row_group = file.next_row_group().map_err(encode_err)?;
-        for (field, column) in schema.fields().iter().zip(rows.columns()) {
+        for ((field, file_field), column) in schema
+            .fields()
+            .iter()
+            .zip(file_schema.fields())
+            .zip(rows.columns())
+        {
             let Some(map) = crate::maps::string_map(column.as_ref()) else {
                 for arrow_leaf in compute_leaves(field, column).map_err(encode_err)? {
                     leaf.next();
@@ -277,12 +286,16 @@ pub fn encode_parquet(
                 )));
             };
             let chunks =
-                crate::maps::encode_map(map, Arc::clone(key), Arc::clone(value), &properties)
+                crate::maps::encode_map(&map, Arc::clone(key), Arc::clone(value), &properties)
                     .map_err(encode_err)?;
             // Parquet's leaves (levels computed for the whole map) only where
-            // Sluice's encoder declined one.
+            // Sluice's encoder declined one, of the map as the file holds it.
             let arrow_leaves = match chunks.iter().any(Option::is_none) {
-                true => compute_leaves(field, column).map_err(encode_err)?,
+                true => {
+                    let plain = cast(column, file_field.data_type())
+                        .map_err(|e| encode_err(ParquetError::from(e)))?;
+                    compute_leaves(file_field, &plain).map_err(encode_err)?
+                }
                 false => Vec::new(),
             };
             for (index, chunk) in chunks.into_iter().enumerate() {

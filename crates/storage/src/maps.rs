@@ -26,15 +26,14 @@
 //! a bloom filter, codecs other than zstd and none, and maps with nulls;
 //! Sluice's map leaves have none of these (see `writer_properties`).
 
-use std::sync::Arc;
-
-use arrow::array::{Array, MapArray, StringArray};
+use arrow::array::{Array, AsArray, MapArray, StringArray};
+use arrow::datatypes::UInt32Type;
 use bytes::Bytes;
 use hashbrown::hash_table::{Entry, HashTable};
 use parquet::basic::{Compression, Encoding, PageType};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
-use parquet::errors::{ParquetError, Result};
+use parquet::errors::Result;
 use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
 use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -48,45 +47,77 @@ pub(crate) struct EncodedChunk {
     pub close: ColumnCloseResult,
 }
 
+/// A map column this encoder takes: strings to strings, plain or interned
+/// (`sluice_model::attributes::interned_map_type`), without nulls.
+pub(crate) struct StringMap<'a> {
+    map: &'a MapArray,
+    keys: Leaf<'a>,
+    values: Leaf<'a>,
+}
+
+/// One leaf of a [`StringMap`]: its entries' strings.
+#[derive(Clone, Copy)]
+enum Leaf<'a> {
+    /// Each entry's string.
+    Strings(&'a StringArray),
+    /// Each entry's index into `strings`.
+    Interned {
+        ids: &'a [u32],
+        strings: &'a StringArray,
+    },
+}
+
+impl<'a> Leaf<'a> {
+    fn of(column: &'a dyn Array) -> Option<Self> {
+        if let Some(strings) = column.as_string_opt::<i32>() {
+            return (strings.null_count() == 0).then_some(Self::Strings(strings));
+        }
+        let interned = column.as_dictionary_opt::<UInt32Type>()?;
+        let strings = interned.values().as_string_opt::<i32>()?;
+        (interned.null_count() == 0 && strings.null_count() == 0).then_some(Self::Interned {
+            ids: interned.keys().values(),
+            strings,
+        })
+    }
+}
+
 /// `column` as a map of strings to strings without nulls (what this encoder
 /// takes), or `None`.
-pub(crate) fn string_map(column: &dyn Array) -> Option<&MapArray> {
+pub(crate) fn string_map(column: &dyn Array) -> Option<StringMap<'_>> {
     let map = column.as_any().downcast_ref::<MapArray>()?;
-    let keys = map.keys().as_any().downcast_ref::<StringArray>()?;
-    let values = map.values().as_any().downcast_ref::<StringArray>()?;
     // Null maps or entries would need definition levels this encoder does
     // not write; Sluice's schemas have none.
-    (map.null_count() == 0 && keys.null_count() == 0 && values.null_count() == 0).then_some(map)
+    if map.null_count() > 0 {
+        return None;
+    }
+    Some(StringMap {
+        map,
+        keys: Leaf::of(map.keys().as_ref())?,
+        values: Leaf::of(map.values().as_ref())?,
+    })
 }
 
 /// The key and value chunks of `map` (all its rows: one row group's), or
 /// `None` for a leaf this encoder declines (see the module docs).
 pub(crate) fn encode_map(
-    map: &MapArray,
+    map: &StringMap<'_>,
     key: ColumnDescPtr,
     value: ColumnDescPtr,
     properties: &WriterProperties,
 ) -> Result<[Option<EncodedChunk>; 2]> {
-    if map.is_empty() {
+    if map.map.is_empty() {
         return Ok([None, None]);
     }
-    let strings = |array: &Arc<dyn Array>| {
-        array
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .cloned()
-            .ok_or_else(|| ParquetError::General("map entries are not strings".into()))
-    };
-    let offsets = map.value_offsets();
+    let offsets = map.map.value_offsets();
     Ok([
-        encode_leaf(&strings(map.keys())?, offsets, key, properties)?,
-        encode_leaf(&strings(map.values())?, offsets, value, properties)?,
+        encode_leaf(map.keys, offsets, key, properties)?,
+        encode_leaf(map.values, offsets, value, properties)?,
     ])
 }
 
 /// One leaf's chunk, or `None` where parquet's writer should take it.
 fn encode_leaf(
-    strings: &StringArray,
+    leaf: Leaf<'_>,
     offsets: &[i32],
     descriptor: ColumnDescPtr,
     properties: &WriterProperties,
@@ -105,7 +136,7 @@ fn encode_leaf(
         Compression::UNCOMPRESSED => None,
         _ => return Ok(None),
     };
-    let entries = Entries { strings, offsets };
+    let entries = Entries { leaf, offsets };
     // Only empty maps (a scope's attributes, mostly): nothing to look up,
     // and each row one level 0.
     let empty = entries.of_rows_empty();
@@ -257,7 +288,7 @@ impl ChunkTotals {
 
 /// A map column's entries (one leaf of them) and the rows they belong to.
 struct Entries<'a> {
-    strings: &'a StringArray,
+    leaf: Leaf<'a>,
     offsets: &'a [i32],
 }
 
@@ -278,17 +309,19 @@ impl<'a> Entries<'a> {
 
     /// Entry `entry`'s string (its index in the whole entries array).
     fn string(&self, entry: usize) -> &'a [u8] {
-        let ends = self.strings.value_offsets();
-        &self.strings.values().as_slice()[ends[entry] as usize..ends[entry + 1] as usize]
+        match self.leaf {
+            Leaf::Strings(strings) => string_at(strings, entry),
+            Leaf::Interned { ids, strings } => string_at(strings, ids[entry] as usize),
+        }
     }
 
-    /// Whether rows `a` and `b` hold the same strings: the same lengths and
-    /// the same bytes.
-    fn same_rows(&self, a: usize, b: usize) -> bool {
+    /// Whether rows `a` and `b` of a leaf of [`Leaf::Strings`] hold the same
+    /// strings: the same lengths and the same bytes.
+    fn same_rows(&self, strings: &StringArray, a: usize, b: usize) -> bool {
         let (a, b) = (self.of_row(a), self.of_row(b));
-        let ends = self.strings.value_offsets();
+        let ends = strings.value_offsets();
         let (a_ends, b_ends) = (&ends[a.start..=a.end], &ends[b.start..=b.end]);
-        let bytes = self.strings.values().as_slice();
+        let bytes = strings.values().as_slice();
         a.len() == b.len()
             && a_ends[a.len()] - a_ends[0] == b_ends[b.len()] - b_ends[0]
             && a_ends
@@ -305,6 +338,12 @@ impl<'a> Entries<'a> {
     fn of_row(&self, row: usize) -> std::ops::Range<usize> {
         self.offsets[row] as usize..self.offsets[row + 1] as usize
     }
+}
+
+/// String `index` of `strings`, as bytes.
+fn string_at(strings: &StringArray, index: usize) -> &[u8] {
+    let ends = strings.value_offsets();
+    &strings.values().as_slice()[ends[index] as usize..ends[index + 1] as usize]
 }
 
 /// Whether `a` and `b` hold the same bytes, compared a word at a time.
@@ -445,6 +484,52 @@ impl<'a> Dictionary<'a> {
     /// `limit` bytes (that row included, as parquet's writer checks its
     /// dictionary after each batch of values).
     fn build(entries: &Entries<'a>, limit: usize) -> Self {
+        match entries.leaf {
+            Leaf::Strings(strings) => Self::of_strings(entries, strings, limit),
+            Leaf::Interned { ids, strings } => Self::renumbered(entries, ids, strings, limit),
+        }
+    }
+
+    /// [`build`](Self::build) for a leaf of interned strings: their indices
+    /// renumbered in the order first met, the order of the dictionary of
+    /// the same strings plain ([`of_strings`](Self::of_strings)). A row group
+    /// of a batch (or a sorted batch) may hold some of its strings only, or
+    /// meet them in another order.
+    fn renumbered(
+        entries: &Entries<'a>,
+        ids: &[u32],
+        strings: &'a StringArray,
+        limit: usize,
+    ) -> Self {
+        let first = entries.first();
+        let last = entries.offsets.last().copied().unwrap_or(0) as usize;
+        let mut dictionary = Dictionary {
+            indices: Vec::with_capacity(last - first),
+            ..Dictionary::default()
+        };
+        // Each interned string's number here, or `u32::MAX` until met.
+        let mut numbers = vec![u32::MAX; strings.len()];
+        for row in 0..entries.rows() {
+            for &id in &ids[entries.of_row(row)] {
+                let number = &mut numbers[id as usize];
+                if *number == u32::MAX {
+                    *number = dictionary.strings.len() as u32;
+                    let text = string_at(strings, id as usize);
+                    dictionary.strings.push(text);
+                    dictionary.plain_size += 4 + text.len();
+                }
+                dictionary.indices.push(*number);
+            }
+            dictionary.rows = row + 1;
+            if dictionary.plain_size > limit {
+                break;
+            }
+        }
+        dictionary
+    }
+
+    /// [`build`](Self::build) for a leaf of strings.
+    fn of_strings(entries: &Entries<'a>, strings: &StringArray, limit: usize) -> Self {
         let mut dictionary = Dictionary {
             indices: Vec::with_capacity(
                 entries.offsets.last().copied().unwrap_or(0) as usize - entries.first(),
@@ -468,7 +553,7 @@ impl<'a> Dictionary<'a> {
             // A row the same as the one before (a resource's attributes on
             // each of its spans): one comparison of all its bytes.
             if row > 0 && skip == 0 {
-                if entries.same_rows(row - 1, row) {
+                if entries.same_rows(strings, row - 1, row) {
                     let previous = entries.of_row(row - 1);
                     dictionary
                         .indices
@@ -704,7 +789,7 @@ mod tests {
     use parquet::file::properties::WriterProperties;
     use proptest::prelude::*;
     use sluice_model::Table;
-    use sluice_model::attributes::map_type;
+    use sluice_model::attributes::{interned_map_type, map_type};
 
     use super::*;
     use crate::encode_parquet;
@@ -741,6 +826,48 @@ mod tests {
         ]);
         let numbers = arrow::array::UInt64Array::from_iter_values(0..rows.len() as u64);
         RecordBatch::try_new(Arc::new(schema), vec![Arc::new(numbers), map_column(rows)])
+            .expect("batch")
+    }
+
+    /// The batch of [`batch`] with its map interned: each leaf's distinct
+    /// strings in reverse order of first meeting, after strings no row holds,
+    /// so that the encoder must renumber them.
+    fn interned_batch(rows: &[Vec<(String, String)>]) -> RecordBatch {
+        let interned = |strings: Vec<&str>| -> ArrayRef {
+            let mut distinct: Vec<&str> = vec!["unused", "also unused"];
+            for text in &strings {
+                if !distinct.contains(text) {
+                    distinct.insert(2, text);
+                }
+            }
+            let ids = strings
+                .iter()
+                .map(|text| distinct.iter().position(|d| d == text).expect("listed") as u32);
+            Arc::new(
+                arrow::array::DictionaryArray::<UInt32Type>::try_new(
+                    arrow::array::UInt32Array::from_iter_values(ids),
+                    Arc::new(StringArray::from(distinct)),
+                )
+                .expect("ids within the strings"),
+            )
+        };
+        let DataType::Map(entries, sorted) = interned_map_type() else {
+            unreachable!("attributes are maps")
+        };
+        let DataType::Struct(fields) = entries.data_type().clone() else {
+            unreachable!("map entries are structs")
+        };
+        let keys = interned(rows.iter().flatten().map(|(k, _)| k.as_str()).collect());
+        let values = interned(rows.iter().flatten().map(|(_, v)| v.as_str()).collect());
+        let struct_array = StructArray::try_new(fields, vec![keys, values], None).expect("entries");
+        let offsets = OffsetBuffer::from_lengths(rows.iter().map(Vec::len));
+        let map = MapArray::try_new(entries, offsets, struct_array, None, sorted).expect("map");
+        let schema = Schema::new(vec![
+            Field::new("Row", DataType::UInt64, false),
+            Field::new("Attributes", interned_map_type(), false),
+        ]);
+        let numbers = arrow::array::UInt64Array::from_iter_values(0..rows.len() as u64);
+        RecordBatch::try_new(Arc::new(schema), vec![Arc::new(numbers), Arc::new(map)])
             .expect("batch")
     }
 
@@ -844,6 +971,36 @@ mod tests {
                 RowSelector::skip(rows.len() - skip - take),
             ]);
             prop_assert_eq!(read(bytes, Some(selection)), batch.slice(skip, take));
+        }
+
+        /// Interned maps are written as the same maps of strings: the same
+        /// bytes, whatever the limits; and where the encoder declines them
+        /// (statistics asked for), parquet's writer takes them as strings.
+        #[test]
+        fn interned_maps_are_written_as_their_strings(
+            rows in rows(),
+            dictionary in prop::bool::weighted(0.8),
+            dictionary_limit in prop_oneof![Just(16usize), Just(600), Just(1 << 20)],
+            page_rows in prop_oneof![Just(1usize), Just(7), Just(20_000)],
+            zstd in any::<bool>(),
+            row_group_rows in prop_oneof![Just(1usize), Just(97), Just(1_000)],
+        ) {
+            let (plain, interned) = (batch(&rows), interned_batch(&rows));
+            let encode = |batch: &RecordBatch, properties: WriterProperties| {
+                encode_parquet(Table::Traces, batch, properties).expect("encodes")
+            };
+            let properties =
+                || properties(dictionary, dictionary_limit, page_rows, 1 << 20, zstd, row_group_rows);
+            let bytes = encode(&interned, properties());
+            prop_assert!(bytes == encode(&plain, properties()));
+            prop_assert_eq!(read(bytes, None), plain.clone());
+
+            let statistics = WriterProperties::builder()
+                .set_max_row_group_row_count(Some(row_group_rows))
+                .build();
+            let declined = encode(&interned, statistics.clone());
+            prop_assert!(declined == encode(&plain, statistics));
+            prop_assert_eq!(read(declined, None), plain);
         }
 
         /// The hybrid encoding of any values at any width reads back
@@ -958,7 +1115,7 @@ mod tests {
         for zstd in [true, false] {
             for dictionary in [true, false] {
                 let properties = properties(dictionary, 1 << 20, 20_000, 1 << 20, zstd, 1000);
-                let chunks = encode_map(map, leaf(1), leaf(2), &properties).expect("encodes");
+                let chunks = encode_map(&map, leaf(1), leaf(2), &properties).expect("encodes");
                 assert!(
                     chunks.iter().all(Option::is_some),
                     "zstd {zstd}, dictionary {dictionary}"
@@ -970,8 +1127,8 @@ mod tests {
                 DataType::Map(entries, _) => entries,
                 _ => unreachable!("attributes are maps"),
             },
-            map.offsets().clone(),
-            map.entries().clone(),
+            map.map.offsets().clone(),
+            map.map.entries().clone(),
             Some(vec![true, false, true].into()),
             false,
         );
@@ -980,7 +1137,7 @@ mod tests {
 
         // Statistics and bloom filters are parquet's to write.
         let declined = |properties: WriterProperties| {
-            let chunks = encode_map(map, leaf(1), leaf(2), &properties).expect("encodes");
+            let chunks = encode_map(&map, leaf(1), leaf(2), &properties).expect("encodes");
             chunks.iter().all(Option::is_none)
         };
         let statistics = WriterProperties::builder()

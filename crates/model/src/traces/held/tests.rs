@@ -2,9 +2,9 @@
 //! ([`TraceBatchBuilder::append_all`]), concatenated, then sorted stably by
 //! service name and start time. Held spans must finish to exactly that.
 
-use arrow::array::{Array, ArrayRef, AsArray, MapArray, UInt32Array};
+use arrow::array::{Array, AsArray, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
-use arrow::datatypes::TimestampNanosecondType;
+use arrow::datatypes::{TimestampNanosecondType, UInt32Type};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -15,7 +15,7 @@ use crate::otlp::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_valu
 use crate::otlp::resource::v1::Resource;
 use crate::otlp::trace::v1::span::Event;
 use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use crate::schema::schema;
+use crate::schema::{plain_batch, schema};
 use crate::traces::wire::{Contexts, WireTraces};
 
 fn text(key: &str, value: &str) -> KeyValue {
@@ -90,7 +90,11 @@ fn oracle(requests: &[WireTraces]) -> RecordBatch {
             builder.finish()
         })
         .collect();
-    let all = concat_batches(&schema(Table::Traces), &batches).expect("one schema");
+    let plain: Vec<RecordBatch> = batches
+        .iter()
+        .map(|batch| plain_batch(batch).expect("interned maps cast to strings"))
+        .collect();
+    let all = concat_batches(&schema(Table::Traces), &plain).expect("one schema");
     let services = all.column(7).as_string::<i32>();
     let times = all.column(0).as_primitive::<TimestampNanosecondType>();
     let mut order: Vec<u32> = (0..all.num_rows() as u32).collect();
@@ -130,28 +134,21 @@ proptest! {
         let capacity = held.capacity();
         let batch = held.finish();
         prop_assert!(held.is_empty());
-        prop_assert_eq!(&batch, &oracle(&shares));
+        prop_assert_eq!(&plain_batch(&batch).expect("casts"), &oracle(&shares));
 
         // The room counted is the rows' own: exact for the resources'
-        // attributes, enough for the spans' (string values).
-        let bytes = |map: &MapArray| {
-            let strings = |column: &ArrayRef| column.as_string::<i32>().values().len();
-            (map.entries().len(), strings(map.keys()), strings(map.values()))
-        };
+        // attributes, enough for the spans'.
+        let entries = |column: usize| batch.column(column).as_map().entries().len();
         let resource = &capacity.resource_attributes;
         prop_assert_eq!((capacity.rows, resource.rows), (batch.num_rows(), batch.num_rows()));
-        prop_assert_eq!(
-            bytes(batch.column(8).as_map()),
-            (resource.entries, resource.key_bytes, resource.value_bytes)
-        );
-        let (_, keys, values) = bytes(batch.column(11).as_map());
-        prop_assert!(keys + values <= capacity.span_attribute_bytes);
+        prop_assert_eq!(entries(8), resource.entries);
+        prop_assert!(entries(11) <= capacity.span_attributes().entries);
 
         // Emptied by `finish`, it holds the next batch as a new one would.
         for traces in &indexed {
             hold(&mut held, traces);
         }
-        prop_assert_eq!(held.finish(), oracle(&indexed));
+        prop_assert_eq!(plain_batch(&held.finish()).expect("casts"), oracle(&indexed));
     }
 }
 
@@ -194,7 +191,9 @@ fn spans_of_two_requests_interleave_by_time_within_a_service() {
 
 /// The builders start at the counted sizes: the span attributes' values and
 /// the resource attributes' keys end in buffers of the room counted, not of
-/// a doubling's (checked against 64-byte rounding, as arrow allocates).
+/// a doubling's (checked against 64-byte rounding, as arrow allocates): the
+/// span attributes' strings as the strings of the events' maps, their and
+/// the resources' entries as the indices of the interned maps.
 #[test]
 fn builders_start_at_the_counted_size() {
     let spans = (0..2_000u64)
@@ -229,11 +228,12 @@ fn builders_start_at_the_counted_size() {
     let batch = held.finish();
     let room = |column: usize, keys: bool| {
         let map = batch.column(column).as_map();
-        let strings = if keys { map.keys() } else { map.values() };
-        strings.as_string::<i32>().values().capacity()
+        let ids = if keys { map.keys() } else { map.values() };
+        let ids = ids.as_dictionary::<UInt32Type>().keys().values();
+        ids.inner().capacity() / size_of::<u32>()
     };
-    let near = |room: usize, counted: usize| (counted..counted + 64).contains(&room);
-    assert!(capacity.span_attribute_bytes > 100_000);
-    assert!(near(room(11, false), capacity.span_attribute_bytes));
-    assert!(near(room(8, true), capacity.resource_attributes.key_bytes));
+    let near = |room: usize, counted: usize| (counted..counted + 16).contains(&room);
+    assert!(capacity.span_attributes().entries > 6_000);
+    assert!(near(room(11, false), capacity.span_attributes().entries));
+    assert!(near(room(8, true), capacity.resource_attributes.entries));
 }

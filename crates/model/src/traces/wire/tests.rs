@@ -7,8 +7,9 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::attributes::{
-    append_attributes, append_wire_attributes, attributes_builder, finish_attributes,
-    finish_wire_attributes, value_to_string, wire_attributes_builder, wire_key, write_wire_value,
+    InternedMapBuilder, append_attributes, append_wire_attributes, attributes_builder,
+    finish_attributes, finish_wire_attributes, map_type, value_to_string, wire_attributes_builder,
+    wire_key, write_wire_value,
 };
 use crate::otlp::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList, any_value};
 use crate::otlp::trace::v1::span::{Event, Link};
@@ -487,6 +488,40 @@ proptest! {
             finish_attributes(&mut from_messages),
         );
         prop_assert_eq!(wire.as_ref(), messages.as_ref());
+    }
+
+    /// Interned, the same maps read the same once cast to strings: values
+    /// printed alike, the first of each key kept, merged key-values merged,
+    /// and a builder emptied by `finish` building the next batch anew.
+    #[test]
+    fn interned_attribute_maps_read_as_wire_attribute_maps(
+        lists in vec(vec(key_value(), 0..40), 1..6),
+        merged in vec((key_value(), key_value()), 0..4),
+    ) {
+        let mut rows: Vec<Vec<Vec<u8>>> = lists
+            .iter()
+            .map(|list| list.iter().map(Message::encode_to_vec).collect())
+            .collect();
+        rows.push(
+            merged
+                .iter()
+                .map(|(a, b)| [a.encode_to_vec(), b.encode_to_vec()].concat())
+                .collect(),
+        );
+        let mut interned = InternedMapBuilder::default();
+        let mut from_wire = wire_attributes_builder();
+        let mut keep = Vec::new();
+        for batch in [&rows[..], &rows[1..]] {
+            for row in batch {
+                interned.append_wire(row.iter().map(Vec::as_slice));
+                append_wire_attributes(&mut from_wire, row.iter().map(Vec::as_slice), &mut keep);
+            }
+            prop_assert_eq!(interned.len(), batch.len());
+            let plain = arrow::compute::cast(&interned.finish(), &map_type()).expect("casts");
+            prop_assert!(interned.is_empty());
+            let expected = finish_wire_attributes(&mut from_wire);
+            prop_assert_eq!(plain.as_ref(), expected.as_ref());
+        }
     }
 
     #[test]

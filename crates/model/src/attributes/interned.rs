@@ -1,0 +1,302 @@
+//! Attribute columns built as dictionaries: each distinct key and value held
+//! once, and every entry as its index.
+//!
+//! Where it sits: the `otel_traces` rows' top-level attribute maps
+//! (`ResourceAttributes`, `SpanAttributes`, `ScopeAttributes`) are built
+//! here at the flush ([`TraceBatchBuilder`](crate::traces::TraceBatchBuilder)),
+//! and storage's map encoder writes them to Parquet with these indices
+//! (renumbered in the order first met, as a dictionary page holds them):
+//! the same file bytes as for the same maps of strings.
+//!
+//! Why: built as strings, every key and value was copied into the batch,
+//! then read back at the encode, compared with the row before and hashed to
+//! find its dictionary index. Here each is looked up once, as it is read from
+//! the request body, and only new strings are copied. A resource's or
+//! scope's attributes, the same on each of their spans, are looked up once
+//! per batch ([`InternedMapBuilder::repeat_row`]).
+//!
+//! In a batch, such a column has the type of [`interned_map_type`]: a map
+//! whose keys and values are `Dictionary(UInt32, Utf8)`. Arrow's `cast`
+//! turns it into [`map_type`](super::map_type) (`plain_batch` in
+//! [`schema`](crate::schema) does so for a whole batch), and Parquet files
+//! hold it as that.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, DictionaryArray, MapArray, StringArray, StructArray, UInt32Array};
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields as ArrowFields, UInt32Type};
+use hashbrown::hash_table::{Entry, HashTable};
+
+use super::{StringPairs, TextOut, WireKeyValue};
+
+/// The Arrow type of a dictionary's entries: `UInt32` indices into strings.
+fn interned_string() -> DataType {
+    DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8))
+}
+
+/// The field of an interned map's entries: a key and a value, both interned.
+fn interned_entries_field() -> FieldRef {
+    let fields: ArrowFields = vec![
+        Field::new("key", interned_string(), false),
+        Field::new("value", interned_string(), false),
+    ]
+    .into();
+    Arc::new(Field::new("key_value", DataType::Struct(fields), false))
+}
+
+/// The Arrow type of an attribute column built by [`InternedMapBuilder`]:
+/// [`map_type`](super::map_type) with its keys and values dictionary-encoded.
+pub fn interned_map_type() -> DataType {
+    DataType::Map(interned_entries_field(), false)
+}
+
+/// Distinct strings, each with its index in the order first met.
+#[derive(Debug)]
+struct Interner {
+    /// Where each string ends in `bytes`, after a leading 0.
+    ends: Vec<i32>,
+    bytes: Vec<u8>,
+    /// The strings' indices, found by a string's hash and compared with the
+    /// strings themselves: a table of indices alone.
+    index: HashTable<u32>,
+    hasher: ahash::RandomState,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Self {
+            ends: vec![0],
+            bytes: Vec::new(),
+            index: HashTable::new(),
+            hasher: ahash::RandomState::new(),
+        }
+    }
+}
+
+impl Interner {
+    /// String `id`.
+    fn get(&self, id: u32) -> &[u8] {
+        let id = id as usize;
+        &self.bytes[self.ends[id] as usize..self.ends[id + 1] as usize]
+    }
+
+    /// The index of `text`, which is added if new.
+    fn intern(&mut self, text: &[u8]) -> u32 {
+        let (ends, bytes) = (&self.ends, &self.bytes);
+        let string = |id: u32| &bytes[ends[id as usize] as usize..ends[id as usize + 1] as usize];
+        let hasher = &self.hasher;
+        match self.index.entry(
+            hasher.hash_one(text),
+            |&id| string(id) == text,
+            |&id| hasher.hash_one(string(id)),
+        ) {
+            Entry::Occupied(found) => *found.get(),
+            Entry::Vacant(slot) => {
+                let id = (self.ends.len() - 1) as u32;
+                slot.insert(id);
+                self.bytes.extend_from_slice(text);
+                self.ends.push(
+                    i32::try_from(self.bytes.len())
+                        .expect("the distinct strings of one attribute column passed 2 GiB"),
+                );
+                id
+            }
+        }
+    }
+
+    /// The strings as an Arrow array, leaving this empty. They are UTF-8 (keys
+    /// and values of checked bodies, or printed values): one check over the
+    /// distinct strings alone; bytes that are not UTF-8 become U+FFFD rather
+    /// than a panic.
+    fn finish(&mut self) -> StringArray {
+        let ends = std::mem::replace(&mut self.ends, vec![0]);
+        let bytes = std::mem::take(&mut self.bytes);
+        self.index.clear();
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(ends));
+        match StringArray::try_new(offsets.clone(), Buffer::from_vec(bytes.clone()), None) {
+            Ok(strings) => strings,
+            Err(_) => offsets
+                .windows(2)
+                .map(|w| {
+                    Some(String::from_utf8_lossy(
+                        &bytes[w[0] as usize..w[1] as usize],
+                    ))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A value other than a string, printed.
+#[derive(Debug, Default)]
+struct Printed(Vec<u8>);
+
+impl std::fmt::Write for Printed {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl TextOut for Printed {
+    fn write_checked(&mut self, text: &[u8]) {
+        self.0.extend_from_slice(text);
+    }
+}
+
+/// Builds one attribute column as an interned map; see the module docs.
+#[derive(Debug)]
+pub struct InternedMapBuilder {
+    keys: Interner,
+    values: Interner,
+    /// Each entry's key and value, as indices into `keys` and `values`.
+    key_ids: Vec<u32>,
+    value_ids: Vec<u32>,
+    /// Where each row's entries end, after a leading 0.
+    ends: Vec<i32>,
+    /// The entries of the last row built by [`append_wire`](Self::append_wire),
+    /// place by place: a span's keys, and often its values, are those of the
+    /// span before at the same place, found by one comparison rather than a
+    /// lookup.
+    before: Vec<(u32, u32)>,
+    /// For each key, one past the last row holding it: a key already in the
+    /// row being built has this row's number.
+    seen: Vec<u32>,
+    printed: Printed,
+}
+
+impl Default for InternedMapBuilder {
+    fn default() -> Self {
+        Self::with_capacity(0, 0)
+    }
+}
+
+impl InternedMapBuilder {
+    /// A builder with room for `rows` rows of `entries` entries in all.
+    pub fn with_capacity(rows: usize, entries: usize) -> Self {
+        let mut ends = Vec::with_capacity(rows + 1);
+        ends.push(0);
+        Self {
+            keys: Interner::default(),
+            values: Interner::default(),
+            key_ids: Vec::with_capacity(entries),
+            value_ids: Vec::with_capacity(entries),
+            ends,
+            before: Vec::new(),
+            seen: Vec::new(),
+            printed: Printed::default(),
+        }
+    }
+
+    /// Rows appended since the last [`finish`](Self::finish).
+    pub fn len(&self) -> usize {
+        self.ends.len() - 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends one map holding the attributes of `key_values`, `KeyValue`
+    /// messages read in place from a checked body, as
+    /// [`append_wire_attributes`](super::append_wire_attributes) appends
+    /// them: values printed by [`write_value`](super::write_value), the first
+    /// of each key kept.
+    pub fn append_wire<'a>(&mut self, key_values: impl Iterator<Item = &'a [u8]>) {
+        let row = self.ends.len() as u32;
+        let mut place = 0;
+        for bytes in key_values {
+            let kv = WireKeyValue::parse(bytes);
+            let before = self.before.get(place).copied();
+            let key = match before {
+                Some((key, _)) if self.keys.get(key) == kv.key => key,
+                _ => self.keys.intern(kv.key),
+            };
+            if self.seen.len() <= key as usize {
+                self.seen.resize(key as usize + 1, 0);
+            }
+            if self.seen[key as usize] == row {
+                continue;
+            }
+            self.seen[key as usize] = row;
+            let text = match kv.string_value() {
+                Some(text) => text,
+                None => {
+                    self.printed.0.clear();
+                    kv.write_value(&mut self.printed);
+                    &self.printed.0
+                }
+            };
+            let value = match before {
+                Some((_, value)) if self.values.get(value) == text => value,
+                _ => self.values.intern(text),
+            };
+            match self.before.get_mut(place) {
+                Some(slot) => *slot = (key, value),
+                None => self.before.push((key, value)),
+            }
+            place += 1;
+            self.key_ids.push(key);
+            self.value_ids.push(value);
+        }
+        self.end_row();
+    }
+
+    /// Appends one map holding `pairs` (unique keys, as a context's are).
+    pub fn append_pairs(&mut self, pairs: &StringPairs) {
+        for (key, value) in pairs.keys.iter().zip(pairs.values.iter()) {
+            let key = self.keys.intern(key.unwrap_or_default().as_bytes());
+            let value = self.values.intern(value.unwrap_or_default().as_bytes());
+            self.key_ids.push(key);
+            self.value_ids.push(value);
+        }
+        self.end_row();
+    }
+
+    /// Appends a copy of row `row`, one already appended since the last
+    /// [`finish`](Self::finish).
+    pub fn repeat_row(&mut self, row: usize) {
+        let entries = self.ends[row] as usize..self.ends[row + 1] as usize;
+        self.key_ids.extend_from_within(entries.clone());
+        self.value_ids.extend_from_within(entries);
+        self.end_row();
+    }
+
+    fn end_row(&mut self) {
+        self.ends.push(
+            i32::try_from(self.key_ids.len())
+                .expect("the entries of one attribute column passed 2^31"),
+        );
+    }
+
+    /// Takes the rows appended so far as a column of the type of
+    /// [`interned_map_type`], leaving the builder empty.
+    pub fn finish(&mut self) -> ArrayRef {
+        let interned = |ids: Vec<u32>, strings: StringArray| -> ArrayRef {
+            Arc::new(
+                DictionaryArray::<UInt32Type>::try_new(UInt32Array::from(ids), Arc::new(strings))
+                    .expect("every index is that of a string interned"),
+            )
+        };
+        let keys = interned(std::mem::take(&mut self.key_ids), self.keys.finish());
+        let values = interned(std::mem::take(&mut self.value_ids), self.values.finish());
+        let DataType::Struct(fields) = interned_entries_field().data_type().clone() else {
+            unreachable!("the entries field is a struct")
+        };
+        let entries = StructArray::new(fields, vec![keys, values], None);
+        let ends = std::mem::replace(&mut self.ends, vec![0]);
+        self.before.clear();
+        self.seen.clear();
+        Arc::new(MapArray::new(
+            interned_entries_field(),
+            OffsetBuffer::new(ScalarBuffer::from(ends)),
+            entries,
+            None,
+            false,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;
