@@ -10,8 +10,8 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, ListArray, ListBuilder, MapArray,
-    MapBuilder, MapFieldNames, StringArray, StringBuilder, StructArray,
+    ArrayBuilder, ArrayRef, AsArray, BinaryBuilder, ListArray, ListBuilder, MapArray, MapBuilder,
+    MapFieldNames, StringArray, StringBuilder, StructArray,
 };
 use arrow::datatypes::{DataType, Field, FieldRef, Fields as ArrowFields};
 use base64::Engine;
@@ -278,16 +278,11 @@ pub type AttributesBuilder = MapBuilder<StringBuilder, StringBuilder>;
 
 /// A builder whose output has the type of [`map_type`].
 pub fn attributes_builder() -> AttributesBuilder {
-    attributes_builder_with(MapSize::default())
-}
-
-/// An attribute column's builder with room for `size`.
-pub fn attributes_builder_with(size: MapSize) -> AttributesBuilder {
     MapBuilder::with_capacity(
         Some(map_field_names()),
-        StringBuilder::with_capacity(size.entries, size.key_bytes.max(MIN_BYTES)),
-        StringBuilder::with_capacity(size.entries, size.value_bytes.max(MIN_BYTES)),
-        size.rows,
+        StringBuilder::with_capacity(0, MIN_BYTES),
+        StringBuilder::with_capacity(0, MIN_BYTES),
+        0,
     )
     .with_values_field(Field::new("value", DataType::Utf8, false))
 }
@@ -312,16 +307,11 @@ pub type WireAttributesBuilder = MapBuilder<BinaryBuilder, BinaryBuilder>;
 
 /// A builder for [`append_wire_attributes`].
 pub fn wire_attributes_builder() -> WireAttributesBuilder {
-    wire_attributes_builder_with(MapSize::default())
-}
-
-/// A builder for [`append_wire_attributes`] with room for `size`.
-pub fn wire_attributes_builder_with(size: MapSize) -> WireAttributesBuilder {
     MapBuilder::with_capacity(
         Some(map_field_names()),
-        BinaryBuilder::with_capacity(size.entries, size.key_bytes.max(MIN_BYTES)),
-        BinaryBuilder::with_capacity(size.entries, size.value_bytes.max(MIN_BYTES)),
-        size.rows,
+        BinaryBuilder::with_capacity(0, MIN_BYTES),
+        BinaryBuilder::with_capacity(0, MIN_BYTES),
+        0,
     )
     .with_values_field(Field::new("value", DataType::Binary, false))
 }
@@ -335,27 +325,6 @@ pub fn wire_attributes_builder_with(size: MapSize) -> WireAttributesBuilder {
 /// `TraceState` and `StatusMessage` were built so; see
 /// `sluice_storage::maps::same_bytes`).
 pub const MIN_BYTES: usize = 1024;
-
-/// What an attribute column's rows hold in all, to start its builder at that
-/// size rather than grow into it (each growth a copy of everything appended
-/// so far, and for large buffers fresh pages for the kernel to clear).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct MapSize {
-    pub rows: usize,
-    pub entries: usize,
-    pub key_bytes: usize,
-    pub value_bytes: usize,
-}
-
-impl MapSize {
-    /// Counts `rows` rows each holding `pairs`.
-    pub fn add(&mut self, pairs: &StringPairs, rows: usize) {
-        self.rows += rows;
-        self.entries += pairs.keys.len() * rows;
-        self.key_bytes += pairs.keys.values().len() * rows;
-        self.value_bytes += pairs.values.values().len() * rows;
-    }
-}
 
 /// Appends one map holding the attributes of `key_values`, `KeyValue`
 /// messages read in place from a checked body (see

@@ -16,8 +16,8 @@ use arrow::array::{
 use arrow::datatypes::Fields;
 
 use crate::attributes::{
-    InternedMapBuilder, MIN_BYTES, MapSize, StringPairs, WireAttributesBuilder,
-    append_wire_attributes, finish_wire_attribute_lists, wire_attributes_builder,
+    InternedMapBuilder, MIN_BYTES, StringPairs, WireAttributesBuilder, append_wire_attributes,
+    finish_wire_attribute_lists, wire_attributes_builder,
 };
 use crate::context::{ResourceContext, ScopeContext};
 use crate::otlp::trace::v1::status::StatusCode;
@@ -162,8 +162,9 @@ pub(crate) fn append_hex(builder: &mut StringBuilder, id: &[u8]) {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct TraceCapacity {
     pub rows: usize,
-    pub resource_attributes: MapSize,
-    pub scope_attributes: MapSize,
+    /// The entries of the rows' resource and scope attribute maps.
+    pub resource_attribute_entries: usize,
+    pub scope_attribute_entries: usize,
     pub service_name_bytes: usize,
     pub scope_name_bytes: usize,
     pub scope_version_bytes: usize,
@@ -178,8 +179,8 @@ impl TraceCapacity {
     /// their own attributes (`span_attribute_bytes`).
     pub fn add_spans(&mut self, resource: &ResourceContext, scope: &ScopeContext, spans: usize) {
         self.rows += spans;
-        self.resource_attributes.add(&resource.attributes, spans);
-        self.scope_attributes.add(&scope.attributes, spans);
+        self.resource_attribute_entries += resource.attributes.pairs().len() * spans;
+        self.scope_attribute_entries += scope.attributes.pairs().len() * spans;
         self.service_name_bytes += resource.service_name.len() * spans;
         self.scope_name_bytes += scope.name.len() * spans;
         self.scope_version_bytes += scope.version.len() * spans;
@@ -187,18 +188,13 @@ impl TraceCapacity {
         self.scope_schema_url_bytes += scope.schema_url.len() * spans;
     }
 
-    /// Room for the span attributes. Their stretch holds each key and string
-    /// value, behind a tag and a length or two: the keys and the values each
-    /// take less than all of it, and an entry is at least 8 bytes of it in
-    /// practice. Other values print longer than they are encoded only by a
-    /// few bytes; a guess short of the mark costs a growth, as without one.
-    fn span_attributes(&self) -> MapSize {
-        MapSize {
-            rows: self.rows,
-            entries: self.span_attribute_bytes / 8,
-            key_bytes: self.span_attribute_bytes / 2,
-            value_bytes: self.span_attribute_bytes,
-        }
+    /// Room for the span attributes' entries. Their stretch holds each
+    /// entry in 8 bytes or more in practice (a `KeyValue`'s, its key's, its
+    /// value's and its `AnyValue`'s tags and lengths, besides the key and
+    /// value themselves). Room counted past the entries is never touched, so
+    /// takes no memory; a guess short of the mark costs a growth.
+    fn span_attribute_entries(&self) -> usize {
+        self.span_attribute_bytes / 8
     }
 }
 
@@ -303,13 +299,13 @@ impl TraceBatchBuilder {
             service_name: strings(capacity.service_name_bytes),
             resource_attributes: InternedMapBuilder::with_capacity(
                 rows,
-                capacity.resource_attributes.entries,
+                capacity.resource_attribute_entries,
             ),
             scope_name: strings(capacity.scope_name_bytes),
             scope_version: strings(capacity.scope_version_bytes),
             span_attributes: InternedMapBuilder::with_capacity(
                 rows,
-                capacity.span_attributes().entries,
+                capacity.span_attribute_entries(),
             ),
             duration: UInt64Builder::with_capacity(rows),
             status_code: strings(rows * "Unset".len()),
@@ -320,7 +316,7 @@ impl TraceBatchBuilder {
             scope_schema_url: strings(capacity.scope_schema_url_bytes),
             scope_attributes: InternedMapBuilder::with_capacity(
                 rows,
-                capacity.scope_attributes.entries,
+                capacity.scope_attribute_entries,
             ),
             flags: UInt32Builder::with_capacity(rows),
             dropped_attributes: UInt32Builder::with_capacity(rows),

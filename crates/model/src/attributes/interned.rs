@@ -245,9 +245,9 @@ impl InternedMapBuilder {
 
     /// Appends one map holding `pairs` (unique keys, as a context's are).
     pub fn append_pairs(&mut self, pairs: &StringPairs) {
-        for (key, value) in pairs.keys.iter().zip(pairs.values.iter()) {
-            let key = self.keys.intern(key.unwrap_or_default().as_bytes());
-            let value = self.values.intern(value.unwrap_or_default().as_bytes());
+        for (key, value) in pairs.pairs() {
+            let key = self.keys.intern(key.as_bytes());
+            let value = self.values.intern(value.as_bytes());
             self.key_ids.push(key);
             self.value_ids.push(value);
         }

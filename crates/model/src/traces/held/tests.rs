@@ -139,10 +139,10 @@ proptest! {
         // The room counted is the rows' own: exact for the resources'
         // attributes, enough for the spans'.
         let entries = |column: usize| batch.column(column).as_map().entries().len();
-        let resource = &capacity.resource_attributes;
-        prop_assert_eq!((capacity.rows, resource.rows), (batch.num_rows(), batch.num_rows()));
-        prop_assert_eq!(entries(8), resource.entries);
-        prop_assert!(entries(11) <= capacity.span_attributes().entries);
+        prop_assert_eq!(capacity.rows, batch.num_rows());
+        prop_assert_eq!(entries(8), capacity.resource_attribute_entries);
+        prop_assert_eq!(entries(19), capacity.scope_attribute_entries);
+        prop_assert!(entries(11) <= capacity.span_attribute_entries());
 
         // Emptied by `finish`, it holds the next batch as a new one would.
         for traces in &indexed {
@@ -233,7 +233,7 @@ fn builders_start_at_the_counted_size() {
         ids.inner().capacity() / size_of::<u32>()
     };
     let near = |room: usize, counted: usize| (counted..counted + 16).contains(&room);
-    assert!(capacity.span_attributes().entries > 6_000);
-    assert!(near(room(11, false), capacity.span_attributes().entries));
-    assert!(near(room(8, true), capacity.resource_attributes.entries));
+    assert!(capacity.span_attribute_entries() > 6_000);
+    assert!(near(room(11, false), capacity.span_attribute_entries()));
+    assert!(near(room(8, true), capacity.resource_attribute_entries));
 }
