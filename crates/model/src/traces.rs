@@ -4,7 +4,9 @@
 //! came in ([`held::HeldSpans`]); at the flush they are appended, in the
 //! file's order, to a [`TraceBatchBuilder`], whose
 //! [`finish`](TraceBatchBuilder::finish) hands the rows to storage as one
-//! `RecordBatch`.
+//! `RecordBatch`, its top-level attribute maps interned
+//! ([`InternedMapBuilder`]; the batch's schema is
+//! [`built_schema`](crate::schema::built_schema), and the file's the table's).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -254,8 +256,8 @@ impl<T> Default for ContextRows<T> {
 }
 
 impl<T> ContextRows<T> {
-    /// Appends the attributes of `context` to `column` as row `row`: those
-    /// of `pairs`, or a copy of the context's first row.
+    /// Appends the attributes of `context` to `column`: those `pairs` reads
+    /// from it the first time, a copy of that row after.
     fn append(
         &mut self,
         column: &mut InternedMapBuilder,
@@ -269,6 +271,11 @@ impl<T> ContextRows<T> {
                 column.append_pairs(pairs(context));
             }
         }
+    }
+
+    /// Forgets every context, for a new batch.
+    fn clear(&mut self) {
+        self.rows.clear();
     }
 }
 
@@ -419,8 +426,8 @@ impl TraceBatchBuilder {
             Arc::new(self.dropped_links.finish()),
         ];
         self.rows = 0;
-        self.resource_rows = ContextRows::default();
-        self.scope_rows = ContextRows::default();
+        self.resource_rows.clear();
+        self.scope_rows.clear();
         RecordBatch::try_new(built_schema(Table::Traces), columns)
             .expect("the builders produce exactly the otel_traces schema")
     }

@@ -114,7 +114,9 @@ impl Interner {
         let bytes = std::mem::take(&mut self.bytes);
         self.index.clear();
         let offsets = OffsetBuffer::new(ScalarBuffer::from(ends));
-        match StringArray::try_new(offsets.clone(), Buffer::from_vec(bytes.clone()), None) {
+        // Shared, not copied, with the array checked.
+        let bytes = Buffer::from_vec(bytes);
+        match StringArray::try_new(offsets.clone(), bytes.clone(), None) {
             Ok(strings) => strings,
             Err(_) => offsets
                 .windows(2)
