@@ -21,6 +21,7 @@ use crate::protowire::{Fields, merged, occurrences};
 
 mod interned;
 
+pub(crate) use interned::ContextRows;
 pub use interned::{InternedMapBuilder, interned_map_type};
 
 /// The field names Parquet's `MAP` logical type documents.

@@ -1,4 +1,10 @@
 //! Log records to `otel_logs` rows.
+//!
+//! A shard worker appends each record of its share of a request to the
+//! [`LogBatchBuilder`] of its tenant and hour; at the flush,
+//! [`finish`](LogBatchBuilder::finish) hands the rows to storage as one
+//! `RecordBatch`, its attribute maps interned
+//! ([`InternedMapBuilder`](crate::attributes::InternedMapBuilder)).
 
 use std::sync::Arc;
 
@@ -7,13 +13,10 @@ use arrow::array::{
 };
 
 use crate::Table;
-use crate::attributes::{
-    AttributesBuilder, append_attributes, append_pairs, attributes_builder, finish_attributes,
-    write_value,
-};
+use crate::attributes::{ContextRows, InternedMapBuilder, write_value};
 use crate::context::{ResourceContext, ScopeContext};
 use crate::otlp::logs::v1::LogRecord;
-use crate::schema::schema;
+use crate::schema::built_schema;
 use crate::time::to_arrow_nanos;
 use crate::traces::{append_hex, utc_timestamps};
 
@@ -39,17 +42,20 @@ pub struct LogBatchBuilder {
     service_name: StringBuilder,
     body: StringBuilder,
     resource_schema_url: StringBuilder,
-    resource_attributes: AttributesBuilder,
+    resource_attributes: InternedMapBuilder,
     scope_schema_url: StringBuilder,
     scope_name: StringBuilder,
     scope_version: StringBuilder,
-    scope_attributes: AttributesBuilder,
-    log_attributes: AttributesBuilder,
+    scope_attributes: InternedMapBuilder,
+    log_attributes: InternedMapBuilder,
     event_name: StringBuilder,
     observed_timestamp: TimestampNanosecondBuilder,
     flags: UInt32Builder,
     dropped_attributes: UInt32Builder,
     rows: usize,
+    /// The first row of each resource and scope; see [`ContextRows`].
+    resource_rows: ContextRows<ResourceContext>,
+    scope_rows: ContextRows<ScopeContext>,
 }
 
 impl Default for LogBatchBuilder {
@@ -70,17 +76,19 @@ impl LogBatchBuilder {
             service_name: StringBuilder::new(),
             body: StringBuilder::new(),
             resource_schema_url: StringBuilder::new(),
-            resource_attributes: attributes_builder(),
+            resource_attributes: InternedMapBuilder::default(),
             scope_schema_url: StringBuilder::new(),
             scope_name: StringBuilder::new(),
             scope_version: StringBuilder::new(),
-            scope_attributes: attributes_builder(),
-            log_attributes: attributes_builder(),
+            scope_attributes: InternedMapBuilder::default(),
+            log_attributes: InternedMapBuilder::default(),
             event_name: StringBuilder::new(),
             observed_timestamp: utc_timestamps(),
             flags: UInt32Builder::new(),
             dropped_attributes: UInt32Builder::new(),
             rows: 0,
+            resource_rows: ContextRows::default(),
+            scope_rows: ContextRows::default(),
         }
     }
 
@@ -93,7 +101,12 @@ impl LogBatchBuilder {
     }
 
     /// Appends one log record sent under `resource` and `scope`.
-    pub fn append(&mut self, resource: &ResourceContext, scope: &ScopeContext, record: &LogRecord) {
+    pub fn append(
+        &mut self,
+        resource: &Arc<ResourceContext>,
+        scope: &Arc<ScopeContext>,
+        record: &LogRecord,
+    ) {
         self.timestamp
             .append_value(to_arrow_nanos(event_time(record)));
         append_hex(&mut self.trace_id, &record.trace_id);
@@ -107,12 +120,14 @@ impl LogBatchBuilder {
         write_value(record.body.as_ref(), &mut self.body);
         self.body.append_value("");
         self.resource_schema_url.append_value(&resource.schema_url);
-        append_pairs(&mut self.resource_attributes, &resource.attributes);
+        self.resource_rows
+            .append(&mut self.resource_attributes, resource, |r| &r.attributes);
         self.scope_schema_url.append_value(&scope.schema_url);
         self.scope_name.append_value(&scope.name);
         self.scope_version.append_value(&scope.version);
-        append_pairs(&mut self.scope_attributes, &scope.attributes);
-        append_attributes(&mut self.log_attributes, &record.attributes);
+        self.scope_rows
+            .append(&mut self.scope_attributes, scope, |s| &s.attributes);
+        self.log_attributes.append_key_values(&record.attributes);
         self.event_name.append_value(&record.event_name);
         self.observed_timestamp
             .append_value(to_arrow_nanos(record.observed_time_unix_nano));
@@ -134,19 +149,21 @@ impl LogBatchBuilder {
             Arc::new(self.service_name.finish()),
             Arc::new(self.body.finish()),
             Arc::new(self.resource_schema_url.finish()),
-            finish_attributes(&mut self.resource_attributes),
+            self.resource_attributes.finish(),
             Arc::new(self.scope_schema_url.finish()),
             Arc::new(self.scope_name.finish()),
             Arc::new(self.scope_version.finish()),
-            finish_attributes(&mut self.scope_attributes),
-            finish_attributes(&mut self.log_attributes),
+            self.scope_attributes.finish(),
+            self.log_attributes.finish(),
             Arc::new(self.event_name.finish()),
             Arc::new(self.observed_timestamp.finish()),
             Arc::new(self.flags.finish()),
             Arc::new(self.dropped_attributes.finish()),
         ];
         self.rows = 0;
-        RecordBatch::try_new(schema(Table::Logs), columns)
+        self.resource_rows.clear();
+        self.scope_rows.clear();
+        RecordBatch::try_new(built_schema(Table::Logs), columns)
             .expect("the builders produce exactly the otel_logs schema")
     }
 }

@@ -306,26 +306,36 @@ pub fn schema(table: Table) -> SchemaRef {
     Arc::clone(&SCHEMAS[index])
 }
 
-/// The schema of the batches Sluice builds for `table`, which storage writes
-/// as [`schema`]: for `otel_traces`, with its top-level attribute maps
-/// interned ([`interned_map_type`]); for the other tables, `schema` itself.
-pub fn built_schema(table: Table) -> SchemaRef {
-    static BUILT_TRACES: LazyLock<SchemaRef> = LazyLock::new(|| {
-        let interned = ["ResourceAttributes", "SpanAttributes", "ScopeAttributes"];
-        let fields: Vec<Field> = traces()
+/// The schemas of the batches Sluice builds, in the order of `Table::ALL`:
+/// each OTLP table's with its top-level attribute maps interned.
+static BUILT_SCHEMAS: LazyLock<[SchemaRef; 9]> = LazyLock::new(|| {
+    Table::ALL.map(|table| {
+        let plain = schema(table);
+        if !Table::OTLP.contains(&table) {
+            return plain;
+        }
+        let fields: Vec<Field> = plain
             .fields()
             .iter()
-            .map(|field| match interned.contains(&field.name().as_str()) {
-                true => Field::new(field.name(), interned_map_type(), false),
+            .map(|field| match *field.data_type() == map_type() {
+                true => Field::new(field.name(), interned_map_type(), field.is_nullable()),
                 false => field.as_ref().clone(),
             })
             .collect();
-        Arc::new(Schema::new(fields))
-    });
-    match table {
-        Table::Traces => Arc::clone(&BUILT_TRACES),
-        _ => schema(table),
-    }
+        Arc::new(Schema::new_with_metadata(fields, plain.metadata().clone()))
+    })
+});
+
+/// The schema of the batches Sluice builds for `table`, which storage writes
+/// as [`schema`]: for an OTLP table, with its top-level attribute maps
+/// (`ResourceAttributes`, `ScopeAttributes` and the record's own) interned
+/// ([`interned_map_type`]); for a derived table, `schema` itself.
+pub fn built_schema(table: Table) -> SchemaRef {
+    let index = Table::ALL
+        .iter()
+        .position(|t| *t == table)
+        .expect("every table is in Table::ALL");
+    Arc::clone(&BUILT_SCHEMAS[index])
 }
 
 /// `built` with its interned map columns as `map<utf8, utf8>`: the schema a

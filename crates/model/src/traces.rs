@@ -8,7 +8,6 @@
 //! ([`InternedMapBuilder`]; the batch's schema is
 //! [`built_schema`](crate::schema::built_schema), and the file's the table's).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -18,7 +17,7 @@ use arrow::array::{
 use arrow::datatypes::Fields;
 
 use crate::attributes::{
-    InternedMapBuilder, MIN_BYTES, StringPairs, WireAttributesBuilder, append_wire_attributes,
+    ContextRows, InternedMapBuilder, MIN_BYTES, WireAttributesBuilder, append_wire_attributes,
     finish_wire_attribute_lists, wire_attributes_builder,
 };
 use crate::context::{ResourceContext, ScopeContext};
@@ -235,48 +234,6 @@ pub struct TraceBatchBuilder {
     scope_rows: ContextRows<ScopeContext>,
     /// Scratch space of [`append_wire_attributes`].
     prints: Vec<u64>,
-}
-
-/// The first row of each context (a resource or a scope) appended to a batch,
-/// found by the context's address: a context's attributes are looked up in
-/// the column's dictionary once per batch, and its other rows copy that
-/// row's indices. Each context is held while it is in the table, so no
-/// other can take its address.
-#[derive(Debug)]
-struct ContextRows<T> {
-    rows: HashMap<usize, (Arc<T>, usize), ahash::RandomState>,
-}
-
-impl<T> Default for ContextRows<T> {
-    fn default() -> Self {
-        Self {
-            rows: HashMap::default(),
-        }
-    }
-}
-
-impl<T> ContextRows<T> {
-    /// Appends the attributes of `context` to `column`: those `pairs` reads
-    /// from it the first time, a copy of that row after.
-    fn append(
-        &mut self,
-        column: &mut InternedMapBuilder,
-        context: &Arc<T>,
-        pairs: impl FnOnce(&T) -> &StringPairs,
-    ) {
-        match self.rows.entry(Arc::as_ptr(context).addr()) {
-            std::collections::hash_map::Entry::Occupied(first) => column.repeat_row(first.get().1),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert((Arc::clone(context), column.len()));
-                column.append_pairs(pairs(context));
-            }
-        }
-    }
-
-    /// Forgets every context, for a new batch.
-    fn clear(&mut self) {
-        self.rows.clear();
-    }
 }
 
 impl Default for TraceBatchBuilder {

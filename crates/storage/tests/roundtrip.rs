@@ -205,8 +205,8 @@ proptest! {
     fn log_records_round_trip(
         records in proptest::collection::vec((0u64..YEAR_2262 / 2, 0u64..YEAR_2262 / 2, 0i32..25, ".{0,20}", attributes()), 1..20)
     ) {
-        let resource = resource("logs");
-        let scope = ScopeContext::default();
+        let resource = Arc::new(resource("logs"));
+        let scope = Arc::new(ScopeContext::default());
         let mut builder = LogBatchBuilder::new();
         let sent: Vec<(LogRecord, HashMap<String, String>)> = records
             .into_iter()
@@ -257,8 +257,8 @@ proptest! {
             1..10,
         )
     ) {
-        let resource = resource("metrics");
-        let scope = ScopeContext::default();
+        let resource = Arc::new(resource("metrics"));
+        let scope = Arc::new(ScopeContext::default());
         let metric = Metric { name: "latency".into(), unit: "ms".into(), ..Default::default() };
         let mut builder = HistogramBatchBuilder::new();
         let sent: Vec<HistogramDataPoint> = points

@@ -21,6 +21,7 @@
 //! [`schema`](crate::schema) does so for a whole batch), and Parquet files
 //! hold it as that.
 
+use std::collections::{HashMap, hash_map};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, DictionaryArray, MapArray, StringArray, StructArray, UInt32Array};
@@ -28,7 +29,8 @@ use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields as ArrowFields, UInt32Type};
 use hashbrown::hash_table::{Entry, HashTable};
 
-use super::{StringPairs, TextOut, WireKeyValue};
+use super::{StringPairs, TextOut, WireKeyValue, write_value};
+use crate::otlp::common::v1::{KeyValue, any_value::Value};
 
 /// The Arrow type of a dictionary's entries: `UInt32` indices into strings.
 fn interned_string() -> DataType {
@@ -208,41 +210,80 @@ impl InternedMapBuilder {
     pub fn append_wire<'a>(&mut self, key_values: impl Iterator<Item = &'a [u8]>) {
         let row = self.ends.len() as u32;
         let mut place = 0;
+        // Taken out for the loop, so that the entries may borrow it.
+        let mut printed = std::mem::take(&mut self.printed);
         for bytes in key_values {
             let kv = WireKeyValue::parse(bytes);
-            let before = self.before.get(place).copied();
-            let key = match before {
-                Some((key, _)) if self.keys.get(key) == kv.key => key,
-                _ => self.keys.intern(kv.key),
-            };
-            if self.seen.len() <= key as usize {
-                self.seen.resize(key as usize + 1, 0);
-            }
-            if self.seen[key as usize] == row {
-                continue;
-            }
-            self.seen[key as usize] = row;
             let text = match kv.string_value() {
                 Some(text) => text,
                 None => {
-                    self.printed.0.clear();
-                    kv.write_value(&mut self.printed);
-                    &self.printed.0
+                    printed.0.clear();
+                    kv.write_value(&mut printed);
+                    &printed.0
                 }
             };
-            let value = match before {
-                Some((_, value)) if self.values.get(value) == text => value,
-                _ => self.values.intern(text),
-            };
-            match self.before.get_mut(place) {
-                Some(slot) => *slot = (key, value),
-                None => self.before.push((key, value)),
+            if self.append_entry(row, place, kv.key, text) {
+                place += 1;
             }
-            place += 1;
-            self.key_ids.push(key);
-            self.value_ids.push(value);
         }
+        self.printed = printed;
         self.end_row();
+    }
+
+    /// Appends one map holding `attributes`, decoded messages, as
+    /// [`append_attributes`](super::append_attributes) appends them: values
+    /// printed by [`write_value`](super::write_value), the first of each key
+    /// kept.
+    pub fn append_key_values(&mut self, attributes: &[KeyValue]) {
+        let row = self.ends.len() as u32;
+        let mut place = 0;
+        let mut printed = std::mem::take(&mut self.printed);
+        for kv in attributes {
+            let text = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Value::StringValue(text)) => text.as_bytes(),
+                _ => {
+                    printed.0.clear();
+                    write_value(kv.value.as_ref(), &mut printed);
+                    &printed.0
+                }
+            };
+            if self.append_entry(row, place, kv.key.as_bytes(), text) {
+                place += 1;
+            }
+        }
+        self.printed = printed;
+        self.end_row();
+    }
+
+    /// Appends the entry `key`, `value` to row `row` (one past its index),
+    /// at `place` among the row's entries, unless the row holds `key`
+    /// already; returns whether it was appended. The entry at the same place
+    /// in the row before is tried first, by one comparison each.
+    #[inline(always)]
+    fn append_entry(&mut self, row: u32, place: usize, key: &[u8], value: &[u8]) -> bool {
+        let before = self.before.get(place).copied();
+        let key = match before {
+            Some((id, _)) if self.keys.get(id) == key => id,
+            _ => self.keys.intern(key),
+        };
+        if self.seen.len() <= key as usize {
+            self.seen.resize(key as usize + 1, 0);
+        }
+        if self.seen[key as usize] == row {
+            return false;
+        }
+        self.seen[key as usize] = row;
+        let value = match before {
+            Some((_, id)) if self.values.get(id) == value => id,
+            _ => self.values.intern(value),
+        };
+        match self.before.get_mut(place) {
+            Some(slot) => *slot = (key, value),
+            None => self.before.push((key, value)),
+        }
+        self.key_ids.push(key);
+        self.value_ids.push(value);
+        true
     }
 
     /// Appends one map holding `pairs` (unique keys, as a context's are).
@@ -297,6 +338,56 @@ impl InternedMapBuilder {
             None,
             false,
         ))
+    }
+}
+
+/// The first row of each context (a resource or a scope) appended to a batch,
+/// found by the context's address: a context's attributes are looked up in
+/// the column's dictionary once, and its other rows copy that row's indices.
+/// Each context is held while it is in the table, so no other can take its
+/// address; past [`MAX_CONTEXTS`] the table starts afresh, so that a batch
+/// of many small requests (each with contexts of its own) holds no more
+/// than that many contexts here.
+#[derive(Debug)]
+pub(crate) struct ContextRows<T> {
+    rows: HashMap<usize, (Arc<T>, usize), ahash::RandomState>,
+}
+
+/// The most contexts a [`ContextRows`] holds.
+const MAX_CONTEXTS: usize = 1024;
+
+impl<T> Default for ContextRows<T> {
+    fn default() -> Self {
+        Self {
+            rows: HashMap::default(),
+        }
+    }
+}
+
+impl<T> ContextRows<T> {
+    /// Appends the attributes of `context` to `column`: those `pairs` reads
+    /// from it the first time, a copy of that row after.
+    pub(crate) fn append(
+        &mut self,
+        column: &mut InternedMapBuilder,
+        context: &Arc<T>,
+        pairs: impl FnOnce(&T) -> &StringPairs,
+    ) {
+        match self.rows.entry(Arc::as_ptr(context).addr()) {
+            hash_map::Entry::Occupied(first) => column.repeat_row(first.get().1),
+            hash_map::Entry::Vacant(slot) => {
+                slot.insert((Arc::clone(context), column.len()));
+                column.append_pairs(pairs(context));
+                if self.rows.len() >= MAX_CONTEXTS {
+                    self.rows.clear();
+                }
+            }
+        }
+    }
+
+    /// Forgets every context, for a new batch.
+    pub(crate) fn clear(&mut self) {
+        self.rows.clear();
     }
 }
 

@@ -13,7 +13,7 @@ use crate::context::{ResourceContext, ScopeContext};
 use crate::otlp::metrics::v1::{
     ExponentialHistogramDataPoint, HistogramDataPoint, Metric, exponential_histogram_data_point,
 };
-use crate::schema::schema;
+use crate::schema::built_schema;
 
 fn append_u64s(builder: &mut ListBuilder<UInt64Builder>, values: &[u64]) {
     builder.values().append_slice(values);
@@ -69,8 +69,8 @@ impl HistogramBatchBuilder {
 
     pub fn append(
         &mut self,
-        resource: &ResourceContext,
-        scope: &ScopeContext,
+        resource: &Arc<ResourceContext>,
+        scope: &Arc<ScopeContext>,
         metric: &Metric,
         temporality: i32,
         point: &HistogramDataPoint,
@@ -110,7 +110,7 @@ impl HistogramBatchBuilder {
             Arc::new(self.temporality.finish()),
         ]);
         self.rows = 0;
-        RecordBatch::try_new(schema(Table::MetricsHistogram), columns)
+        RecordBatch::try_new(built_schema(Table::MetricsHistogram), columns)
             .expect("the builders produce exactly the otel_metrics_histogram schema")
     }
 }
@@ -175,8 +175,8 @@ impl ExponentialHistogramBatchBuilder {
 
     pub fn append(
         &mut self,
-        resource: &ResourceContext,
-        scope: &ScopeContext,
+        resource: &Arc<ResourceContext>,
+        scope: &Arc<ScopeContext>,
         metric: &Metric,
         temporality: i32,
         point: &ExponentialHistogramDataPoint,
@@ -226,7 +226,7 @@ impl ExponentialHistogramBatchBuilder {
             Arc::new(self.zero_threshold.finish()),
         ]);
         self.rows = 0;
-        RecordBatch::try_new(schema(Table::MetricsExponentialHistogram), columns)
+        RecordBatch::try_new(built_schema(Table::MetricsExponentialHistogram), columns)
             .expect("the builders produce exactly the otel_metrics_exponential_histogram schema")
     }
 }

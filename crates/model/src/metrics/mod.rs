@@ -22,7 +22,7 @@ pub use number::{GaugeBatchBuilder, SumBatchBuilder};
 pub use summary::SummaryBatchBuilder;
 
 use crate::attributes::{
-    AttributesBuilder, append_attributes, append_pairs, attributes_builder, finish_attributes,
+    AttributesBuilder, ContextRows, InternedMapBuilder, append_attributes, attributes_builder,
 };
 use crate::context::{ResourceContext, ScopeContext};
 use crate::otlp::common::v1::KeyValue;
@@ -42,54 +42,61 @@ pub struct PointCommon<'a> {
 /// The columns every metric table starts with.
 #[derive(Debug)]
 struct CommonColumns {
-    resource_attributes: AttributesBuilder,
+    resource_attributes: InternedMapBuilder,
     resource_schema_url: StringBuilder,
     scope_name: StringBuilder,
     scope_version: StringBuilder,
-    scope_attributes: AttributesBuilder,
+    scope_attributes: InternedMapBuilder,
     scope_dropped_attr_count: UInt32Builder,
     scope_schema_url: StringBuilder,
     service_name: StringBuilder,
     metric_name: StringBuilder,
     metric_description: StringBuilder,
     metric_unit: StringBuilder,
-    attributes: AttributesBuilder,
+    attributes: InternedMapBuilder,
     start_time: TimestampNanosecondBuilder,
     time: TimestampNanosecondBuilder,
+    /// The first row of each resource and scope; see [`ContextRows`].
+    resource_rows: ContextRows<ResourceContext>,
+    scope_rows: ContextRows<ScopeContext>,
 }
 
 impl CommonColumns {
     fn new() -> Self {
         Self {
-            resource_attributes: attributes_builder(),
+            resource_attributes: InternedMapBuilder::default(),
             resource_schema_url: StringBuilder::new(),
             scope_name: StringBuilder::new(),
             scope_version: StringBuilder::new(),
-            scope_attributes: attributes_builder(),
+            scope_attributes: InternedMapBuilder::default(),
             scope_dropped_attr_count: UInt32Builder::new(),
             scope_schema_url: StringBuilder::new(),
             service_name: StringBuilder::new(),
             metric_name: StringBuilder::new(),
             metric_description: StringBuilder::new(),
             metric_unit: StringBuilder::new(),
-            attributes: attributes_builder(),
+            attributes: InternedMapBuilder::default(),
             start_time: utc_timestamps(),
             time: utc_timestamps(),
+            resource_rows: ContextRows::default(),
+            scope_rows: ContextRows::default(),
         }
     }
 
     fn append(
         &mut self,
-        resource: &ResourceContext,
-        scope: &ScopeContext,
+        resource: &Arc<ResourceContext>,
+        scope: &Arc<ScopeContext>,
         metric: &Metric,
         point: PointCommon<'_>,
     ) {
-        append_pairs(&mut self.resource_attributes, &resource.attributes);
+        self.resource_rows
+            .append(&mut self.resource_attributes, resource, |r| &r.attributes);
         self.resource_schema_url.append_value(&resource.schema_url);
         self.scope_name.append_value(&scope.name);
         self.scope_version.append_value(&scope.version);
-        append_pairs(&mut self.scope_attributes, &scope.attributes);
+        self.scope_rows
+            .append(&mut self.scope_attributes, scope, |s| &s.attributes);
         self.scope_dropped_attr_count
             .append_value(scope.dropped_attributes_count);
         self.scope_schema_url.append_value(&scope.schema_url);
@@ -97,26 +104,28 @@ impl CommonColumns {
         self.metric_name.append_value(&metric.name);
         self.metric_description.append_value(&metric.description);
         self.metric_unit.append_value(&metric.unit);
-        append_attributes(&mut self.attributes, point.attributes);
+        self.attributes.append_key_values(point.attributes);
         self.start_time
             .append_value(to_arrow_nanos(point.start_time_unix_nano));
         self.time.append_value(to_arrow_nanos(point.time_unix_nano));
     }
 
     fn finish(&mut self) -> Vec<ArrayRef> {
+        self.resource_rows.clear();
+        self.scope_rows.clear();
         vec![
-            finish_attributes(&mut self.resource_attributes),
+            self.resource_attributes.finish(),
             Arc::new(self.resource_schema_url.finish()),
             Arc::new(self.scope_name.finish()),
             Arc::new(self.scope_version.finish()),
-            finish_attributes(&mut self.scope_attributes),
+            self.scope_attributes.finish(),
             Arc::new(self.scope_dropped_attr_count.finish()),
             Arc::new(self.scope_schema_url.finish()),
             Arc::new(self.service_name.finish()),
             Arc::new(self.metric_name.finish()),
             Arc::new(self.metric_description.finish()),
             Arc::new(self.metric_unit.finish()),
-            finish_attributes(&mut self.attributes),
+            self.attributes.finish(),
             Arc::new(self.start_time.finish()),
             Arc::new(self.time.finish()),
         ]

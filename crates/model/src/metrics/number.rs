@@ -10,7 +10,7 @@ use super::{CommonColumns, ExemplarsColumn, PointCommon};
 use crate::Table;
 use crate::context::{ResourceContext, ScopeContext};
 use crate::otlp::metrics::v1::{Metric, NumberDataPoint, Sum, number_data_point};
-use crate::schema::schema;
+use crate::schema::built_schema;
 
 /// The value of a number data point as a double (integers converted, as the
 /// ClickHouse exporter's `Value Float64` column holds them).
@@ -67,8 +67,8 @@ impl GaugeBatchBuilder {
 
     pub fn append(
         &mut self,
-        resource: &ResourceContext,
-        scope: &ScopeContext,
+        resource: &Arc<ResourceContext>,
+        scope: &Arc<ScopeContext>,
         metric: &Metric,
         point: &NumberDataPoint,
     ) {
@@ -85,7 +85,7 @@ impl GaugeBatchBuilder {
         columns.push(Arc::new(self.flags.finish()));
         columns.push(self.exemplars.finish());
         self.rows = 0;
-        RecordBatch::try_new(schema(Table::MetricsGauge), columns)
+        RecordBatch::try_new(built_schema(Table::MetricsGauge), columns)
             .expect("the builders produce exactly the otel_metrics_gauge schema")
     }
 }
@@ -131,8 +131,8 @@ impl SumBatchBuilder {
 
     pub fn append(
         &mut self,
-        resource: &ResourceContext,
-        scope: &ScopeContext,
+        resource: &Arc<ResourceContext>,
+        scope: &Arc<ScopeContext>,
         metric: &Metric,
         sum: &Sum,
         point: &NumberDataPoint,
@@ -154,7 +154,7 @@ impl SumBatchBuilder {
         columns.push(Arc::new(self.temporality.finish()));
         columns.push(Arc::new(self.monotonic.finish()));
         self.rows = 0;
-        RecordBatch::try_new(schema(Table::MetricsSum), columns)
+        RecordBatch::try_new(built_schema(Table::MetricsSum), columns)
             .expect("the builders produce exactly the otel_metrics_sum schema")
     }
 }

@@ -11,7 +11,7 @@ use super::{CommonColumns, PointCommon};
 use crate::Table;
 use crate::context::{ResourceContext, ScopeContext};
 use crate::otlp::metrics::v1::{Metric, SummaryDataPoint};
-use crate::schema::{quantile_fields, schema};
+use crate::schema::{built_schema, quantile_fields};
 
 /// Accumulates summary data points as `otel_metrics_summary` rows.
 #[derive(Debug)]
@@ -54,8 +54,8 @@ impl SummaryBatchBuilder {
 
     pub fn append(
         &mut self,
-        resource: &ResourceContext,
-        scope: &ScopeContext,
+        resource: &Arc<ResourceContext>,
+        scope: &Arc<ScopeContext>,
         metric: &Metric,
         point: &SummaryDataPoint,
     ) {
@@ -94,7 +94,7 @@ impl SummaryBatchBuilder {
             Arc::new(self.flags.finish()),
         ]);
         self.rows = 0;
-        RecordBatch::try_new(schema(Table::MetricsSummary), columns)
+        RecordBatch::try_new(built_schema(Table::MetricsSummary), columns)
             .expect("the builders produce exactly the otel_metrics_summary schema")
     }
 }

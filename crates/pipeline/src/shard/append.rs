@@ -2,6 +2,8 @@
 //! tenant, table and hour of event time (skipped when replay finds it in a
 //! file already).
 
+use std::sync::Arc;
+
 use sluice_model::batch::BatchBuilder;
 use sluice_model::context::{ResourceContext, ScopeContext};
 use sluice_model::logs::event_time;
@@ -93,9 +95,9 @@ impl ShardWorker {
     ) {
         let mut key = BatchKey::new(tenant);
         for rl in resource_logs {
-            let resource = ResourceContext::new(rl.resource.as_ref(), &rl.schema_url);
+            let resource = Arc::new(ResourceContext::new(rl.resource.as_ref(), &rl.schema_url));
             for sl in &rl.scope_logs {
-                let scope = ScopeContext::new(sl.scope.as_ref(), &sl.schema_url);
+                let scope = Arc::new(ScopeContext::new(sl.scope.as_ref(), &sl.schema_url));
                 for record in &sl.log_records {
                     if let Some(feed) = &mut self.feed {
                         feed.record_log(
@@ -123,9 +125,9 @@ impl ShardWorker {
     ) {
         let mut key = BatchKey::new(tenant);
         for rm in resource_metrics {
-            let resource = ResourceContext::new(rm.resource.as_ref(), &rm.schema_url);
+            let resource = Arc::new(ResourceContext::new(rm.resource.as_ref(), &rm.schema_url));
             for sm in &rm.scope_metrics {
-                let scope = ScopeContext::new(sm.scope.as_ref(), &sm.schema_url);
+                let scope = Arc::new(ScopeContext::new(sm.scope.as_ref(), &sm.schema_url));
                 for metric in &sm.metrics {
                     if let Some(feed) = &mut self.feed {
                         feed.record_metric(tenant, &resource, metric);

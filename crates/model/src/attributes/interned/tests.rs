@@ -123,3 +123,21 @@ fn a_finished_builder_starts_anew() {
     assert_eq!(rows(&second), vec![pairs(&[("b", "2")])]);
     assert_eq!(second.as_map().keys().as_any_dictionary().values().len(), 1);
 }
+
+/// Past the most contexts it holds, the table of first rows starts afresh:
+/// the rows stay those of their contexts.
+#[test]
+fn many_contexts_keep_their_rows() {
+    let contexts: Vec<Arc<StringPairs>> = (0..MAX_CONTEXTS + 10)
+        .map(|i| Arc::new(StringPairs::new(pairs(&[("host", &format!("h{i}"))]))))
+        .collect();
+    let mut first_rows = ContextRows::default();
+    let mut builder = InternedMapBuilder::default();
+    let mut expected = Vec::new();
+    for context in contexts.iter().chain(contexts.iter().rev()) {
+        first_rows.append(&mut builder, context, |pairs| pairs);
+        expected.push(context.pairs().to_vec());
+    }
+    assert!(first_rows.rows.len() < MAX_CONTEXTS);
+    assert_eq!(rows(&builder.finish()), expected);
+}
