@@ -3,7 +3,9 @@
 //!
 //! Every table starts with the same columns (resource, scope, metric name,
 //! description, unit, point attributes, start and point time), built by
-//! [`CommonColumns`]; each type's builder adds its own.
+//! [`CommonColumns`]; each type's builder adds its own. The three attribute
+//! maps among them are built interned
+//! ([`InternedMapBuilder`](crate::attributes::InternedMapBuilder)).
 
 mod histogram;
 mod number;
