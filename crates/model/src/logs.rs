@@ -4,7 +4,7 @@
 //! [`LogBatchBuilder`] of its tenant and hour; at the flush,
 //! [`finish`](LogBatchBuilder::finish) hands the rows to storage as one
 //! `RecordBatch`, its attribute maps interned
-//! ([`InternedMapBuilder`](crate::attributes::InternedMapBuilder)).
+//! ([`InternedMapBuilder`]).
 
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@
 //! [`finish`](TraceBatchBuilder::finish) hands the rows to storage as one
 //! `RecordBatch`, its top-level attribute maps interned
 //! ([`InternedMapBuilder`]; the batch's schema is
-//! [`built_schema`](crate::schema::built_schema), and the file's the table's).
+//! [`built_schema`], and the file's the table's).
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //! description, unit, point attributes, start and point time), built by
 //! [`CommonColumns`]; each type's builder adds its own. The three attribute
 //! maps among them are built interned
-//! ([`InternedMapBuilder`](crate::attributes::InternedMapBuilder)).
+//! ([`InternedMapBuilder`]).
 
 mod histogram;
 mod number;
