@@ -299,11 +299,15 @@ static SCHEMAS: LazyLock<[SchemaRef; 9]> = LazyLock::new(|| {
 
 /// The Arrow schema of `table`.
 pub fn schema(table: Table) -> SchemaRef {
-    let index = Table::ALL
+    Arc::clone(&SCHEMAS[index_of(table)])
+}
+
+/// The place of `table` in `Table::ALL`, and so in the schema arrays.
+fn index_of(table: Table) -> usize {
+    Table::ALL
         .iter()
         .position(|t| *t == table)
-        .expect("every table is in Table::ALL");
-    Arc::clone(&SCHEMAS[index])
+        .expect("every table is in Table::ALL")
 }
 
 /// The schemas of the batches Sluice builds, in the order of `Table::ALL`:
@@ -331,11 +335,7 @@ static BUILT_SCHEMAS: LazyLock<[SchemaRef; 9]> = LazyLock::new(|| {
 /// (`ResourceAttributes`, `ScopeAttributes` and the record's own) interned
 /// ([`interned_map_type`]); for a derived table, `schema` itself.
 pub fn built_schema(table: Table) -> SchemaRef {
-    let index = Table::ALL
-        .iter()
-        .position(|t| *t == table)
-        .expect("every table is in Table::ALL");
-    Arc::clone(&BUILT_SCHEMAS[index])
+    Arc::clone(&BUILT_SCHEMAS[index_of(table)])
 }
 
 /// `built` with its interned map columns as `map<utf8, utf8>`: the schema a
@@ -381,6 +381,34 @@ pub fn plain_batch(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A built batch's file holds the table's schema; an OTLP table's
+    /// built schema interns its top-level attribute maps, and only them.
+    #[test]
+    fn built_schemas_are_written_as_the_tables_schemas() {
+        for table in Table::ALL {
+            assert_eq!(file_schema(&built_schema(table)), schema(table), "{table}");
+        }
+        for table in Table::OTLP {
+            let interned: Vec<String> = built_schema(table)
+                .fields()
+                .iter()
+                .filter(|f| *f.data_type() == interned_map_type())
+                .map(|f| f.name().clone())
+                .collect();
+            let maps: Vec<String> = schema(table)
+                .fields()
+                .iter()
+                .filter(|f| *f.data_type() == map_type())
+                .map(|f| f.name().clone())
+                .collect();
+            assert_eq!(interned, maps, "{table}");
+            assert!(
+                interned.contains(&"ResourceAttributes".to_owned()),
+                "{table}"
+            );
+        }
+    }
 
     #[test]
     fn every_table_has_its_time_and_service_columns() {
