@@ -751,7 +751,21 @@ fn pack(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
     debug_assert!(groups <= MAX_PACKED_GROUPS);
     varint(((groups as u64) << 1) | 1, out);
     // Eight values of `bit_width` bits take `bit_width` bytes.
-    let end = out.len() + groups * usize::from(bit_width);
+    let width = usize::from(bit_width);
+    if width <= 8 {
+        // A group at a time, in one 64-bit word: a dictionary of up to 256
+        // strings.
+        out.reserve(groups * width);
+        for group in values.chunks(8) {
+            let mut word = 0u64;
+            for (i, &value) in group.iter().enumerate() {
+                word |= u64::from(value) << (i * width);
+            }
+            out.extend_from_slice(&word.to_le_bytes()[..width]);
+        }
+        return;
+    }
+    let end = out.len() + groups * width;
     let mut buffer = 0u64;
     let mut bits = 0u32;
     for &value in values {
