@@ -13,11 +13,12 @@
 //! levels follow from the map's offsets; a row the same as the row before
 //! (one comparison of its bytes) takes that row's dictionary indices, and
 //! an entry equal to the one at its place in the row before takes that
-//! entry's index; only the rest are hashed. The `otel_traces` batches come
-//! with their maps interned (`sluice_model::attributes::InternedMapBuilder`):
-//! each entry already an index into its leaf's distinct strings, which are
-//! only renumbered here in the order first met, so that the chunks are
-//! those of the same maps of strings, byte for byte.
+//! entry's index; only the rest are hashed (the `otel_anomalies` labels).
+//! The OTLP tables' batches come with their maps interned
+//! (`sluice_model::attributes::InternedMapBuilder`): each entry already an
+//! index into its leaf's distinct strings, which are only renumbered here
+//! in the order first met, so that the chunks are those of the same maps of
+//! strings, byte for byte.
 //!
 //! The chunks are what parquet's writer writes for the same settings: a
 //! PLAIN dictionary page, data pages (format v1) of RLE levels and

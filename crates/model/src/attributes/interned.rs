@@ -1,19 +1,21 @@
 //! Attribute columns built as dictionaries: each distinct key and value held
 //! once, and every entry as its index.
 //!
-//! Where it sits: the `otel_traces` rows' top-level attribute maps
-//! (`ResourceAttributes`, `SpanAttributes`, `ScopeAttributes`) are built
-//! here at the flush ([`TraceBatchBuilder`](crate::traces::TraceBatchBuilder)),
-//! and storage's map encoder writes them to Parquet with these indices
-//! (renumbered in the order first met, as a dictionary page holds them):
-//! the same file bytes as for the same maps of strings.
+//! Where it sits: the OTLP tables' top-level attribute maps
+//! (`ResourceAttributes`, `ScopeAttributes`, and the span's, record's or
+//! data point's own) are built here by the shards: the spans' at the flush
+//! ([`TraceBatchBuilder`](crate::traces::TraceBatchBuilder)), the logs' and
+//! metrics' as their records arrive. Storage's map encoder writes them to
+//! Parquet with these indices (renumbered in the order first met, as a
+//! dictionary page holds them): the same file bytes as for the same maps of
+//! strings.
 //!
 //! Why: built as strings, every key and value was copied into the batch,
 //! then read back at the encode, compared with the row before and hashed to
-//! find its dictionary index. Here each is looked up once, as it is read from
-//! the request body, and only new strings are copied. A resource's or
-//! scope's attributes, the same on each of their spans, are looked up once
-//! per batch ([`InternedMapBuilder::repeat_row`]).
+//! find its dictionary index. Here each is looked up once, as it is read,
+//! and only new strings are copied. A resource's or scope's attributes, the
+//! same on each of their records, are looked up once per batch
+//! ([`ContextRows`], [`InternedMapBuilder::repeat_row`]).
 //!
 //! In a batch, such a column has the type of [`interned_map_type`]: a map
 //! whose keys and values are `Dictionary(UInt32, Utf8)`. Arrow's `cast`

@@ -3,7 +3,7 @@
 //!
 //! Every table starts with the same columns (resource, scope, metric name,
 //! description, unit, point attributes, start and point time), built by
-//! [`CommonColumns`]; each type's builder adds its own. The three attribute
+//! `CommonColumns`; each type's builder adds its own. The three attribute
 //! maps among them are built interned
 //! ([`InternedMapBuilder`]).
 
