@@ -389,20 +389,17 @@ mod tests {
         for table in Table::ALL {
             assert_eq!(file_schema(&built_schema(table)), schema(table), "{table}");
         }
+        // The names of the columns of `schema` whose type is `of`.
+        let named = |schema: SchemaRef, of: DataType| -> Vec<String> {
+            let fields = schema.fields().iter();
+            fields
+                .filter(|f| *f.data_type() == of)
+                .map(|f| f.name().clone())
+                .collect()
+        };
         for table in Table::OTLP {
-            let interned: Vec<String> = built_schema(table)
-                .fields()
-                .iter()
-                .filter(|f| *f.data_type() == interned_map_type())
-                .map(|f| f.name().clone())
-                .collect();
-            let maps: Vec<String> = schema(table)
-                .fields()
-                .iter()
-                .filter(|f| *f.data_type() == map_type())
-                .map(|f| f.name().clone())
-                .collect();
-            assert_eq!(interned, maps, "{table}");
+            let interned = named(built_schema(table), interned_map_type());
+            assert_eq!(interned, named(schema(table), map_type()), "{table}");
             assert!(
                 interned.contains(&"ResourceAttributes".to_owned()),
                 "{table}"

@@ -963,7 +963,10 @@ mod tests {
 
         /// Whatever the limits (dictionary pages giving way to plain ones,
         /// pages of one row, row groups of one), parquet's reader gives back
-        /// the maps written, all rows or a selection of them.
+        /// the maps written, all rows or a selection of them. The same maps
+        /// interned are written as the same bytes; and where the encoder
+        /// declines them (statistics asked for), parquet's writer takes them
+        /// as strings.
         #[test]
         fn maps_read_back_as_written(
             rows in rows(),
@@ -979,8 +982,19 @@ mod tests {
             let batch = batch(&rows);
             let properties =
                 properties(dictionary, dictionary_limit, page_rows, page_bytes, zstd, row_group_rows);
-            let bytes = encode_parquet(Table::Traces, &batch, properties).expect("encodes");
+            let bytes = encode_parquet(Table::Traces, &batch, properties.clone()).expect("encodes");
             prop_assert_eq!(&read(bytes.clone(), None), &batch);
+            let interned = interned_batch(&rows);
+            let encode = |batch: &RecordBatch, properties: WriterProperties| {
+                encode_parquet(Table::Traces, batch, properties).expect("encodes")
+            };
+            prop_assert!(encode(&interned, properties) == bytes);
+            let statistics = WriterProperties::builder()
+                .set_max_row_group_row_count(Some(row_group_rows))
+                .build();
+            let declined = encode(&interned, statistics.clone());
+            prop_assert!(declined == encode(&batch, statistics));
+            prop_assert_eq!(&read(declined, None), &batch);
 
             let skip = skip.min(rows.len() - 1);
             let take = take.min(rows.len() - skip);
@@ -990,36 +1004,6 @@ mod tests {
                 RowSelector::skip(rows.len() - skip - take),
             ]);
             prop_assert_eq!(read(bytes, Some(selection)), batch.slice(skip, take));
-        }
-
-        /// Interned maps are written as the same maps of strings: the same
-        /// bytes, whatever the limits; and where the encoder declines them
-        /// (statistics asked for), parquet's writer takes them as strings.
-        #[test]
-        fn interned_maps_are_written_as_their_strings(
-            rows in rows(),
-            dictionary in prop::bool::weighted(0.8),
-            dictionary_limit in prop_oneof![Just(16usize), Just(600), Just(1 << 20)],
-            page_rows in prop_oneof![Just(1usize), Just(7), Just(20_000)],
-            zstd in any::<bool>(),
-            row_group_rows in prop_oneof![Just(1usize), Just(97), Just(1_000)],
-        ) {
-            let (plain, interned) = (batch(&rows), interned_batch(&rows));
-            let encode = |batch: &RecordBatch, properties: WriterProperties| {
-                encode_parquet(Table::Traces, batch, properties).expect("encodes")
-            };
-            let properties =
-                || properties(dictionary, dictionary_limit, page_rows, 1 << 20, zstd, row_group_rows);
-            let bytes = encode(&interned, properties());
-            prop_assert!(bytes == encode(&plain, properties()));
-            prop_assert_eq!(read(bytes, None), plain.clone());
-
-            let statistics = WriterProperties::builder()
-                .set_max_row_group_row_count(Some(row_group_rows))
-                .build();
-            let declined = encode(&interned, statistics.clone());
-            prop_assert!(declined == encode(&plain, statistics));
-            prop_assert_eq!(read(declined, None), plain);
         }
 
         /// The hybrid encoding of any values at any width reads back
