@@ -19,11 +19,12 @@
 //! - logs/s and data points/s as fast as possible and, if Sluice refused
 //!   some of them, sustained the same way;
 //! - end-to-end spans/s per core over decode-only spans/s per core of the same
-//!   payload shape (512 spans, 10 attributes each), decoded in this process
-//!   into the OTLP messages of `opentelemetry-proto` with the allocator
-//!   Sluice uses (next to the speed of Sluice's own receiver stage, which
-//!   reads the spans in place); the median of six samples, three before the
-//!   rate search and three after it;
+//!   payloads: requests the load generator makes with the steps' arguments
+//!   ([`sluice_loadgen::runner::sample_requests`], 64 of 512 spans), decoded
+//!   in this process into the OTLP messages of `opentelemetry-proto` with the
+//!   allocator Sluice uses (next to the speed of Sluice's own receiver stage,
+//!   which reads the spans in place); the median of six samples, three before
+//!   the rate search and three after it;
 //! - acknowledgement latency p50/p99 at half the sustained rate, and Sluice's
 //!   own side of it from its histograms (request time and WAL fsyncs) and
 //!   from its threads' scheduler statistics (how long the WAL writer, the
@@ -47,8 +48,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use clap::Parser as _;
 use prost::Message;
-use sluice_benches::payload::{TracePayload, span_count, trace_request};
 use sluice_benches::sched::{self, ThreadTimes};
 use sluice_benches::scrape::{self, Histogram};
 use sluice_model::Signal;
@@ -217,6 +218,10 @@ impl Sluice {
     }
 }
 
+/// The load generator's arguments that shape its requests, the same in every
+/// step and for the in-process baselines, which decode its requests.
+const SHAPE: [&str; 6] = ["--concurrency", "8", "--batch", "512", "--attributes", "10"];
+
 /// Runs the load generator against `endpoint`; its JSON summary.
 fn loadgen(
     bin: &Path,
@@ -238,15 +243,10 @@ fn loadgen(
             &format!("{}", rate.round() as u64),
             "--duration",
             &format!("{seconds}s"),
-            "--concurrency",
-            "8",
-            "--batch",
-            "512",
-            "--attributes",
-            "10",
             "--json",
             "--quiet",
         ])
+        .args(SHAPE)
         .args(extra)
         .stderr(Stdio::inherit())
         .output()?;
@@ -302,61 +302,91 @@ fn cpu_seconds_of(path: &str) -> f64 {
 /// 1/100 s ticks of CPU time.
 const SAMPLE: Duration = Duration::from_secs(2);
 
-/// Spans per CPU second of `work` on requests of the default payload shape,
-/// encoded as protobuf: like Sluice's, counted in CPU time (this thread's),
-/// so that time the machine gives to others does not count.
-fn spans_per_second(work: impl Fn(&bytes::Bytes)) -> f64 {
-    let request = trace_request(&TracePayload::default());
-    let spans = span_count(&request) as f64;
-    let body = bytes::Bytes::from(request.encode_to_vec());
-    let thread_cpu = || cpu_seconds_of("/proc/thread-self/stat");
-    let (started, cpu_before) = (Instant::now(), thread_cpu());
-    let mut done = 0u64;
-    while started.elapsed() < SAMPLE {
-        work(&body);
-        done += 1;
-    }
-    let cpu = (thread_cpu() - cpu_before).max(0.01);
-    done as f64 * spans / cpu
+/// Requests per worker in the baselines' sample: 64 requests of 512 spans in
+/// all with the 8 workers of [`SHAPE`], a full-size flush's worth.
+const SAMPLE_REQUESTS_PER_WORKER: usize = 8;
+
+/// The bodies the load generator sends in the traces steps (the same
+/// arguments, [`SHAPE`]), made in this process, and the spans they hold.
+fn sample_bodies() -> Result<(Vec<bytes::Bytes>, usize), Error> {
+    let options = sluice_loadgen::Options::try_parse_from(
+        ["sluice-loadgen", "--signal", "traces"]
+            .into_iter()
+            .chain(SHAPE),
+    )?;
+    let requests =
+        sluice_loadgen::runner::sample_requests(&options.plan()?, SAMPLE_REQUESTS_PER_WORKER);
+    let spans = requests.iter().map(|request| request.records).sum();
+    Ok((
+        requests.into_iter().map(|request| request.body).collect(),
+        spans,
+    ))
 }
 
-/// Decode-only spans per CPU second: protobuf into the OTLP messages of
-/// `opentelemetry-proto`, as a collector built on them decodes.
-fn decode_only() -> f64 {
-    spans_per_second(|body| {
-        let request =
-            ExportTraceServiceRequest::decode(&body[..]).expect("the payload is valid OTLP");
-        std::hint::black_box(request);
-    })
-}
-
-/// Spans per CPU second of Sluice's own receiver stage: checking the body and
-/// indexing its valid spans in place.
-fn receiver_only() -> f64 {
-    spans_per_second(|body| {
-        let request = decode_export(Signal::Traces, body, BodyEncoding::Protobuf)
-            .expect("the payload is valid OTLP");
-        std::hint::black_box(request);
-    })
-}
-
-/// Samples of the two in-process baselines. One sample moves by up to a
-/// third from the next on this machine, quiet or not (its host is shared),
-/// so the report takes the median of several, taken alternately at the start
-/// and again after the sustained rate is found.
-#[derive(Debug, Default)]
+/// Samples of the two in-process baselines over the load generator's bodies.
+/// One sample moves by up to a third from the next on this machine, quiet or
+/// not (its host is shared), so the report takes the median of several, taken
+/// alternately at the start and again after the sustained rate is found.
+#[derive(Debug)]
 struct Baselines {
+    bodies: Vec<bytes::Bytes>,
+    spans: usize,
     decode: Vec<f64>,
     receiver: Vec<f64>,
 }
 
 impl Baselines {
+    fn new() -> Result<Self, Error> {
+        let (bodies, spans) = sample_bodies()?;
+        Ok(Self {
+            bodies,
+            spans,
+            decode: Vec::new(),
+            receiver: Vec::new(),
+        })
+    }
+
     /// Samples each baseline `rounds` times, alternating them.
     fn sample(&mut self, rounds: usize) {
         for _ in 0..rounds {
-            self.decode.push(decode_only());
-            self.receiver.push(receiver_only());
+            self.decode.push(self.decode_only());
+            self.receiver.push(self.receiver_only());
         }
+    }
+
+    /// Spans per CPU second of `work` over every body: like Sluice's, counted
+    /// in CPU time (this thread's), so that time the machine gives to others
+    /// does not count.
+    fn spans_per_second(&self, work: impl Fn(&bytes::Bytes)) -> f64 {
+        let thread_cpu = || cpu_seconds_of("/proc/thread-self/stat");
+        let (started, cpu_before) = (Instant::now(), thread_cpu());
+        let mut rounds = 0u64;
+        while started.elapsed() < SAMPLE {
+            self.bodies.iter().for_each(&work);
+            rounds += 1;
+        }
+        let cpu = (thread_cpu() - cpu_before).max(0.01);
+        (rounds * self.spans as u64) as f64 / cpu
+    }
+
+    /// Decode-only spans per CPU second: protobuf into the OTLP messages of
+    /// `opentelemetry-proto`, as a collector built on them decodes.
+    fn decode_only(&self) -> f64 {
+        self.spans_per_second(|body| {
+            let request =
+                ExportTraceServiceRequest::decode(&body[..]).expect("the payload is valid OTLP");
+            std::hint::black_box(request);
+        })
+    }
+
+    /// Spans per CPU second of Sluice's own receiver stage: checking the body
+    /// and indexing its valid spans in place.
+    fn receiver_only(&self) -> f64 {
+        self.spans_per_second(|body| {
+            let request = decode_export(Signal::Traces, body, BodyEncoding::Protobuf)
+                .expect("the payload is valid OTLP");
+            std::hint::black_box(request);
+        })
     }
 }
 
@@ -492,7 +522,7 @@ fn main() -> Result<(), Error> {
         .ok()
         .and_then(|s| s.parse::<u32>().ok())
     {
-        let mut baselines = Baselines::default();
+        let mut baselines = Baselines::new()?;
         baselines.sample(times as usize);
         println!("decode-only spans/s per core: {:.0?}", baselines.decode);
         println!(
@@ -517,7 +547,7 @@ fn main() -> Result<(), Error> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
     eprintln!("==> decode-only throughput (one core, in this process)");
-    let mut baselines = Baselines::default();
+    let mut baselines = Baselines::new()?;
     baselines.sample(BASELINE_ROUNDS);
 
     let dir = tempfile::tempdir()?;
@@ -640,11 +670,11 @@ fn main() -> Result<(), Error> {
     );
     row("sustained spans/s per core", format!("{per_core:.0}"));
     row(
-        "decode-only spans/s per core (same payload shape, into prost messages)",
+        "decode-only spans/s per core (the load generator's requests, into prost messages)",
         decode_report,
     );
     row(
-        "Sluice's receiver stage spans/s per core (check and index in place)",
+        "Sluice's receiver stage spans/s per core (the same requests, checked and indexed in place)",
         receiver_report,
     );
     row(

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 
 use crate::client::{Client, ClientFactory, Outcome};
 use crate::error::LoadgenError;
-use crate::generate::{Generator, GeneratorConfig};
+use crate::generate::{Generator, GeneratorConfig, Request};
 use crate::options::{Options, Plan};
 use crate::phase::ServiceSettings;
 use crate::progress;
@@ -139,18 +139,8 @@ pub async fn run_plan(
     });
     let mut workers = tokio::task::JoinSet::new();
     for (worker, client) in clients.into_iter().enumerate() {
-        let config = GeneratorConfig {
-            signal: shared.plan.signal,
-            services: shared.plan.services.clone(),
-            operations: shared.plan.operations,
-            attributes: shared.plan.attributes,
-            attribute_bytes: shared.plan.attribute_bytes,
-            attribute_skew: shared.plan.attribute_skew,
-            worker,
-            run_id,
-            seed: shared.plan.seed,
-        };
-        let generator = Generator::new(config, unix_nanos());
+        let generator =
+            Generator::new(generator_config(&shared.plan, worker, run_id), unix_nanos());
         workers.spawn(work(Arc::clone(&shared), generator, client));
     }
     let mut interrupted = false;
@@ -209,6 +199,43 @@ async fn check_reachable(plan: &Plan) -> Result<(), LoadgenError> {
 }
 
 /// Unix time in nanoseconds.
+/// The generator settings of worker `worker` of a run of `plan`.
+fn generator_config(plan: &Plan, worker: usize, run_id: u64) -> GeneratorConfig {
+    GeneratorConfig {
+        signal: plan.signal,
+        services: plan.services.clone(),
+        operations: plan.operations,
+        attributes: plan.attributes,
+        attribute_bytes: plan.attribute_bytes,
+        attribute_skew: plan.attribute_skew,
+        worker,
+        run_id,
+        seed: plan.seed,
+    }
+}
+
+/// The first `per_worker` requests of each of a run's workers, made as the
+/// run makes them (its services, batch, attributes, seed, and the scenario's
+/// settings at its start) but not sent: for measuring, in process, what
+/// handling exactly the payloads of a run costs (the end-to-end benchmark's
+/// decode-only baseline).
+pub fn sample_requests(plan: &Plan, per_worker: usize) -> Vec<Request> {
+    let settings: Vec<_> = plan
+        .services
+        .iter()
+        .map(|service| plan.scenario.settings(service, Duration::ZERO))
+        .collect();
+    let now = unix_nanos();
+    (0..plan.concurrency)
+        .flat_map(|worker| {
+            let mut generator = Generator::new(generator_config(plan, worker, plan.seed), now);
+            (0..per_worker)
+                .map(|_| generator.generate(plan.batch, &settings, now))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
 fn unix_nanos() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -293,3 +320,6 @@ async fn work(shared: Arc<Shared>, mut generator: Generator, mut client: Client)
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
