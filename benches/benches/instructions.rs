@@ -27,7 +27,12 @@
 //! - `measured_requests`: the same number of spans as 64 requests of 512
 //!   (the default payload, as the load generator sends them): each decoded
 //!   and held, then one batch finished, which adds what a shard pays per
-//!   request (the resource and scope contexts of each) to `measured_to_arrow`.
+//!   request (the resource and scope contexts of each) to `measured_to_arrow`;
+//! - `measured_loadgen_*`: the same for the load generator's requests, as
+//!   the end-to-end benchmark sends them (64 of 512 spans from its 8 workers,
+//!   [`sample_requests`] with its arguments and seed 1): prost's decode of
+//!   them (the driver's decode-only baseline, counted), their spans held and
+//!   finished, and that batch encoded.
 //!
 //! Run without valgrind it prints the sizes and exits.
 //!
@@ -49,8 +54,10 @@ use std::hint::black_box;
 
 use arrow::array::RecordBatch;
 use bytes::Bytes;
+use clap::Parser as _;
 use prost::Message;
 use sluice_benches::payload::{TracePayload, span_count, trace_request};
+use sluice_loadgen::runner::sample_requests;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sluice_model::traces::held::HeldSpans;
 
@@ -87,6 +94,56 @@ fn measured_to_parquet(batch: &RecordBatch) -> Vec<u8> {
     stages::to_parquet(batch)
 }
 
+#[inline(never)]
+fn measured_loadgen_prost_decode(bodies: &[Bytes]) -> usize {
+    // Not through `measured_prost_decode`: callgrind's toggle would stop
+    // counting inside it.
+    let decode = |body: &Bytes| {
+        ExportTraceServiceRequest::decode(&body[..]).expect("the load generator sends valid OTLP")
+    };
+    bodies.iter().map(|body| span_count(&decode(body))).sum()
+}
+
+// These two return what they were given too: otherwise the same code as
+// `measured_requests` and `measured_to_parquet`, the linker folds them into
+// those, and callgrind counts them as one.
+#[inline(never)]
+fn measured_loadgen_requests(bodies: &[Bytes], held: &mut HeldSpans) -> (RecordBatch, usize) {
+    for body in bodies {
+        stages::hold(body, held);
+    }
+    (held.finish(), bodies.len())
+}
+
+#[inline(never)]
+fn measured_loadgen_to_parquet(batch: &RecordBatch) -> (Vec<u8>, usize) {
+    (stages::to_parquet(batch), batch.num_rows())
+}
+
+/// The load generator's first requests with the end-to-end benchmark's
+/// arguments, from a fixed seed.
+fn loadgen_bodies() -> Vec<Bytes> {
+    let args = [
+        "sluice-loadgen",
+        "--signal",
+        "traces",
+        "--concurrency",
+        "8",
+        "--batch",
+        "512",
+        "--attributes",
+        "10",
+        "--seed",
+        "1",
+    ];
+    let options = sluice_loadgen::Options::try_parse_from(args).expect("valid arguments");
+    let plan = options.plan().expect("a valid plan");
+    sample_requests(&plan, 8)
+        .into_iter()
+        .map(|request| request.body)
+        .collect()
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing here takes arguments.
     let payload = TracePayload::flush();
@@ -119,6 +176,18 @@ fn main() {
     black_box(stages::to_parquet(&batch));
     let file = black_box(measured_to_parquet(&batch));
     assert!(file.starts_with(b"PAR1") && file.ends_with(b"PAR1"));
+
+    let loadgen = loadgen_bodies();
+    black_box(measured_loadgen_prost_decode(&loadgen));
+    assert_eq!(black_box(measured_loadgen_prost_decode(&loadgen)), 64 * 512);
+    for body in &loadgen {
+        stages::hold(body, &mut held);
+    }
+    black_box(held.finish());
+    let (loadgen_batch, _) = black_box(measured_loadgen_requests(&loadgen, &mut held));
+    assert_eq!(loadgen_batch.num_rows(), 64 * 512);
+    black_box(stages::to_parquet(&loadgen_batch));
+    black_box(measured_loadgen_to_parquet(&loadgen_batch));
     println!(
         "{spans} spans: protobuf body {} bytes, parquet file {} bytes",
         body.len(),
