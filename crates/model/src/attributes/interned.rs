@@ -55,46 +55,140 @@ pub fn interned_map_type() -> DataType {
     DataType::Map(interned_entries_field(), false)
 }
 
+/// A string of at most [`Short::MAX`] bytes held as two words and its
+/// length, which determine it: two such strings are equal exactly when their
+/// `Short`s are, so the interner compares and hashes these words instead of
+/// reading the strings' bytes again (most keys and values are this short).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Short {
+    first: u64,
+    last: u64,
+    len: u64,
+}
+
+impl Short {
+    /// The longest string a `Short` holds.
+    const MAX: usize = 16;
+
+    /// What a longer string's index holds: equal to no `Short::of`.
+    const LONG: Self = Self {
+        first: 0,
+        last: 0,
+        len: u64::MAX,
+    };
+
+    /// `text` as a `Short`, if it is one: its first and last 8 bytes (they
+    /// overlap below 16), or its first and last 4, or its first, middle and
+    /// last byte, by its length.
+    #[inline(always)]
+    fn of(text: &[u8]) -> Option<Self> {
+        let len = text.len();
+        let word = |at: usize| {
+            let bytes: [u8; 8] = text[at..at + 8].try_into().expect("8 bytes");
+            u64::from_le_bytes(bytes)
+        };
+        let half = |at: usize| {
+            let bytes: [u8; 4] = text[at..at + 4].try_into().expect("4 bytes");
+            u64::from(u32::from_le_bytes(bytes))
+        };
+        let (first, last) = match len {
+            0 => (0, 0),
+            1..=3 => {
+                let byte = |at: usize| u64::from(text[at]);
+                (byte(0) | byte(len / 2) << 8 | byte(len - 1) << 16, 0)
+            }
+            4..=7 => (half(0), half(len - 4)),
+            8..=Self::MAX => (word(0), word(len - 8)),
+            _ => return None,
+        };
+        Some(Self {
+            first,
+            last,
+            len: len as u64,
+        })
+    }
+
+    /// A hash of this string keyed by `seed`: a multiply folded to 64 bits
+    /// for each word, as `ahash` does without AES.
+    #[inline(always)]
+    fn hash(&self, seed: u64) -> u64 {
+        const MULTIPLIERS: [u64; 2] = [0x5851_F42D_4C95_7F2D, 0x9E37_79B9_7F4A_7C15];
+        let fold = |a: u64, b: u64| {
+            let product = u128::from(a) * u128::from(b);
+            (product as u64) ^ ((product >> 64) as u64)
+        };
+        let mixed = fold(self.first ^ seed, MULTIPLIERS[0]);
+        fold(mixed ^ self.last, MULTIPLIERS[1] ^ self.len)
+    }
+}
+
 /// Distinct strings, each with its index in the order first met.
 #[derive(Debug)]
 struct Interner {
     /// Where each string ends in `bytes`, after a leading 0.
     ends: Vec<i32>,
     bytes: Vec<u8>,
+    /// Each string as a [`Short`], or [`Short::LONG`].
+    shorts: Vec<Short>,
     /// The strings' indices, found by a string's hash and compared with the
-    /// strings themselves: a table of indices alone.
+    /// strings themselves (or their `Short`s): a table of indices alone.
     index: HashTable<u32>,
+    /// Hashes the longer strings.
     hasher: ahash::RandomState,
+    /// Keys [`Short::hash`], as `hasher` is keyed: no one can choose strings
+    /// that collide in every run.
+    seed: u64,
 }
 
 impl Default for Interner {
     fn default() -> Self {
+        let hasher = ahash::RandomState::new();
         Self {
             ends: vec![0],
             bytes: Vec::new(),
+            shorts: Vec::new(),
             index: HashTable::new(),
-            hasher: ahash::RandomState::new(),
+            seed: hasher.hash_one(0x51CE_u64),
+            hasher,
         }
     }
 }
 
 impl Interner {
-    /// String `id`.
-    fn get(&self, id: u32) -> &[u8] {
-        let id = id as usize;
-        &self.bytes[self.ends[id] as usize..self.ends[id + 1] as usize]
-    }
-
     /// The index of `text`, which is added if new.
     fn intern(&mut self, text: &[u8]) -> u32 {
-        let (ends, bytes) = (&self.ends, &self.bytes);
+        self.intern_or(text, None)
+    }
+
+    /// The index of `text`, which is added if new; string `hint` (one of
+    /// these) is tried first, by one comparison.
+    #[inline(always)]
+    fn intern_or(&mut self, text: &[u8], hint: Option<u32>) -> u32 {
+        let (ends, bytes, shorts) = (&self.ends, &self.bytes, &self.shorts);
         let string = |id: u32| &bytes[ends[id as usize] as usize..ends[id as usize + 1] as usize];
-        let hasher = &self.hasher;
-        match self.index.entry(
-            hasher.hash_one(text),
-            |&id| string(id) == text,
-            |&id| hasher.hash_one(string(id)),
-        ) {
+        let (hasher, seed) = (&self.hasher, self.seed);
+        let rehash = |&id: &u32| match shorts[id as usize] {
+            Short::LONG => hasher.hash_one(string(id)),
+            short => short.hash(seed),
+        };
+        let short = Short::of(text);
+        let entry = match short {
+            Some(short) => {
+                if let Some(id) = hint.filter(|&id| shorts[id as usize] == short) {
+                    return id;
+                }
+                self.index
+                    .entry(short.hash(seed), |&id| shorts[id as usize] == short, rehash)
+            }
+            None => {
+                if let Some(id) = hint.filter(|&id| string(id) == text) {
+                    return id;
+                }
+                self.index
+                    .entry(hasher.hash_one(text), |&id| string(id) == text, rehash)
+            }
+        };
+        match entry {
             Entry::Occupied(found) => *found.get(),
             Entry::Vacant(slot) => {
                 let id = (self.ends.len() - 1) as u32;
@@ -104,6 +198,7 @@ impl Interner {
                     i32::try_from(self.bytes.len())
                         .expect("the distinct strings of one attribute column passed 2 GiB"),
                 );
+                self.shorts.push(short.unwrap_or(Short::LONG));
                 id
             }
         }
@@ -116,6 +211,7 @@ impl Interner {
     fn finish(&mut self) -> StringArray {
         let ends = std::mem::replace(&mut self.ends, vec![0]);
         let bytes = std::mem::take(&mut self.bytes);
+        self.shorts.clear();
         self.index.clear();
         let offsets = OffsetBuffer::new(ScalarBuffer::from(ends));
         // Shared, not copied, with the array checked.
@@ -264,10 +360,7 @@ impl InternedMapBuilder {
     #[inline(always)]
     fn append_entry(&mut self, row: u32, place: usize, key: &[u8], value: &[u8]) -> bool {
         let before = self.before.get(place).copied();
-        let key = match before {
-            Some((id, _)) if self.keys.get(id) == key => id,
-            _ => self.keys.intern(key),
-        };
+        let key = self.keys.intern_or(key, before.map(|(id, _)| id));
         if self.seen.len() <= key as usize {
             self.seen.resize(key as usize + 1, 0);
         }
@@ -275,10 +368,7 @@ impl InternedMapBuilder {
             return false;
         }
         self.seen[key as usize] = row;
-        let value = match before {
-            Some((_, id)) if self.values.get(id) == value => id,
-            _ => self.values.intern(value),
-        };
+        let value = self.values.intern_or(value, before.map(|(_, id)| id));
         match self.before.get_mut(place) {
             Some(slot) => *slot = (key, value),
             None => self.before.push((key, value)),

@@ -141,3 +141,59 @@ fn many_contexts_keep_their_rows() {
     assert!(first_rows.rows.len() < MAX_CONTEXTS);
     assert_eq!(rows(&builder.finish()), expected);
 }
+
+mod short {
+    use std::collections::HashMap;
+
+    use arrow::array::Array;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::super::{Interner, Short};
+
+    /// Strings of up to 20 bytes from a 3-letter alphabet: many share their
+    /// first or last bytes, or differ only in the middle.
+    fn text() -> impl Strategy<Value = Vec<u8>> {
+        vec(prop_oneof![Just(b'a'), Just(b'b'), Just(0u8)], 0..=20)
+    }
+
+    proptest! {
+        /// Two strings of up to 16 bytes have the same `Short` exactly when
+        /// they are equal; longer ones have none.
+        #[test]
+        fn shorts_are_equal_exactly_when_their_strings_are(a in text(), b in text()) {
+            prop_assert_eq!(Short::of(&a).is_some(), a.len() <= Short::MAX);
+            if let (Some(x), Some(y)) = (Short::of(&a), Short::of(&b)) {
+                prop_assert_eq!(x == y, a == b);
+                prop_assert!(x != Short::LONG);
+            }
+            let seed = 0x1234_5678;
+            if a == b && a.len() <= Short::MAX {
+                prop_assert_eq!(Short::of(&a).map(|s| s.hash(seed)), Short::of(&b).map(|s| s.hash(seed)));
+            }
+        }
+
+        /// Interned, short and long strings alike get their index in the
+        /// order first met, whatever the hint, and read back as they came.
+        #[test]
+        fn strings_get_their_first_index_whatever_the_hint(
+            texts in vec(text(), 1..200),
+            hints in vec(any::<u32>(), 200),
+        ) {
+            let mut interner = Interner::default();
+            let mut first: HashMap<&[u8], u32> = HashMap::new();
+            for (text, hint) in texts.iter().zip(&hints) {
+                let next = first.len() as u32;
+                let expected = *first.entry(text.as_slice()).or_insert(next);
+                // A hint is one of the strings held.
+                let hint = (!interner.shorts.is_empty()).then(|| hint % interner.shorts.len() as u32);
+                prop_assert_eq!(interner.intern_or(text, hint), expected);
+            }
+            let strings = interner.finish();
+            prop_assert_eq!(strings.len(), first.len());
+            for (text, id) in first {
+                prop_assert_eq!(strings.value(id as usize).as_bytes(), text);
+            }
+        }
+    }
+}
