@@ -474,6 +474,31 @@ impl SeenKeys<'_> {
     }
 }
 
+/// The key and string of `key_value`, a `KeyValue` message with a string
+/// value, when it is laid out as encoders write one (its key, then its value
+/// holding the string alone, each length one byte): read at fixed places
+/// rather than field by field. `None` for any other, which
+/// [`WireKeyValue::parse`] reads; where this reads a pair, it reads the same.
+#[inline(always)]
+fn string_pair(key_value: &[u8]) -> Option<(&[u8], &[u8])> {
+    // `KeyValue.key` (field 1), then `.value` (2) of an `AnyValue` whose
+    // `string_value` (1) ends the message; lengths below 0x80 are one byte.
+    let [0x0a, key_len, ref rest @ ..] = *key_value else {
+        return None;
+    };
+    let key_len = usize::from(key_len);
+    if key_len >= 0x80 || rest.len() < key_len {
+        return None;
+    }
+    let (key, value) = rest.split_at(key_len);
+    let [0x12, value_len, 0x0a, text_len, ref text @ ..] = *value else {
+        return None;
+    };
+    let (value_len, text_len) = (usize::from(value_len), usize::from(text_len));
+    (value_len < 0x80 && value_len == text.len() + 2 && text_len == text.len())
+        .then_some((key, text))
+}
+
 /// A `KeyValue` message read in place: its last `key`, and its value when
 /// it has exactly one (nearly always).
 struct WireKeyValue<'a> {
@@ -691,6 +716,7 @@ mod tests {
     use super::*;
     use crate::otlp::common::v1::{ArrayValue, KeyValueList};
     use arrow::array::Array;
+    use proptest::strategy::Strategy as _;
 
     fn any(v: Value) -> AnyValue {
         AnyValue { value: Some(v) }
@@ -845,6 +871,41 @@ mod tests {
             }
             let kept: Vec<&str> = unique(&attrs).map(|kv| kv.key.as_str()).collect();
             proptest::prop_assert_eq!(kept, expected);
+        }
+
+        /// Read at fixed places, a `KeyValue` gives the key and string the
+        /// field-by-field reading gives; and encoders' string attributes
+        /// below 128 bytes are read so.
+        #[test]
+        fn string_pairs_read_as_key_values_do(
+            key in "[a-z.]{0,140}",
+            value in proptest::prop_oneof![
+                "[ -~]{0,140}".prop_map(Value::StringValue),
+                proptest::prelude::any::<i64>().prop_map(Value::IntValue),
+                proptest::prelude::any::<bool>().prop_map(Value::BoolValue),
+            ],
+            key_strindex in proptest::prop_oneof![3 => proptest::strategy::Just(0), 1 => 1..300i32],
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3),
+        ) {
+            let kv = KeyValue { key: key.clone(), value: Some(any(value.clone())), key_strindex };
+            let encoded = prost::Message::encode_to_vec(&kv);
+            for bytes in [&encoded[..], &[&encoded[..], &tail[..]].concat()] {
+                let read = WireKeyValue::parse(bytes);
+                if let Some((k, text)) = string_pair(bytes) {
+                    proptest::prop_assert_eq!(k, read.key);
+                    proptest::prop_assert_eq!(Some(text), read.string_value());
+                }
+            }
+            if let Value::StringValue(text) = &value
+                && key.len() < 0x80
+                && text.len() < 0x7e
+                && key_strindex == 0
+            {
+                proptest::prop_assert_eq!(
+                    string_pair(&encoded),
+                    Some((key.as_bytes(), text.as_bytes()))
+                );
+            }
         }
     }
 }

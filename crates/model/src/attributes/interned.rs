@@ -31,7 +31,7 @@ use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields as ArrowFields, UInt32Type};
 use hashbrown::hash_table::{Entry, HashTable};
 
-use super::{StringPairs, TextOut, WireKeyValue, write_value};
+use super::{StringPairs, TextOut, WireKeyValue, string_pair, write_value};
 use crate::otlp::common::v1::{KeyValue, any_value::Value};
 
 /// The Arrow type of a dictionary's entries: `UInt32` indices into strings.
@@ -311,16 +311,21 @@ impl InternedMapBuilder {
         // Taken out for the loop, so that the entries may borrow it.
         let mut printed = std::mem::take(&mut self.printed);
         for bytes in key_values {
-            let kv = WireKeyValue::parse(bytes);
-            let text = match kv.string_value() {
-                Some(text) => text,
+            let (key, text) = match string_pair(bytes) {
+                Some(pair) => pair,
                 None => {
-                    printed.0.clear();
-                    kv.write_value(&mut printed);
-                    &printed.0
+                    let kv = WireKeyValue::parse(bytes);
+                    match kv.string_value() {
+                        Some(text) => (kv.key, text),
+                        None => {
+                            printed.0.clear();
+                            kv.write_value(&mut printed);
+                            (kv.key, &printed.0[..])
+                        }
+                    }
                 }
             };
-            if self.append_entry(row, place, kv.key, text) {
+            if self.append_entry(row, place, key, text) {
                 place += 1;
             }
         }
