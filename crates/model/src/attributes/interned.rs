@@ -122,6 +122,73 @@ impl Short {
     }
 }
 
+/// The indices of the short strings of an [`Interner`], found by
+/// [`Short::hash`]: open addressing, probed linearly, at most half full.
+/// hashbrown's table calls its comparison through a pointer (about 90
+/// instructions a lookup); here it is three words compared in line.
+#[derive(Debug, Default)]
+struct ShortIndex {
+    /// A string's index, or [`ShortIndex::EMPTY`]; a power of two long.
+    slots: Vec<u32>,
+    len: usize,
+}
+
+impl ShortIndex {
+    const EMPTY: u32 = u32::MAX;
+
+    /// The index of `short` (whose hash is `hash`) among `shorts`, or the
+    /// slot where it goes.
+    #[inline(always)]
+    fn find(&self, shorts: &[Short], short: Short, hash: u64) -> Result<u32, usize> {
+        if self.slots.is_empty() {
+            return Err(0);
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = hash as usize & mask;
+        loop {
+            match self.slots[at] {
+                Self::EMPTY => return Err(at),
+                id if shorts[id as usize] == short => return Ok(id),
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
+
+    /// Puts `id` in slot `at`, found empty by [`find`](Self::find) since
+    /// the last insert; grows when half full, hashing `shorts` again.
+    fn insert(&mut self, at: usize, id: u32, shorts: &[Short], seed: u64) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow(shorts, seed);
+            let short = shorts[id as usize];
+            let Err(at) = self.find(shorts, short, short.hash(seed)) else {
+                unreachable!("a string is inserted once")
+            };
+            self.slots[at] = id;
+        } else {
+            self.slots[at] = id;
+        }
+        self.len += 1;
+    }
+
+    fn grow(&mut self, shorts: &[Short], seed: u64) {
+        let size = (self.slots.len() * 2).max(64);
+        let old = std::mem::replace(&mut self.slots, vec![Self::EMPTY; size]);
+        let mask = size - 1;
+        for id in old.into_iter().filter(|&id| id != Self::EMPTY) {
+            let mut at = shorts[id as usize].hash(seed) as usize & mask;
+            while self.slots[at] != Self::EMPTY {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = id;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.slots.fill(Self::EMPTY);
+        self.len = 0;
+    }
+}
+
 /// Distinct strings, each with its index in the order first met.
 #[derive(Debug)]
 struct Interner {
@@ -130,9 +197,11 @@ struct Interner {
     bytes: Vec<u8>,
     /// Each string as a [`Short`], or [`Short::LONG`].
     shorts: Vec<Short>,
-    /// The strings' indices, found by a string's hash and compared with the
-    /// strings themselves (or their `Short`s): a table of indices alone.
-    index: HashTable<u32>,
+    /// The short strings' indices.
+    short_index: ShortIndex,
+    /// The longer strings' indices, found by a string's hash and compared
+    /// with the strings themselves: a table of indices alone.
+    long_index: HashTable<u32>,
     /// Hashes the longer strings.
     hasher: ahash::RandomState,
     /// Keys [`Short::hash`], as `hasher` is keyed: no one can choose strings
@@ -147,7 +216,8 @@ impl Default for Interner {
             ends: vec![0],
             bytes: Vec::new(),
             shorts: Vec::new(),
-            index: HashTable::new(),
+            short_index: ShortIndex::default(),
+            long_index: HashTable::new(),
             seed: hasher.hash_one(0x51CE_u64),
             hasher,
         }
@@ -164,44 +234,60 @@ impl Interner {
     /// these) is tried first, by one comparison.
     #[inline(always)]
     fn intern_or(&mut self, text: &[u8], hint: Option<u32>) -> u32 {
-        let (ends, bytes, shorts) = (&self.ends, &self.bytes, &self.shorts);
-        let string = |id: u32| &bytes[ends[id as usize] as usize..ends[id as usize + 1] as usize];
-        let (hasher, seed) = (&self.hasher, self.seed);
-        let rehash = |&id: &u32| match shorts[id as usize] {
-            Short::LONG => hasher.hash_one(string(id)),
-            short => short.hash(seed),
-        };
-        let short = Short::of(text);
-        let entry = match short {
+        match Short::of(text) {
             Some(short) => {
-                if let Some(id) = hint.filter(|&id| shorts[id as usize] == short) {
+                if let Some(id) = hint.filter(|&id| self.shorts[id as usize] == short) {
                     return id;
                 }
-                self.index
-                    .entry(short.hash(seed), |&id| shorts[id as usize] == short, rehash)
-            }
-            None => {
-                if let Some(id) = hint.filter(|&id| string(id) == text) {
-                    return id;
+                match self
+                    .short_index
+                    .find(&self.shorts, short, short.hash(self.seed))
+                {
+                    Ok(id) => id,
+                    Err(at) => {
+                        let id = self.push(text, short);
+                        self.short_index.insert(at, id, &self.shorts, self.seed);
+                        id
+                    }
                 }
-                self.index
-                    .entry(hasher.hash_one(text), |&id| string(id) == text, rehash)
             }
-        };
+            None => self.intern_long(text, hint),
+        }
+    }
+
+    /// [`intern_or`](Self::intern_or) for a string longer than [`Short::MAX`].
+    fn intern_long(&mut self, text: &[u8], hint: Option<u32>) -> u32 {
+        let (ends, bytes) = (&self.ends, &self.bytes);
+        let string = |id: u32| &bytes[ends[id as usize] as usize..ends[id as usize + 1] as usize];
+        if let Some(id) = hint.filter(|&id| string(id) == text) {
+            return id;
+        }
+        let hasher = &self.hasher;
+        let entry = self.long_index.entry(
+            hasher.hash_one(text),
+            |&id| string(id) == text,
+            |&id| hasher.hash_one(string(id)),
+        );
         match entry {
             Entry::Occupied(found) => *found.get(),
             Entry::Vacant(slot) => {
                 let id = (self.ends.len() - 1) as u32;
                 slot.insert(id);
-                self.bytes.extend_from_slice(text);
-                self.ends.push(
-                    i32::try_from(self.bytes.len())
-                        .expect("the distinct strings of one attribute column passed 2 GiB"),
-                );
-                self.shorts.push(short.unwrap_or(Short::LONG));
-                id
+                self.push(text, Short::LONG)
             }
         }
+    }
+
+    /// Adds `text`, held as `short`; its index.
+    fn push(&mut self, text: &[u8], short: Short) -> u32 {
+        let id = (self.ends.len() - 1) as u32;
+        self.bytes.extend_from_slice(text);
+        self.ends.push(
+            i32::try_from(self.bytes.len())
+                .expect("the distinct strings of one attribute column passed 2 GiB"),
+        );
+        self.shorts.push(short);
+        id
     }
 
     /// The strings as an Arrow array, leaving this empty. They are UTF-8 (keys
@@ -212,7 +298,8 @@ impl Interner {
         let ends = std::mem::replace(&mut self.ends, vec![0]);
         let bytes = std::mem::take(&mut self.bytes);
         self.shorts.clear();
-        self.index.clear();
+        self.short_index.clear();
+        self.long_index.clear();
         let offsets = OffsetBuffer::new(ScalarBuffer::from(ends));
         // Shared, not copied, with the array checked.
         let bytes = Buffer::from_vec(bytes);
