@@ -30,7 +30,7 @@
 //!   request (the resource and scope contexts of each) to `measured_to_arrow`;
 //! - `measured_loadgen_*`: the same for the load generator's requests, as
 //!   the end-to-end benchmark sends them (64 of 512 spans from its 8 workers,
-//!   [`sample_requests`] with its arguments and seed 1): prost's decode of
+//!   [`trace_bodies`] with its arguments and seed 1): prost's decode of
 //!   them (the driver's decode-only baseline, counted), their spans held and
 //!   finished, and that batch encoded.
 //!
@@ -54,10 +54,9 @@ use std::hint::black_box;
 
 use arrow::array::RecordBatch;
 use bytes::Bytes;
-use clap::Parser as _;
 use prost::Message;
+use sluice_benches::loadgen::trace_bodies;
 use sluice_benches::payload::{TracePayload, span_count, trace_request};
-use sluice_loadgen::runner::sample_requests;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sluice_model::traces::held::HeldSpans;
 
@@ -120,30 +119,6 @@ fn measured_loadgen_to_parquet(batch: &RecordBatch) -> (Vec<u8>, usize) {
     (stages::to_parquet(batch), batch.num_rows())
 }
 
-/// The load generator's first requests with the end-to-end benchmark's
-/// arguments, from a fixed seed.
-fn loadgen_bodies() -> Vec<Bytes> {
-    let args = [
-        "sluice-loadgen",
-        "--signal",
-        "traces",
-        "--concurrency",
-        "8",
-        "--batch",
-        "512",
-        "--attributes",
-        "10",
-        "--seed",
-        "1",
-    ];
-    let options = sluice_loadgen::Options::try_parse_from(args).expect("valid arguments");
-    let plan = options.plan().expect("a valid plan");
-    sample_requests(&plan, 8)
-        .into_iter()
-        .map(|request| request.body)
-        .collect()
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; nothing here takes arguments.
     let payload = TracePayload::flush();
@@ -177,7 +152,7 @@ fn main() {
     let file = black_box(measured_to_parquet(&batch));
     assert!(file.starts_with(b"PAR1") && file.ends_with(b"PAR1"));
 
-    let loadgen = loadgen_bodies();
+    let (loadgen, _) = trace_bodies(Some(1)).expect("the driver's arguments are valid");
     black_box(measured_loadgen_prost_decode(&loadgen));
     assert_eq!(black_box(measured_loadgen_prost_decode(&loadgen)), 64 * 512);
     for body in &loadgen {

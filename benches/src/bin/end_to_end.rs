@@ -20,7 +20,7 @@
 //!   some of them, sustained the same way;
 //! - end-to-end spans/s per core over decode-only spans/s per core of the same
 //!   payloads: requests the load generator makes with the steps' arguments
-//!   ([`sluice_loadgen::runner::sample_requests`], 64 of 512 spans), decoded
+//!   ([`trace_bodies`], 64 of 512 spans), decoded
 //!   in this process into the OTLP messages of `opentelemetry-proto` with the
 //!   allocator Sluice uses (next to the speed of Sluice's own receiver stage,
 //!   which reads the spans in place); the median of six samples, three before
@@ -48,8 +48,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clap::Parser as _;
 use prost::Message;
+use sluice_benches::loadgen::{SHAPE, trace_bodies};
 use sluice_benches::sched::{self, ThreadTimes};
 use sluice_benches::scrape::{self, Histogram};
 use sluice_model::Signal;
@@ -218,10 +218,6 @@ impl Sluice {
     }
 }
 
-/// The load generator's arguments that shape its requests, the same in every
-/// step and for the in-process baselines, which decode its requests.
-const SHAPE: [&str; 6] = ["--concurrency", "8", "--batch", "512", "--attributes", "10"];
-
 /// Runs the load generator against `endpoint`; its JSON summary.
 fn loadgen(
     bin: &Path,
@@ -302,27 +298,6 @@ fn cpu_seconds_of(path: &str) -> f64 {
 /// 1/100 s ticks of CPU time.
 const SAMPLE: Duration = Duration::from_secs(2);
 
-/// Requests per worker in the baselines' sample: 64 requests of 512 spans in
-/// all with the 8 workers of [`SHAPE`], a full-size flush's worth.
-const SAMPLE_REQUESTS_PER_WORKER: usize = 8;
-
-/// The bodies the load generator sends in the traces steps (the same
-/// arguments, [`SHAPE`]), made in this process, and the spans they hold.
-fn sample_bodies() -> Result<(Vec<bytes::Bytes>, usize), Error> {
-    let options = sluice_loadgen::Options::try_parse_from(
-        ["sluice-loadgen", "--signal", "traces"]
-            .into_iter()
-            .chain(SHAPE),
-    )?;
-    let requests =
-        sluice_loadgen::runner::sample_requests(&options.plan()?, SAMPLE_REQUESTS_PER_WORKER);
-    let spans = requests.iter().map(|request| request.records).sum();
-    Ok((
-        requests.into_iter().map(|request| request.body).collect(),
-        spans,
-    ))
-}
-
 /// Samples of the two in-process baselines over the load generator's bodies.
 /// One sample moves by up to a third from the next on this machine, quiet or
 /// not (its host is shared), so the report takes the median of several, taken
@@ -337,7 +312,7 @@ struct Baselines {
 
 impl Baselines {
     fn new() -> Result<Self, Error> {
-        let (bodies, spans) = sample_bodies()?;
+        let (bodies, spans) = trace_bodies(None)?;
         Ok(Self {
             bodies,
             spans,
