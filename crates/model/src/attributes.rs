@@ -17,7 +17,7 @@ use arrow::datatypes::{DataType, Field, FieldRef, Fields as ArrowFields};
 use base64::Engine;
 
 use crate::otlp::common::v1::{AnyValue, KeyValue, any_value::Value};
-use crate::protowire::{Fields, merged, occurrences};
+use crate::protowire::{Fields, merged, occurrences, string_pair};
 
 mod interned;
 
@@ -472,31 +472,6 @@ impl SeenKeys<'_> {
         }
         false
     }
-}
-
-/// The key and string of `key_value`, a `KeyValue` message with a string
-/// value, when it is laid out as encoders write one (its key, then its value
-/// holding the string alone, each length one byte): read at fixed places
-/// rather than field by field. `None` for any other, which
-/// [`WireKeyValue::parse`] reads; where this reads a pair, it reads the same.
-#[inline(always)]
-fn string_pair(key_value: &[u8]) -> Option<(&[u8], &[u8])> {
-    // `KeyValue.key` (field 1), then `.value` (2) of an `AnyValue` whose
-    // `string_value` (1) ends the message; lengths below 0x80 are one byte.
-    let [0x0a, key_len, ref rest @ ..] = *key_value else {
-        return None;
-    };
-    let key_len = usize::from(key_len);
-    if key_len >= 0x80 || rest.len() < key_len {
-        return None;
-    }
-    let (key, value) = rest.split_at(key_len);
-    let [0x12, value_len, 0x0a, text_len, ref text @ ..] = *value else {
-        return None;
-    };
-    let (value_len, text_len) = (usize::from(value_len), usize::from(text_len));
-    (value_len < 0x80 && value_len == text.len() + 2 && text_len == text.len())
-        .then_some((key, text))
 }
 
 /// A `KeyValue` message read in place: its last `key`, and its value when

@@ -422,6 +422,33 @@ pub fn check(buf: &[u8], schema: &Schema, depth: u32) -> Result<(), WireError> {
     }
 }
 
+/// The key and string of `key_value`, a `KeyValue` message with a string
+/// value, when it is laid out as encoders write one (its key, then its value
+/// holding the string alone, each length one byte): read at fixed places
+/// rather than field by field, by the receivers' check and the interned
+/// attribute maps. `None` for any other, which the field-by-field readers
+/// take (`WireKeyValue::parse` in `attributes`); where this reads a pair,
+/// they read the same.
+#[inline(always)]
+pub(crate) fn string_pair(key_value: &[u8]) -> Option<(&[u8], &[u8])> {
+    // `KeyValue.key` (field 1), then `.value` (2) of an `AnyValue` whose
+    // `string_value` (1) ends the message; lengths below 0x80 are one byte.
+    let [0x0a, key_len, ref rest @ ..] = *key_value else {
+        return None;
+    };
+    let key_len = usize::from(key_len);
+    if key_len >= 0x80 || rest.len() < key_len {
+        return None;
+    }
+    let (key, value) = rest.split_at(key_len);
+    let [0x12, value_len, 0x0a, text_len, ref text @ ..] = *value else {
+        return None;
+    };
+    let (value_len, text_len) = (usize::from(value_len), usize::from(text_len));
+    (value_len < 0x80 && value_len == text.len() + 2 && text_len == text.len())
+        .then_some((key, text))
+}
+
 /// Whether `buf`, a `KeyValue` nested `depth` messages deep, is valid with
 /// a key and a scalar value only (nearly every attribute): checked in one
 /// loop here, where [`check`] takes a call and a schema lookup for each of
@@ -434,6 +461,11 @@ fn is_plain_key_value(buf: &[u8], depth: u32) -> bool {
     // The AnyValue one level further down must be within the limit.
     if depth >= RECURSION_LIMIT {
         return false;
+    }
+    // Laid out as encoders write a string attribute, its framing bytes are
+    // ASCII: the whole message is UTF-8 exactly when its key and string are.
+    if string_pair(buf).is_some() {
+        return is_utf8(buf);
     }
     each_field(buf, |fields, key| match key {
         // key
@@ -660,6 +692,37 @@ mod tests {
                 false,
             ),
             ("an unterminated group", &[0xfb, 0x07, 0x08, 0x01], false),
+            // Attributes laid out as encoders write string attributes (the
+            // path of `string_pair`).
+            (
+                "a string attribute",
+                &[
+                    0x4a, 0x0b, 0x0a, 0x03, b'k', b'e', b'y', 0x12, 0x04, 0x0a, 0x02, b'o', b'k',
+                ],
+                true,
+            ),
+            (
+                "a string attribute, its key not ASCII",
+                &[
+                    0x4a, 0x0c, 0x0a, 0x04, b'd', 0xc3, 0xa9, b'j', 0x12, 0x04, 0x0a, 0x02, b'o',
+                    b'k',
+                ],
+                true,
+            ),
+            (
+                "a string attribute, its key not UTF-8",
+                &[
+                    0x4a, 0x0a, 0x0a, 0x02, 0xc3, 0x28, 0x12, 0x04, 0x0a, 0x02, b'o', b'k',
+                ],
+                false,
+            ),
+            (
+                "a string attribute, its string not UTF-8",
+                &[
+                    0x4a, 0x0b, 0x0a, 0x03, b'k', b'e', b'y', 0x12, 0x04, 0x0a, 0x02, 0xc3, 0x28,
+                ],
+                false,
+            ),
         ];
         for (name, bytes, valid) in cases {
             assert_eq!(check(bytes, &otlp::SPAN, 0).is_ok(), *valid, "{name}");
