@@ -850,7 +850,7 @@ mod tests {
 
         /// Read at fixed places, a `KeyValue` gives the key and string the
         /// field-by-field reading gives; and encoders' string attributes
-        /// below 128 bytes are read so.
+        /// (a key, and under 128 bytes) are read so.
         #[test]
         fn string_pairs_read_as_key_values_do(
             key in "[a-z.]{0,140}",
@@ -871,7 +871,10 @@ mod tests {
                     proptest::prop_assert_eq!(Some(text), read.string_value());
                 }
             }
+            // (An empty key is left out of the message, as proto3 leaves
+            // out any default: no longer this layout.)
             if let Value::StringValue(text) = &value
+                && !key.is_empty()
                 && key.len() < 0x80
                 && text.len() < 0x7e
                 && key_strindex == 0
