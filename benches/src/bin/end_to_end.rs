@@ -20,11 +20,11 @@
 //!   some of them, sustained the same way;
 //! - end-to-end spans/s per core over decode-only spans/s per core of the same
 //!   payloads: requests the load generator makes with the steps' arguments
-//!   ([`trace_bodies`], 64 of 512 spans), decoded
-//!   in this process into the OTLP messages of `opentelemetry-proto` with the
-//!   allocator Sluice uses (next to the speed of Sluice's own receiver stage,
-//!   which reads the spans in place); the median of six samples, three before
-//!   the rate search and three after it;
+//!   ([`trace_bodies`], 64 of 512 spans), decoded in this process into the
+//!   OTLP messages of `opentelemetry-proto` with the allocator Sluice uses
+//!   (next to the speed of Sluice's own receiver stage, which reads the spans
+//!   in place); the median of six samples, three before the rate search and
+//!   three after it;
 //! - acknowledgement latency p50/p99 at half the sustained rate, and Sluice's
 //!   own side of it from its histograms (request time and WAL fsyncs) and
 //!   from its threads' scheduler statistics (how long the WAL writer, the

@@ -157,16 +157,17 @@ impl ShortIndex {
     /// Puts `id` in slot `at`, found empty by [`find`](Self::find) since
     /// the last insert; grows when half full, hashing `shorts` again.
     fn insert(&mut self, at: usize, id: u32, shorts: &[Short], seed: u64) {
-        if (self.len + 1) * 2 > self.slots.len() {
+        let at = if (self.len + 1) * 2 > self.slots.len() {
             self.grow(shorts, seed);
             let short = shorts[id as usize];
             let Err(at) = self.find(shorts, short, short.hash(seed)) else {
                 unreachable!("a string is inserted once")
             };
-            self.slots[at] = id;
+            at
         } else {
-            self.slots[at] = id;
-        }
+            at
+        };
+        self.slots[at] = id;
         self.len += 1;
     }
 
@@ -271,8 +272,9 @@ impl Interner {
         match entry {
             Entry::Occupied(found) => *found.get(),
             Entry::Vacant(slot) => {
-                let id = (self.ends.len() - 1) as u32;
-                slot.insert(id);
+                // The index `push` gives it, taken first: the slot holds the
+                // table borrowed until it is filled.
+                slot.insert((self.ends.len() - 1) as u32);
                 self.push(text, Short::LONG)
             }
         }
