@@ -390,6 +390,20 @@ impl TraceBatchBuilder {
     }
 }
 
+/// Asks the processor to bring in every cache line of the `len` bytes at
+/// `at`, the last too wherever they start in a line. (Asking for the lines at
+/// `at`, `at + 64` and so on misses the last line of bytes that start late in
+/// one; a [`wire::SpanLayout`] covers two lines or three.)
+#[inline(always)]
+pub(crate) fn prefetch_lines(at: *const u8, len: usize) {
+    const LINE: usize = 64;
+    let skew = at.addr() % LINE;
+    let first = at.wrapping_sub(skew);
+    for offset in (0..skew + len).step_by(LINE) {
+        prefetch(first.wrapping_add(offset));
+    }
+}
+
 /// Asks the processor to bring the cache line at `at` in: a hint, with no
 /// effect on what the program computes (an address that is not mapped is
 /// ignored).

@@ -119,10 +119,11 @@ impl HeldSpans {
             // session).
             if let Some(ahead) = self.spans.get(i + PREFETCH_AHEAD) {
                 let bytes = ahead.at.slice(&self.bodies[ahead.body as usize]);
-                bytes
-                    .chunks(64)
-                    .for_each(|line| super::prefetch(line.as_ptr()));
-                super::prefetch((&raw const self.layouts[ahead.layout as usize]).cast());
+                super::prefetch_lines(bytes.as_ptr(), bytes.len());
+                super::prefetch_lines(
+                    (&raw const self.layouts[ahead.layout as usize]).cast(),
+                    std::mem::size_of::<SpanLayout>(),
+                );
             }
             let (resource, scope) = &self.contexts[held.context as usize];
             let body = &self.bodies[held.body as usize];
