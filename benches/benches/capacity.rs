@@ -50,8 +50,8 @@ use bytes::Bytes;
 use prost::Message;
 use sluice_benches::payload::{TracePayload, trace_request};
 use sluice_model::Table;
-use sluice_model::traces::held::HeldSpans;
 use sluice_storage::sort_batch;
+use stages::Shard;
 
 /// The text columns rebuilt: `TraceState`, `SpanName`, `StatusMessage`.
 const COLUMNS: [usize; 3] = [4, 5, 14];
@@ -105,7 +105,7 @@ fn main() {
         ..TracePayload::default()
     };
     let body = Bytes::from(trace_request(&payload).encode_to_vec());
-    let batch = stages::to_arrow(&body, &mut HeldSpans::new());
+    let batch = stages::to_arrow(&body, &mut Shard::default());
     let file = stages::to_parquet(&batch);
     for (builder, name) in BUILDERS.iter().enumerate() {
         let rebuilt = rebuild(&batch, builder);

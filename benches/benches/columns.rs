@@ -30,8 +30,8 @@ use bytes::Bytes;
 use prost::Message;
 use sluice_benches::payload::{TracePayload, trace_request};
 use sluice_model::Table;
-use sluice_model::traces::held::HeldSpans;
 use sluice_storage::{StorageConfig, encode_parquet, writer_properties};
+use stages::Shard;
 
 /// Rounds per measurement; the quickest counts.
 const ROUNDS: usize = 8;
@@ -60,7 +60,7 @@ fn encode(batch: &RecordBatch) -> (Duration, usize) {
 fn main() {
     let payload = TracePayload::flush();
     let body = Bytes::from(trace_request(&payload).encode_to_vec());
-    let batch = stages::to_arrow(&body, &mut HeldSpans::new());
+    let batch = stages::to_arrow(&body, &mut Shard::default());
     let schema = batch.schema();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
 

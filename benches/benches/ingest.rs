@@ -14,7 +14,7 @@
 //!   what a collector built on those messages pays, and what the receivers
 //!   did before they read spans in place;
 //! - `ingest/decode_to_arrow`: decode, [`retain_valid`](sluice_otlp::ExportRequest::retain_valid), then
-//!   hold every span under its resource and scope context ([`HeldSpans`]) and
+//!   hold every span under its resource and scope context ([`HeldSpans`](sluice_model::traces::held::HeldSpans)) and
 //!   `finish` the `RecordBatch` (the rows built in the file's order), as a
 //!   shard worker does (one open batch: every span of the payload falls in one
 //!   partition hour);
@@ -53,16 +53,16 @@ use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group,
 use prost::Message;
 use sluice_benches::payload::{TracePayload, span_count, trace_request};
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
-use sluice_model::traces::held::HeldSpans;
+
 use sluice_pipeline::route::split;
 use sluice_slo::SliRollup;
-use stages::{decode, to_arrow, to_parquet, to_parquet_at};
+use stages::{Shard, decode, to_arrow, to_parquet, to_parquet_at};
 
 fn ingest(c: &mut Criterion) {
     let request = trace_request(&TracePayload::default());
     let spans = span_count(&request) as u64;
     let body = Bytes::from(request.encode_to_vec());
-    let batch = to_arrow(&body, &mut HeldSpans::new());
+    let batch = to_arrow(&body, &mut Shard::default());
     assert_eq!(batch.num_rows() as u64, spans, "no span may be rejected");
     let parquet = to_parquet(&batch);
     eprintln!(
@@ -84,7 +84,7 @@ fn ingest(c: &mut Criterion) {
         b.iter(|| ExportTraceServiceRequest::decode(black_box(&body[..])).expect("valid"))
     });
 
-    let mut builder = HeldSpans::new();
+    let mut builder = Shard::default();
     group.bench_function("decode_to_arrow", |b| {
         b.iter(|| to_arrow(black_box(&body), &mut builder));
     });
@@ -134,7 +134,7 @@ fn ingest(c: &mut Criterion) {
 fn flush(c: &mut Criterion) {
     let payload = TracePayload::flush();
     let body = Bytes::from(trace_request(&payload).encode_to_vec());
-    let batch = to_arrow(&body, &mut HeldSpans::new());
+    let batch = to_arrow(&body, &mut Shard::default());
     assert_eq!(batch.num_rows(), payload.spans);
 
     let mut group = c.benchmark_group("flush");

@@ -58,7 +58,7 @@ use prost::Message;
 use sluice_benches::loadgen::trace_bodies;
 use sluice_benches::payload::{TracePayload, span_count, trace_request};
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
-use sluice_model::traces::held::HeldSpans;
+use stages::Shard;
 
 #[inline(never)]
 fn measured_prost_decode(body: &Bytes) -> usize {
@@ -76,12 +76,12 @@ fn measured_decode(body: &Bytes) -> usize {
 }
 
 #[inline(never)]
-fn measured_to_arrow(body: &Bytes, held: &mut HeldSpans) -> RecordBatch {
+fn measured_to_arrow(body: &Bytes, held: &mut Shard) -> RecordBatch {
     stages::to_arrow(body, held)
 }
 
 #[inline(never)]
-fn measured_requests(bodies: &[Bytes], held: &mut HeldSpans) -> RecordBatch {
+fn measured_requests(bodies: &[Bytes], held: &mut Shard) -> RecordBatch {
     for body in bodies {
         stages::hold(body, held);
     }
@@ -107,7 +107,7 @@ fn measured_loadgen_prost_decode(bodies: &[Bytes]) -> usize {
 // `measured_requests` and `measured_to_parquet`, the linker folds them into
 // those, and callgrind counts them as one.
 #[inline(never)]
-fn measured_loadgen_requests(bodies: &[Bytes], held: &mut HeldSpans) -> (RecordBatch, usize) {
+fn measured_loadgen_requests(bodies: &[Bytes], held: &mut Shard) -> (RecordBatch, usize) {
     for body in bodies {
         stages::hold(body, held);
     }
@@ -123,7 +123,7 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing here takes arguments.
     let payload = TracePayload::flush();
     let body = Bytes::from(trace_request(&payload).encode_to_vec());
-    let mut held = HeldSpans::new();
+    let mut held = Shard::default();
 
     black_box(measured_prost_decode(&body));
     assert_eq!(black_box(measured_prost_decode(&body)), payload.spans);

@@ -5,7 +5,7 @@
 use arrow::array::RecordBatch;
 use bytes::Bytes;
 use sluice_model::traces::held::HeldSpans;
-use sluice_model::traces::wire::Contexts;
+use sluice_model::traces::wire::{ContextCache, Contexts};
 use sluice_model::{Signal, Table};
 use sluice_otlp::{BodyEncoding, ExportRequest, decode_export};
 use sluice_storage::{StorageConfig, encode_parquet, sort_batch, writer_properties};
@@ -15,26 +15,42 @@ pub fn decode(body: &Bytes) -> ExportRequest {
     decode_export(Signal::Traces, body, BodyEncoding::Protobuf).expect("the payload is valid OTLP")
 }
 
-/// Decodes, validates and holds every span in `held`, then finishes it, as a
-/// shard worker does.
-pub fn to_arrow(body: &Bytes, held: &mut HeldSpans) -> RecordBatch {
-    hold(body, held);
-    held.finish()
+/// What a shard worker keeps from one request to the next: the spans it
+/// holds until it flushes, and the resources and scopes of the requests
+/// before.
+#[derive(Debug, Default)]
+pub struct Shard {
+    held: HeldSpans,
+    contexts: ContextCache,
 }
 
-/// Decodes and validates one request and holds its spans in `held`, as a
+impl Shard {
+    /// The held spans as a batch, as a shard worker writes them.
+    pub fn finish(&mut self) -> RecordBatch {
+        self.held.finish()
+    }
+}
+
+/// Decodes, validates and holds every span in `shard`, then finishes its
+/// batch, as a shard worker does.
+pub fn to_arrow(body: &Bytes, shard: &mut Shard) -> RecordBatch {
+    hold(body, shard);
+    shard.finish()
+}
+
+/// Decodes and validates one request and holds its spans in `shard`, as a
 /// shard worker does with each request until it flushes.
-pub fn hold(body: &Bytes, held: &mut HeldSpans) {
+pub fn hold(body: &Bytes, shard: &mut Shard) {
     let mut request = decode(body);
     let rejected = request.retain_valid();
     debug_assert_eq!(rejected.count, 0, "{}", rejected.message);
     let ExportRequest::WireTraces(traces) = request else {
         unreachable!("protobuf traces are indexed in place");
     };
-    let mut contexts = Contexts::default();
+    let mut contexts = Contexts::cached(&mut shard.contexts);
     for s in traces.facts() {
         let (resource, scope) = contexts.get(&traces, s.resource, s.scope);
-        held.push(traces.body(), &s, resource, scope);
+        shard.held.push(traces.body(), &s, resource, scope);
     }
 }
 

@@ -14,8 +14,6 @@
 //! scalar field wins, repeated fields append, and the occurrences of a
 //! singular message field merge.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use prost::Message;
 
@@ -26,6 +24,10 @@ use crate::otlp::resource::v1::Resource;
 use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use crate::protowire::{self, Fields, WireError, merged, occurrences, otlp as schema};
 use crate::validate::{self, Rejected};
+
+mod contexts;
+
+pub use contexts::{ContextCache, Contexts};
 
 /// A byte range of a body, or of one span's bytes in it; bodies are under
 /// 4 GiB.
@@ -114,6 +116,15 @@ impl ContextAt {
     fn note_message(&mut self, body: &[u8], message: &[u8]) {
         self.repeated |= self.message.is_some();
         self.message = Some(At::of(body, message));
+    }
+
+    /// The bytes that determine the context: the message and the schema
+    /// URL; `None` when the field is missing or repeated (read afresh then).
+    fn key<'b>(&self, body: &'b [u8]) -> Option<(&'b [u8], &'b [u8])> {
+        match self.message {
+            Some(at) if !self.repeated => Some((at.slice(body), self.schema_url.slice(body))),
+            _ => None,
+        }
     }
 
     /// The context message `M` and the schema URL, as `prost` would decode
@@ -421,37 +432,6 @@ impl WireTraces {
                 .push(span);
         }
         request
-    }
-}
-
-/// The resource and scope contexts of a request's spans, each made once for
-/// a run of spans under the same scope (shared, so that the spans a shard
-/// holds until a flush share them too).
-#[derive(Debug, Default)]
-pub struct Contexts {
-    resource: Option<(usize, Arc<ResourceContext>)>,
-    scope: Option<(usize, Arc<ScopeContext>)>,
-}
-
-impl Contexts {
-    /// The contexts of a span of `traces` under resource `resource` and
-    /// scope `scope` (the indices of [`WireSpan`] and [`SpanFacts`]).
-    pub fn get(
-        &mut self,
-        traces: &WireTraces,
-        resource: usize,
-        scope: usize,
-    ) -> (&Arc<ResourceContext>, &Arc<ScopeContext>) {
-        if self.resource.as_ref().is_none_or(|(i, _)| *i != resource) {
-            self.resource = Some((resource, Arc::new(traces.resource_context(resource))));
-        }
-        if self.scope.as_ref().is_none_or(|(i, _)| *i != scope) {
-            self.scope = Some((scope, Arc::new(traces.scope_context(scope))));
-        }
-        match (&self.resource, &self.scope) {
-            (Some((_, resource)), Some((_, scope))) => (resource, scope),
-            _ => unreachable!("both were set above"),
-        }
     }
 }
 

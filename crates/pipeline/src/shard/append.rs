@@ -72,7 +72,9 @@ impl ShardWorker {
         tenant: &Tenant,
         traces: &WireTraces,
     ) {
-        let mut contexts = Contexts::default();
+        // Taken out while the spans are appended to `self`'s batches.
+        let mut cache = self.contexts.take().unwrap_or_default();
+        let mut contexts = Contexts::cached(&mut cache);
         // The request's keys, their hours set span by span.
         let mut key = BatchKey::new(tenant);
         let mut rollups_key = BatchKey::new(tenant);
@@ -84,6 +86,7 @@ impl ShardWorker {
             }
             self.record_rollup(seq, replay, &mut rollups_key, &resource.service_name, &span);
         }
+        self.contexts = Some(cache);
     }
 
     pub(super) fn append_logs(

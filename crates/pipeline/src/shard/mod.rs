@@ -38,6 +38,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use hashbrown::hash_map::EntryRef;
 use sluice_model::budget::{Charge, MemoryBudget};
 use sluice_model::time::{PartitionHour, to_arrow_nanos};
+use sluice_model::traces::wire::ContextCache;
 use sluice_model::{HashMap, Table, Tenant};
 use sluice_storage::{ParquetFileWriter, SeqRange};
 
@@ -192,6 +193,9 @@ pub struct ShardWorker {
     feed: Option<StepFeed>,
     /// The rows at which each new batch is written.
     stagger: Stagger,
+    /// The resources and scopes of the trace requests before, found again by
+    /// their bytes (`None` only while a request's spans are appended).
+    contexts: Option<ContextCache>,
 }
 
 /// Longest wait for a message before checking batch ages.
@@ -226,6 +230,7 @@ impl ShardWorker {
             feed,
             stagger: Stagger::new(&settings, index),
             settings,
+            contexts: Some(ContextCache::default()),
         }
     }
 

@@ -2,6 +2,8 @@
 //! readers must read the same, and they must refuse exactly the bodies it
 //! refuses.
 
+use std::sync::Arc;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -687,6 +689,47 @@ proptest! {
                 .filter(|s| is_valid(s))
                 .count();
             prop_assert_eq!(traces.len(), valid);
+        }
+    }
+}
+
+proptest! {
+    /// Contexts found in a cache kept across requests are the contexts made
+    /// afresh for each span; a request sent again finds the contexts of its
+    /// first sending (those its messages hold: a missing one is made anew).
+    #[test]
+    fn cached_contexts_are_those_made_afresh(requests in vec(request(), 1..5)) {
+        let mut cache = ContextCache::default();
+        let mut first: Vec<Vec<(Arc<ResourceContext>, Arc<ScopeContext>)>> = Vec::new();
+        for (sending, request) in requests.iter().chain(&requests).enumerate() {
+            let traces = WireTraces::from_request(request);
+            let mut cached = Contexts::cached(&mut cache);
+            let mut fresh = Contexts::default();
+            let mut found = Vec::new();
+            for span in traces.spans() {
+                let (resource, scope) = cached.get(&traces, span.resource, span.scope);
+                let (resource, scope) = (Arc::clone(resource), Arc::clone(scope));
+                let (made_resource, made_scope) = fresh.get(&traces, span.resource, span.scope);
+                prop_assert_eq!(&*resource, &**made_resource);
+                prop_assert_eq!(&*scope, &**made_scope);
+                found.push((span.resource, span.scope, resource, scope));
+            }
+            if sending < requests.len() {
+                first.push(found.into_iter().map(|(_, _, r, s)| (r, s)).collect());
+                continue;
+            }
+            let resources: Vec<bool> =
+                request.resource_spans.iter().map(|r| r.resource.is_some()).collect();
+            let scopes: Vec<bool> = request
+                .resource_spans
+                .iter()
+                .flat_map(|r| r.scope_spans.iter().map(|s| s.scope.is_some()))
+                .collect();
+            let before = &first[sending - requests.len()];
+            for ((r, s, resource, scope), (resource_before, scope_before)) in found.iter().zip(before) {
+                prop_assert_eq!(Arc::ptr_eq(resource, resource_before), resources[*r]);
+                prop_assert_eq!(Arc::ptr_eq(scope, scope_before), scopes[*s]);
+            }
         }
     }
 }
