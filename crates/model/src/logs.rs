@@ -15,10 +15,11 @@ use arrow::array::{
 use crate::Table;
 use crate::attributes::{ContextRows, InternedMapBuilder, write_value};
 use crate::context::{ResourceContext, ScopeContext};
+use crate::hex::HexBuilder;
 use crate::otlp::logs::v1::LogRecord;
 use crate::schema::built_schema;
 use crate::time::to_arrow_nanos;
-use crate::traces::{append_hex, utc_timestamps};
+use crate::traces::utc_timestamps;
 
 /// The event time of a log record: its `time_unix_nano`, or when that is unset,
 /// the time the SDK observed it (as the ClickHouse exporter does).
@@ -34,8 +35,8 @@ pub fn event_time(record: &LogRecord) -> u64 {
 #[derive(Debug)]
 pub struct LogBatchBuilder {
     timestamp: TimestampNanosecondBuilder,
-    trace_id: StringBuilder,
-    span_id: StringBuilder,
+    trace_id: HexBuilder,
+    span_id: HexBuilder,
     trace_flags: UInt8Builder,
     severity_text: StringBuilder,
     severity_number: UInt8Builder,
@@ -68,8 +69,8 @@ impl LogBatchBuilder {
     pub fn new() -> Self {
         Self {
             timestamp: utc_timestamps(),
-            trace_id: StringBuilder::new(),
-            span_id: StringBuilder::new(),
+            trace_id: HexBuilder::default(),
+            span_id: HexBuilder::default(),
             trace_flags: UInt8Builder::new(),
             severity_text: StringBuilder::new(),
             severity_number: UInt8Builder::new(),
@@ -109,8 +110,8 @@ impl LogBatchBuilder {
     ) {
         self.timestamp
             .append_value(to_arrow_nanos(event_time(record)));
-        append_hex(&mut self.trace_id, &record.trace_id);
-        append_hex(&mut self.span_id, &record.span_id);
+        self.trace_id.append(&record.trace_id);
+        self.span_id.append(&record.span_id);
         // The low byte of `flags` holds the W3C trace flags.
         self.trace_flags.append_value((record.flags & 0xff) as u8);
         self.severity_text.append_value(&record.severity_text);

@@ -16,15 +16,16 @@ use arrow::array::{
 };
 use arrow::datatypes::Fields;
 
+use crate::Table;
 use crate::attributes::{
     ContextRows, InternedMapBuilder, MIN_BYTES, WireAttributesBuilder, append_wire_attributes,
     finish_wire_attribute_lists, wire_attributes_builder,
 };
 use crate::context::{ResourceContext, ScopeContext};
+use crate::hex::{self, HexBuilder};
 use crate::otlp::trace::v1::status::StatusCode;
 use crate::schema::{built_schema, event_fields, link_fields};
 use crate::time::to_arrow_nanos;
-use crate::{Table, hex};
 
 pub mod held;
 pub mod wire;
@@ -203,9 +204,9 @@ impl TraceCapacity {
 #[derive(Debug)]
 pub struct TraceBatchBuilder {
     timestamp: TimestampNanosecondBuilder,
-    trace_id: StringBuilder,
-    span_id: StringBuilder,
-    parent_span_id: StringBuilder,
+    trace_id: HexBuilder,
+    span_id: HexBuilder,
+    parent_span_id: HexBuilder,
     trace_state: StringBuilder,
     span_name: StringBuilder,
     span_kind: StringBuilder,
@@ -251,7 +252,8 @@ impl TraceBatchBuilder {
     pub fn with_capacity(capacity: &TraceCapacity) -> Self {
         let rows = capacity.rows;
         let strings = |bytes: usize| StringBuilder::with_capacity(rows, bytes.max(MIN_BYTES));
-        let hex_ids = |id_len: usize| strings(rows * 2 * id_len);
+        let hex_ids =
+            |id_len: usize| HexBuilder::with_capacity(rows, (rows * 2 * id_len).max(MIN_BYTES));
         Self {
             timestamp: TimestampNanosecondBuilder::with_capacity(rows).with_timezone("UTC"),
             trace_id: hex_ids(16),
@@ -311,9 +313,9 @@ impl TraceBatchBuilder {
     ) {
         self.timestamp
             .append_value(to_arrow_nanos(span.start_time_unix_nano));
-        append_hex(&mut self.trace_id, span.trace_id);
-        append_hex(&mut self.span_id, span.span_id);
-        append_hex(&mut self.parent_span_id, span.parent_span_id);
+        self.trace_id.append(span.trace_id);
+        self.span_id.append(span.span_id);
+        self.parent_span_id.append(span.parent_span_id);
         self.trace_state.append_value(span.trace_state);
         self.span_name.append_value(span.name);
         self.span_kind.append_value(span_kind_name(span.kind));
