@@ -11,8 +11,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, ListBuilder, RecordBatch, StringBuilder, StructArray, TimestampNanosecondBuilder,
-    UInt32Builder, UInt64Builder,
+    ArrayRef, BinaryBuilder, ListBuilder, RecordBatch, StringArray, StringBuilder, StructArray,
+    TimestampNanosecondBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow::datatypes::Fields;
 
@@ -30,7 +30,7 @@ use crate::time::to_arrow_nanos;
 pub mod held;
 pub mod wire;
 
-use wire::{EventView, LinkView, SpanView};
+use wire::{EventView, LinkView, SpanView, Text};
 
 /// The `SpanKind` strings of the Collector (`ptrace.SpanKind.String()`).
 pub fn span_kind_name(kind: i32) -> &'static str {
@@ -155,6 +155,36 @@ pub(crate) fn append_hex(builder: &mut StringBuilder, id: &[u8]) {
     }
 }
 
+/// Builds a string column of spans' string fields ([`Text`]): their bytes
+/// go in as they lie in the checked body and are checked as UTF-8 once, over
+/// the finished column, rather than once a field (a call of `from_utf8` for
+/// each of a span's name, trace state and status message).
+#[derive(Debug)]
+struct TextBuilder(BinaryBuilder);
+
+impl TextBuilder {
+    fn append(&mut self, text: Text) {
+        self.0.append_value(text.bytes());
+    }
+
+    /// The strings appended so far, leaving the builder empty. Bytes that
+    /// are not UTF-8 (a body not checked) read as empty, as [`Text::as_str`]
+    /// reads them.
+    fn finish(&mut self) -> StringArray {
+        let (offsets, bytes, nulls) = self.0.finish().into_parts();
+        // Shared, not copied, with the array checked.
+        StringArray::try_new(offsets.clone(), bytes.clone(), nulls).unwrap_or_else(|_| {
+            offsets
+                .windows(2)
+                .map(|w| {
+                    let text = &bytes[w[0] as usize..w[1] as usize];
+                    Some(std::str::from_utf8(text).unwrap_or_default())
+                })
+                .collect()
+        })
+    }
+}
+
 /// What the rows of a batch of spans hold, as far as it is known before they
 /// are built ([`held::HeldSpans`] counts it from the spans it holds): the builders
 /// start at these sizes rather than grow into them. Each growth copies all
@@ -207,8 +237,8 @@ pub struct TraceBatchBuilder {
     trace_id: HexBuilder,
     span_id: HexBuilder,
     parent_span_id: HexBuilder,
-    trace_state: StringBuilder,
-    span_name: StringBuilder,
+    trace_state: TextBuilder,
+    span_name: TextBuilder,
     span_kind: StringBuilder,
     service_name: StringBuilder,
     resource_attributes: InternedMapBuilder,
@@ -217,7 +247,7 @@ pub struct TraceBatchBuilder {
     span_attributes: InternedMapBuilder,
     duration: UInt64Builder,
     status_code: StringBuilder,
-    status_message: StringBuilder,
+    status_message: TextBuilder,
     events: EventsBuilder,
     links: LinksBuilder,
     resource_schema_url: StringBuilder,
@@ -252,6 +282,7 @@ impl TraceBatchBuilder {
     pub fn with_capacity(capacity: &TraceCapacity) -> Self {
         let rows = capacity.rows;
         let strings = |bytes: usize| StringBuilder::with_capacity(rows, bytes.max(MIN_BYTES));
+        let texts = || TextBuilder(BinaryBuilder::with_capacity(rows, MIN_BYTES));
         let hex_ids =
             |id_len: usize| HexBuilder::with_capacity(rows, (rows * 2 * id_len).max(MIN_BYTES));
         Self {
@@ -259,8 +290,8 @@ impl TraceBatchBuilder {
             trace_id: hex_ids(16),
             span_id: hex_ids(8),
             parent_span_id: hex_ids(8),
-            trace_state: strings(0),
-            span_name: strings(0),
+            trace_state: texts(),
+            span_name: texts(),
             span_kind: strings(rows * "Internal".len()),
             service_name: strings(capacity.service_name_bytes),
             resource_attributes: InternedMapBuilder::with_capacity(
@@ -275,7 +306,7 @@ impl TraceBatchBuilder {
             ),
             duration: UInt64Builder::with_capacity(rows),
             status_code: strings(rows * "Unset".len()),
-            status_message: strings(0),
+            status_message: texts(),
             events: EventsBuilder::new(),
             links: LinksBuilder::new(),
             resource_schema_url: strings(capacity.resource_schema_url_bytes),
@@ -316,8 +347,8 @@ impl TraceBatchBuilder {
         self.trace_id.append(span.trace_id);
         self.span_id.append(span.span_id);
         self.parent_span_id.append(span.parent_span_id);
-        self.trace_state.append_value(span.trace_state);
-        self.span_name.append_value(span.name);
+        self.trace_state.append(span.trace_state);
+        self.span_name.append(span.name);
         self.span_kind.append_value(span_kind_name(span.kind));
         self.service_name.append_value(&resource.service_name);
         self.resource_rows
@@ -332,7 +363,7 @@ impl TraceBatchBuilder {
         self.status_code
             .append_value(status_code_name(span.status_code()));
         self.status_message
-            .append_value(span.status.map_or("", |s| s.message));
+            .append(span.status.map_or(Text::default(), |s| s.message));
         self.events.append(span.events(), &mut self.prints);
         self.links.append(span.links(), &mut self.prints);
         self.resource_schema_url.append_value(&resource.schema_url);
@@ -420,4 +451,33 @@ pub(crate) fn prefetch(at: *const u8) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = at;
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::Array;
+
+    use super::*;
+
+    /// Texts read as their strings, checked once as the column is
+    /// finished; a value that is not UTF-8 reads as empty, and only it.
+    #[test]
+    fn texts_build_as_their_strings() {
+        let mut texts = TextBuilder(BinaryBuilder::new());
+        for round in 0..2 {
+            let values: [&[u8]; 4] = [b"GET /cart", b"", "caf\u{e9}".as_bytes(), b"x"];
+            values.iter().for_each(|v| texts.append(Text(v)));
+            if round == 1 {
+                texts.append(Text(b"bad \xff"));
+            }
+            let column = texts.finish();
+            let read: Vec<&str> = column.iter().flatten().collect();
+            let mut expected = vec!["GET /cart", "", "caf\u{e9}", "x"];
+            if round == 1 {
+                expected.push("");
+            }
+            assert_eq!(read, expected);
+            assert_eq!(column.null_count(), 0);
+        }
+    }
 }

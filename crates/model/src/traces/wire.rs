@@ -441,10 +441,10 @@ impl WireTraces {
 pub struct SpanView<'a> {
     pub trace_id: &'a [u8],
     pub span_id: &'a [u8],
-    pub trace_state: &'a str,
+    pub trace_state: Text<'a>,
     pub parent_span_id: &'a [u8],
     pub flags: u32,
-    pub name: &'a str,
+    pub name: Text<'a>,
     pub kind: i32,
     pub start_time_unix_nano: u64,
     pub end_time_unix_nano: u64,
@@ -463,7 +463,7 @@ pub struct SpanView<'a> {
 /// A span's status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatusView<'a> {
-    pub message: &'a str,
+    pub message: Text<'a>,
     pub code: i32,
 }
 
@@ -503,10 +503,10 @@ impl SpanLayout {
         SpanView {
             trace_id: self.trace_id.slice(bytes),
             span_id: self.span_id.slice(bytes),
-            trace_state: text(self.trace_state.slice(bytes)),
+            trace_state: Text(self.trace_state.slice(bytes)),
             parent_span_id: self.parent_span_id.slice(bytes),
             flags: self.flags,
-            name: text(self.name.slice(bytes)),
+            name: Text(self.name.slice(bytes)),
             kind: self.kind,
             start_time_unix_nano: self.start_time_unix_nano,
             end_time_unix_nano: self.end_time_unix_nano,
@@ -514,7 +514,7 @@ impl SpanLayout {
             dropped_events_count: self.dropped_events_count,
             dropped_links_count: self.dropped_links_count,
             status: self.status.map(|(message, code)| StatusView {
-                message: text(message.slice(bytes)),
+                message: Text(message.slice(bytes)),
                 code,
             }),
             bytes,
@@ -527,6 +527,31 @@ impl SpanLayout {
 /// as [`protowire::Value::str`] reads it).
 fn text(bytes: &[u8]) -> &str {
     std::str::from_utf8(bytes).unwrap_or_default()
+}
+
+/// A string field of a span, as its bytes: UTF-8 when the body was checked,
+/// and not checked again where only its bytes are needed (a span's row
+/// takes them as bytes, and its column checks all its strings at once as
+/// it is finished).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Text<'a>(pub(crate) &'a [u8]);
+
+impl<'a> Text<'a> {
+    pub fn bytes(self) -> &'a [u8] {
+        self.0
+    }
+
+    /// The string: empty where the bytes are not UTF-8, as
+    /// [`protowire::Value::str`] reads them.
+    pub fn as_str(self) -> &'a str {
+        text(self.0)
+    }
+}
+
+impl std::fmt::Debug for Text<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 impl<'a> SpanView<'a> {
@@ -545,9 +570,9 @@ impl<'a> SpanView<'a> {
             match tag {
                 1 => span.trace_id = value.bytes(),
                 2 => span.span_id = value.bytes(),
-                3 => span.trace_state = value.str(),
+                3 => span.trace_state = Text(value.bytes()),
                 4 => span.parent_span_id = value.bytes(),
-                5 => span.name = value.str(),
+                5 => span.name = Text(value.bytes()),
                 6 => span.kind = value.int() as i32,
                 7 => span.start_time_unix_nano = value.int(),
                 8 => span.end_time_unix_nano = value.int(),
@@ -561,7 +586,7 @@ impl<'a> SpanView<'a> {
                     let status = span.status.get_or_insert_default();
                     for (tag, value) in Fields::new(value.bytes()) {
                         match tag {
-                            2 => status.message = value.str(),
+                            2 => status.message = Text(value.bytes()),
                             3 => status.code = value.int() as i32,
                             _ => {}
                         }
@@ -585,9 +610,9 @@ impl<'a> SpanView<'a> {
         SpanLayout {
             trace_id: at(self.trace_id),
             span_id: at(self.span_id),
-            trace_state: at(self.trace_state.as_bytes()),
+            trace_state: at(self.trace_state.bytes()),
             parent_span_id: at(self.parent_span_id),
-            name: at(self.name.as_bytes()),
+            name: at(self.name.bytes()),
             flags: self.flags,
             kind: self.kind,
             start_time_unix_nano: self.start_time_unix_nano,
@@ -597,7 +622,7 @@ impl<'a> SpanView<'a> {
             dropped_links_count: self.dropped_links_count,
             status: self
                 .status
-                .map(|status| (at(status.message.as_bytes()), status.code)),
+                .map(|status| (at(status.message.bytes()), status.code)),
             regions: self.regions,
         }
     }

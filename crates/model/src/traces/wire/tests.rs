@@ -223,8 +223,8 @@ fn assert_reads_like_prost(view: &SpanView, span: &Span) -> Result<(), TestCaseE
     prop_assert_eq!(view.trace_id, &span.trace_id[..]);
     prop_assert_eq!(view.span_id, &span.span_id[..]);
     prop_assert_eq!(view.parent_span_id, &span.parent_span_id[..]);
-    prop_assert_eq!(view.trace_state, span.trace_state.as_str());
-    prop_assert_eq!(view.name, span.name.as_str());
+    prop_assert_eq!(view.trace_state.as_str(), span.trace_state.as_str());
+    prop_assert_eq!(view.name.as_str(), span.name.as_str());
     prop_assert_eq!(view.kind, span.kind);
     prop_assert_eq!(view.flags, span.flags);
     prop_assert_eq!(view.start_time_unix_nano, span.start_time_unix_nano);
@@ -235,7 +235,7 @@ fn assert_reads_like_prost(view: &SpanView, span: &Span) -> Result<(), TestCaseE
     prop_assert_eq!(
         view.status,
         span.status.as_ref().map(|s| StatusView {
-            message: &s.message,
+            message: Text(s.message.as_bytes()),
             code: s.code
         })
     );
@@ -557,7 +557,7 @@ proptest! {
                 prop_assert_eq!(span.span.bytes(), facts.bytes);
                 let view = SpanView::parse(facts.bytes);
                 prop_assert_eq!((facts.resource, facts.scope), (span.resource, span.scope));
-                prop_assert_eq!(facts.name, view.name);
+                prop_assert_eq!(facts.name, view.name.as_str());
                 prop_assert_eq!(facts.kind, view.kind);
                 prop_assert_eq!(facts.status_code, view.status_code());
                 prop_assert_eq!(facts.start_time_unix_nano, view.start_time_unix_nano);
