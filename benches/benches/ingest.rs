@@ -14,10 +14,12 @@
 //!   what a collector built on those messages pays, and what the receivers
 //!   did before they read spans in place;
 //! - `ingest/decode_to_arrow`: decode, [`retain_valid`](sluice_otlp::ExportRequest::retain_valid), then
-//!   hold every span under its resource and scope context ([`HeldSpans`](sluice_model::traces::held::HeldSpans)) and
-//!   `finish` the `RecordBatch` (the rows built in the file's order), as a
-//!   shard worker does (one open batch: every span of the payload falls in one
-//!   partition hour);
+//!   hold every span under its resource and scope context
+//!   ([`HeldSpans`](sluice_model::traces::held::HeldSpans), with the contexts
+//!   of the requests before as a shard keeps them) and `finish` the
+//!   `RecordBatch` (the rows built in the file's order), as a shard worker
+//!   does (one open batch: every span of the payload falls in one partition
+//!   hour);
 //! - `ingest/arrow_to_parquet`: [`sort_batch`](sluice_storage::sort_batch) (which finds the batch in order)
 //!   and [`encode_parquet`](sluice_storage::encode_parquet) of that finished batch with the default storage
 //!   settings (zstd level 3), as the Parquet writer does before its `put`;
@@ -53,7 +55,6 @@ use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group,
 use prost::Message;
 use sluice_benches::payload::{TracePayload, span_count, trace_request};
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
-
 use sluice_pipeline::route::split;
 use sluice_slo::SliRollup;
 use stages::{Shard, decode, to_arrow, to_parquet, to_parquet_at};

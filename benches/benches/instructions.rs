@@ -27,7 +27,8 @@
 //! - `measured_requests`: the same number of spans as 64 requests of 512
 //!   (the default payload, as the load generator sends them): each decoded
 //!   and held, then one batch finished, which adds what a shard pays per
-//!   request (the resource and scope contexts of each) to `measured_to_arrow`;
+//!   request (finding the resource and scope contexts of each, made once
+//!   where requests send the same ones) to `measured_to_arrow`;
 //! - `measured_loadgen_*`: the same for the load generator's requests, as
 //!   the end-to-end benchmark sends them (64 of 512 spans from its 8 workers,
 //!   [`trace_bodies`] with its arguments and seed 1): prost's decode of
@@ -76,16 +77,16 @@ fn measured_decode(body: &Bytes) -> usize {
 }
 
 #[inline(never)]
-fn measured_to_arrow(body: &Bytes, held: &mut Shard) -> RecordBatch {
-    stages::to_arrow(body, held)
+fn measured_to_arrow(body: &Bytes, shard: &mut Shard) -> RecordBatch {
+    stages::to_arrow(body, shard)
 }
 
 #[inline(never)]
-fn measured_requests(bodies: &[Bytes], held: &mut Shard) -> RecordBatch {
+fn measured_requests(bodies: &[Bytes], shard: &mut Shard) -> RecordBatch {
     for body in bodies {
-        stages::hold(body, held);
+        stages::hold(body, shard);
     }
-    held.finish()
+    shard.finish()
 }
 
 #[inline(never)]
@@ -107,11 +108,11 @@ fn measured_loadgen_prost_decode(bodies: &[Bytes]) -> usize {
 // `measured_requests` and `measured_to_parquet`, the linker folds them into
 // those, and callgrind counts them as one.
 #[inline(never)]
-fn measured_loadgen_requests(bodies: &[Bytes], held: &mut Shard) -> (RecordBatch, usize) {
+fn measured_loadgen_requests(bodies: &[Bytes], shard: &mut Shard) -> (RecordBatch, usize) {
     for body in bodies {
-        stages::hold(body, held);
+        stages::hold(body, shard);
     }
-    (held.finish(), bodies.len())
+    (shard.finish(), bodies.len())
 }
 
 #[inline(never)]
@@ -123,7 +124,7 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing here takes arguments.
     let payload = TracePayload::flush();
     let body = Bytes::from(trace_request(&payload).encode_to_vec());
-    let mut held = Shard::default();
+    let mut shard = Shard::default();
 
     black_box(measured_prost_decode(&body));
     assert_eq!(black_box(measured_prost_decode(&body)), payload.spans);
@@ -132,8 +133,8 @@ fn main() {
     let spans = black_box(measured_decode(&body));
     assert_eq!(spans, payload.spans);
 
-    black_box(stages::to_arrow(&body, &mut held));
-    let batch = black_box(measured_to_arrow(&body, &mut held));
+    black_box(stages::to_arrow(&body, &mut shard));
+    let batch = black_box(measured_to_arrow(&body, &mut shard));
     assert_eq!(batch.num_rows(), spans, "every span becomes a row");
 
     let requests: Vec<Bytes> = (0..64)
@@ -145,7 +146,7 @@ fn main() {
             Bytes::from(trace_request(&request).encode_to_vec())
         })
         .collect();
-    let from_requests = black_box(measured_requests(&requests, &mut held));
+    let from_requests = black_box(measured_requests(&requests, &mut shard));
     assert_eq!(from_requests.num_rows(), 64 * TracePayload::default().spans);
 
     black_box(stages::to_parquet(&batch));
@@ -156,10 +157,10 @@ fn main() {
     black_box(measured_loadgen_prost_decode(&loadgen));
     assert_eq!(black_box(measured_loadgen_prost_decode(&loadgen)), 64 * 512);
     for body in &loadgen {
-        stages::hold(body, &mut held);
+        stages::hold(body, &mut shard);
     }
-    black_box(held.finish());
-    let (loadgen_batch, _) = black_box(measured_loadgen_requests(&loadgen, &mut held));
+    black_box(shard.finish());
+    let (loadgen_batch, _) = black_box(measured_loadgen_requests(&loadgen, &mut shard));
     assert_eq!(loadgen_batch.num_rows(), 64 * 512);
     black_box(stages::to_parquet(&loadgen_batch));
     black_box(measured_loadgen_to_parquet(&loadgen_batch));

@@ -74,9 +74,10 @@ impl<'c> Contexts<'c> {
 
 /// The resource and scope contexts made from requests, found by the bytes
 /// they were made from (the message and the schema URL): equal bytes make
-/// equal contexts. Holds up to [`MAX_KNOWN`] of each kind, then starts
-/// afresh, so that a stream of distinct resources costs a bounded amount of
-/// memory (and, past the bound, what making each context costs anyway).
+/// equal contexts. Holds up to [`MAX_KNOWN`] of each kind, made from up to
+/// [`MAX_KNOWN_BYTES`], then starts afresh, so that a stream of distinct or
+/// outsized resources costs a bounded amount of memory (and, past the
+/// bound, what making each context costs anyway).
 #[derive(Debug, Default)]
 pub struct ContextCache {
     resources: Known<ResourceContext>,
@@ -85,9 +86,14 @@ pub struct ContextCache {
 
 /// The most resources, and the most scopes, a [`ContextCache`] holds: a
 /// node's or a cluster's services, far more than one shard meets between
-/// flushes in practice. A resource of a few dozen attributes weighs about
-/// two kilobytes here, its bytes included.
+/// flushes in practice.
 pub const MAX_KNOWN: usize = 1024;
+
+/// The most bytes the resources, and the scopes, a [`ContextCache`] holds
+/// were made from (a context weighs about twice its bytes: its bytes, its
+/// strings); a larger context is made afresh for each request, as without
+/// the cache. A resource of a few dozen attributes is about a kilobyte.
+pub const MAX_KNOWN_BYTES: usize = 1 << 20;
 
 /// The contexts of one kind, keyed by their message's bytes followed by
 /// their schema URL's (with the message's length, so that the two are told
@@ -95,6 +101,8 @@ pub const MAX_KNOWN: usize = 1024;
 #[derive(Debug)]
 struct Known<T> {
     table: HashTable<Entry<T>>,
+    /// The bytes of the entries' keys.
+    bytes: usize,
     hasher: ahash::RandomState,
 }
 
@@ -116,6 +124,7 @@ impl<T> Default for Known<T> {
     fn default() -> Self {
         Self {
             table: HashTable::new(),
+            bytes: 0,
             hasher: ahash::RandomState::new(),
         }
     }
@@ -130,9 +139,15 @@ impl<T> Known<T> {
         if let Some(entry) = self.table.find(hash, |entry| entry.key() == key) {
             return Arc::clone(&entry.context);
         }
-        if self.table.len() >= MAX_KNOWN {
-            self.table.clear();
+        let size = key.0.len() + key.1.len();
+        if size > MAX_KNOWN_BYTES {
+            return Arc::new(make());
         }
+        if self.table.len() >= MAX_KNOWN || self.bytes + size > MAX_KNOWN_BYTES {
+            self.table.clear();
+            self.bytes = 0;
+        }
+        self.bytes += size;
         let context = Arc::new(make());
         let entry = Entry {
             bytes: [key.0, key.1].concat().into_boxed_slice(),
@@ -147,6 +162,11 @@ impl<T> Known<T> {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.table.len()
+    }
+
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 

@@ -33,3 +33,29 @@ fn the_cache_holds_at_most_max_known() {
     }
     assert_eq!(known.len(), 7);
 }
+
+/// A context made from more than `MAX_KNOWN_BYTES` is made afresh each
+/// time; the bytes held stay within the bound, whatever the sizes met.
+#[test]
+fn the_cache_holds_at_most_max_known_bytes() {
+    let mut known = Known::<usize>::default();
+    let huge = vec![7u8; MAX_KNOWN_BYTES + 1];
+    let first = known.get((&huge, b""), || 1);
+    assert!(!Arc::ptr_eq(&first, &known.get((&huge, b""), || 2)));
+    assert_eq!(known.len(), 0);
+    let large = vec![9u8; MAX_KNOWN_BYTES / 3];
+    for i in 0..10u8 {
+        let mut message = large.clone();
+        message[0] = i;
+        assert_eq!(
+            *known.get((&message, b"u"), || usize::from(i)),
+            usize::from(i)
+        );
+        assert!(known.bytes() <= MAX_KNOWN_BYTES);
+        assert!(known.len() <= 3);
+    }
+    // The last one is held, and found again.
+    let mut message = large.clone();
+    message[0] = 9;
+    assert_eq!(*known.get((&message, b"u"), || usize::MAX), 9);
+}
