@@ -189,6 +189,55 @@ fn spans_of_two_requests_interleave_by_time_within_a_service() {
     assert_eq!(names, ["first", "second", "first", "second"]);
 }
 
+/// Spans of one service and one start time keep the order they came in,
+/// however many there are: the proptest's small batches sort stably under
+/// any sort (short runs are sorted by insertion), so this one has many
+/// ties, across requests and times.
+#[test]
+fn ties_keep_the_order_the_spans_came_in() {
+    let request = |first: u64| ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![text("service.name", "checkout")],
+                ..Resource::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: (first..first + 300)
+                    .map(|i| Span {
+                        trace_id: vec![1; 16],
+                        span_id: (i + 1).to_be_bytes().to_vec(),
+                        name: "GET".to_owned(),
+                        // Three start times, in no order.
+                        start_time_unix_nano: 100 + (i * 7) % 3,
+                        end_time_unix_nano: 200,
+                        ..Span::default()
+                    })
+                    .collect(),
+                ..ScopeSpans::default()
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    let mut held = HeldSpans::new();
+    for first in [0, 300, 600] {
+        hold(&mut held, &WireTraces::from_request(&request(first)));
+    }
+    let batch = held.finish();
+    let times = batch.column(0).as_primitive::<TimestampNanosecondType>();
+    let ids = batch.column(2).as_string::<i32>();
+    let arrival = |row: usize| u64::from_str_radix(ids.value(row), 16).expect("hex");
+    for row in 1..batch.num_rows() {
+        let (before, this) = (times.value(row - 1), times.value(row));
+        assert!(before <= this, "row {row}: by start time");
+        if before == this {
+            assert!(
+                arrival(row - 1) < arrival(row),
+                "row {row}: a tie out of arrival order"
+            );
+        }
+    }
+}
+
 /// The builders start at the counted sizes: the span attributes' values and
 /// the resource attributes' keys end in buffers of the room counted, not of
 /// a doubling's (checked against 64-byte rounding, as arrow allocates): the
