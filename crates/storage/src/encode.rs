@@ -273,6 +273,23 @@ pub fn encode_parquet(
             .zip(rows.columns())
         {
             let Some(map) = crate::maps::string_map(column.as_ref()) else {
+                // A string column (one leaf): Sluice's encoder, unless it
+                // declines it.
+                if let Some(descriptor) = leaf.clone().next()
+                    && let Some(chunk) = crate::strings::encode_strings(
+                        column.as_ref(),
+                        Arc::clone(descriptor),
+                        &properties,
+                    )
+                    .map_err(encode_err)?
+                {
+                    leaf.next();
+                    writers.next();
+                    row_group
+                        .append_column(&chunk.bytes, chunk.close)
+                        .map_err(encode_err)?;
+                    continue;
+                }
                 for arrow_leaf in compute_leaves(field, column).map_err(encode_err)? {
                     leaf.next();
                     append_arrow(writers.next(), &arrow_leaf, &mut row_group)

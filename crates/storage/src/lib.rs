@@ -29,6 +29,7 @@ mod maps;
 pub mod metrics;
 pub mod retention;
 mod store;
+mod strings;
 mod take;
 pub mod wal;
 mod writer;
