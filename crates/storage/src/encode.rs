@@ -1,9 +1,10 @@
 //! Batches to Parquet bytes: sorted by service then time, zstd (at its
 //! quickest where a longer search finds nothing more: ids), dictionaries for
 //! repetitive strings, delta encoding for times, a bloom filter on trace ids,
-//! statistics for top-level columns other than ids. The attribute maps go
-//! through Sluice's own encoder ([`crate::maps`]), the rest through parquet's
-//! Arrow writer.
+//! statistics for top-level columns other than ids. The attribute maps and
+//! the top-level dictionary strings go through Sluice's own encoders
+//! ([`crate::maps`], [`crate::strings`]), the rest through parquet's Arrow
+//! writer.
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -233,8 +234,10 @@ fn is_sorted(columns: &[SortColumn]) -> Result<bool, ArrowError> {
 /// Encodes `batch` (already sorted) as one Parquet file.
 ///
 /// Row groups of `max_row_group_row_count` rows, as parquet's `ArrowWriter`
-/// would write them; the top-level attribute maps through Sluice's own
-/// encoder (see [`crate::maps`]), every other column through parquet's.
+/// would write them; the top-level attribute maps and strings through
+/// Sluice's own encoders (see [`crate::maps`] and [`crate::strings`]; the
+/// strings' chunks are the ones parquet's writer writes, byte for byte),
+/// every other column through parquet's.
 pub fn encode_parquet(
     table: Table,
     batch: &RecordBatch,

@@ -6,8 +6,9 @@
 //! Data comes from `sluice-pipeline`'s shards, one finished batch per table and
 //! hour; [`ParquetFileWriter`] sorts it by service then time, encodes it (zstd,
 //! dictionaries for repetitive strings, a bloom filter on trace ids; the
-//! attribute maps through an encoder of Sluice's own, the rest through
-//! parquet's Arrow writer) and puts it under its final name in one step.
+//! attribute maps and the top-level strings through encoders of Sluice's
+//! own, the rest through parquet's Arrow writer) and puts it under its final
+//! name in one step.
 //!
 //! # Atomicity
 //!
