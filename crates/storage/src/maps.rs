@@ -136,10 +136,8 @@ fn encode_leaf(
         return Ok(None);
     }
     let codec = properties.compression(path);
-    let mut compressor = match codec {
-        Compression::ZSTD(level) => Some(zstd::bulk::Compressor::new(level.compression_level())?),
-        Compression::UNCOMPRESSED => None,
-        _ => return Ok(None),
+    let Some(mut compressor) = PageCompressor::of(codec)? else {
+        return Ok(None);
     };
     let entries = Entries { leaf, offsets };
     // Only empty maps (a scope's attributes, mostly): nothing to look up,
@@ -157,12 +155,7 @@ fn encode_leaf(
 
     let mut sink = TrackedWrite::new(Vec::new());
     let mut writer = SerializedPageWriter::new(&mut sink);
-    let mut compress = |raw: &[u8]| -> Result<Bytes> {
-        Ok(Bytes::from(match compressor.as_mut() {
-            Some(compressor) => compressor.compress(raw)?,
-            None => raw.to_vec(),
-        }))
-    };
+    let mut compress = |raw: &[u8]| compressor.compress(raw);
     let mut chunk = ChunkTotals::default();
     let mut raw = Vec::new();
     if dictionary.rows > 0 {
@@ -245,6 +238,60 @@ fn encode_leaf(
         },
         bytes,
     }))
+}
+
+thread_local! {
+    /// The zstd context the thread's last chunk used, kept for its next:
+    /// making one per chunk (a map leaf, a string column; some twenty a
+    /// flush) cost about 1% of the daemon's time in `ZSTD_createCCtx` and in
+    /// the first compression's workspace (libc's `malloc`, fresh pages each
+    /// time). One per thread that writes files: its workspace is a few MiB
+    /// at most.
+    static KEPT: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Compresses a chunk's pages with the chunk's codec: zstd with the thread's
+/// kept context (see [`KEPT`]), given back when done, or none.
+pub(crate) struct PageCompressor {
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+}
+
+impl PageCompressor {
+    /// The compressor of `codec`, or `None` for a codec these encoders do
+    /// not write (zstd and none only).
+    pub(crate) fn of(codec: Compression) -> Result<Option<Self>> {
+        let level = match codec {
+            Compression::ZSTD(level) => level.compression_level(),
+            Compression::UNCOMPRESSED => return Ok(Some(Self { zstd: None })),
+            _ => return Ok(None),
+        };
+        let zstd = match KEPT.with(|kept| kept.borrow_mut().take()) {
+            Some(mut kept) => {
+                kept.set_compression_level(level)?;
+                kept
+            }
+            None => zstd::bulk::Compressor::new(level)?,
+        };
+        Ok(Some(Self { zstd: Some(zstd) }))
+    }
+
+    /// `raw` compressed (a copy, for no codec).
+    pub(crate) fn compress(&mut self, raw: &[u8]) -> Result<Bytes> {
+        Ok(Bytes::from(match self.zstd.as_mut() {
+            Some(zstd) => zstd.compress(raw)?,
+            None => raw.to_vec(),
+        }))
+    }
+}
+
+impl Drop for PageCompressor {
+    fn drop(&mut self) {
+        if let Some(zstd) = self.zstd.take() {
+            // On a thread being torn down the context is simply dropped.
+            let _ = KEPT.try_with(|kept| *kept.borrow_mut() = Some(zstd));
+        }
+    }
 }
 
 /// What a column chunk's metadata and offset index record of its pages.
@@ -1121,6 +1168,27 @@ mod tests {
             prop_assert_eq!(same_bytes(&a, &b), a == b);
             prop_assert_eq!(same_bytes(&a, &a[..a.len() / 2]), a.is_empty());
         }
+    }
+
+    /// A chunk compressed with the thread's kept zstd context, last used at
+    /// another level, is the chunk a fresh context makes.
+    #[test]
+    fn a_kept_context_compresses_as_a_fresh_one() {
+        let raw: Vec<u8> = (0..10_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        for level in [1, 3, 9, 1] {
+            let fresh = zstd::bulk::Compressor::new(level)
+                .and_then(|mut zstd| zstd.compress(&raw))
+                .expect("compresses");
+            let codec = Compression::ZSTD(ZstdLevel::try_new(level).expect("a zstd level"));
+            let mut kept = PageCompressor::of(codec).expect("zstd").expect("taken");
+            assert_eq!(
+                kept.compress(&raw).expect("compresses").as_ref(),
+                fresh.as_slice()
+            );
+        }
+        assert!(KEPT.with(|kept| kept.borrow().is_some()));
     }
 
     /// The encoder takes zstd and uncompressed chunks with or without a

@@ -44,7 +44,9 @@ use parquet::file::statistics::{Statistics, ValueStatistics};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::{ColumnDescPtr, ColumnPath};
 
-use crate::maps::{ChunkTotals, EncodedChunk, hybrid_values, same_bytes, string_at};
+use crate::maps::{
+    ChunkTotals, EncodedChunk, PageCompressor, hybrid_values, same_bytes, string_at,
+};
 
 /// The bytes a dictionary page gives each string besides its own: its
 /// length.
@@ -61,12 +63,10 @@ pub(crate) fn encode_strings(
         return Ok(None);
     };
     let path = &descriptor.path().clone();
-    let compressor = match properties.compression(path) {
-        Compression::ZSTD(level) => Some(level.compression_level()),
-        Compression::UNCOMPRESSED => None,
-        _ => return Ok(None),
-    };
-    if strings.is_empty()
+    if !matches!(
+        properties.compression(path),
+        Compression::ZSTD(_) | Compression::UNCOMPRESSED
+    ) || strings.is_empty()
         || strings.null_count() > 0
         || descriptor.max_def_level() > 0
         || descriptor.max_rep_level() > 0
@@ -95,13 +95,10 @@ pub(crate) fn encode_strings(
     if statistics != EnabledStatistics::None && !keeps_whole {
         return Ok(None);
     }
-    let mut compressor = compressor.map(zstd::bulk::Compressor::new).transpose()?;
-    let mut compress = |raw: &[u8]| -> Result<Bytes> {
-        Ok(Bytes::from(match compressor.as_mut() {
-            Some(compressor) => compressor.compress(raw)?,
-            None => raw.to_vec(),
-        }))
+    let Some(mut compressor) = PageCompressor::of(properties.compression(path))? else {
+        return Ok(None);
     };
+    let mut compress = |raw: &[u8]| compressor.compress(raw);
 
     let mut sink = TrackedWrite::new(Vec::new());
     let mut writer = SerializedPageWriter::new(&mut sink);
