@@ -654,7 +654,7 @@ fn main() -> Result<(), Error> {
     );
     row(
         "end-to-end / decode-only (per core, against the median)",
-        format!("{:.2}", per_core / decode),
+        format!("{:.3}", per_core / decode),
     );
     row(
         "ack latency at half the sustained rate",
