@@ -629,21 +629,10 @@ impl<'a> Dictionary<'a> {
                 let id = match before.get(place) {
                     Some(&(previous, id)) if same_bytes(previous, text) => id,
                     _ => {
-                        let strings = &dictionary.strings;
-                        let id = match index.entry(
-                            hasher.hash_one(text),
-                            |&id| same_bytes(strings[id as usize], text),
-                            |&id| hasher.hash_one(strings[id as usize]),
-                        ) {
-                            Entry::Occupied(found) => *found.get(),
-                            Entry::Vacant(slot) => {
-                                let id = strings.len() as u32;
-                                slot.insert(id);
-                                dictionary.strings.push(text);
-                                dictionary.plain_size += 4 + text.len();
-                                id
-                            }
-                        };
+                        let (id, new) = intern(&mut index, &hasher, &mut dictionary.strings, text);
+                        if new {
+                            dictionary.plain_size += 4 + text.len();
+                        }
                         match before.get_mut(place) {
                             Some(slot) => *slot = (text, id),
                             None => before.push((text, id)),
@@ -674,6 +663,31 @@ impl<'a> Dictionary<'a> {
         for text in &self.strings {
             out.extend_from_slice(&(text.len() as u32).to_le_bytes());
             out.extend_from_slice(text);
+        }
+    }
+}
+
+/// `text`'s index among `strings` (distinct strings in the order first met,
+/// found through `index`, a table of their indices by hash), appended if
+/// new; and whether it was.
+pub(crate) fn intern<'a>(
+    index: &mut HashTable<u32>,
+    hasher: &ahash::RandomState,
+    strings: &mut Vec<&'a [u8]>,
+    text: &'a [u8],
+) -> (u32, bool) {
+    let known = &*strings;
+    match index.entry(
+        hasher.hash_one(text),
+        |&id| same_bytes(known[id as usize], text),
+        |&id| hasher.hash_one(known[id as usize]),
+    ) {
+        Entry::Occupied(found) => (*found.get(), false),
+        Entry::Vacant(slot) => {
+            let id = known.len() as u32;
+            slot.insert(id);
+            strings.push(text);
+            (id, true)
         }
     }
 }

@@ -31,7 +31,7 @@
 
 use arrow::array::{Array, AsArray, StringArray};
 use bytes::Bytes;
-use hashbrown::hash_table::{Entry, HashTable};
+use hashbrown::HashTable;
 use parquet::basic::{BoundaryOrder, Compression, Encoding, Type};
 use parquet::column::page::{CompressedPage, Page, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
@@ -45,7 +45,7 @@ use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::{ColumnDescPtr, ColumnPath};
 
 use crate::maps::{
-    ChunkTotals, EncodedChunk, PageCompressor, hybrid_values, same_bytes, string_at,
+    ChunkTotals, EncodedChunk, PageCompressor, hybrid_values, intern, same_bytes, string_at,
 };
 
 /// The bytes a dictionary page gives each string besides its own: its
@@ -276,22 +276,11 @@ impl<'a> Dictionary<'a> {
                 let id = match before {
                     Some((previous, id)) if same_bytes(previous, text) => id,
                     _ => {
-                        let known = &dictionary.strings;
-                        let id = match index.entry(
-                            hasher.hash_one(text),
-                            |&id| same_bytes(known[id as usize], text),
-                            |&id| hasher.hash_one(known[id as usize]),
-                        ) {
-                            Entry::Occupied(found) => *found.get(),
-                            Entry::Vacant(slot) => {
-                                let id = known.len() as u32;
-                                slot.insert(id);
-                                dictionary.strings.push(text);
-                                dictionary.plain_size += LENGTH_PREFIX + text.len();
-                                dictionary.longest = dictionary.longest.max(text.len());
-                                id
-                            }
-                        };
+                        let (id, new) = intern(&mut index, &hasher, &mut dictionary.strings, text);
+                        if new {
+                            dictionary.plain_size += LENGTH_PREFIX + text.len();
+                            dictionary.longest = dictionary.longest.max(text.len());
+                        }
                         before = Some((text, id));
                         id
                     }
