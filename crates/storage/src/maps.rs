@@ -155,22 +155,17 @@ fn encode_leaf(
 
     let mut sink = TrackedWrite::new(Vec::new());
     let mut writer = SerializedPageWriter::new(&mut sink);
-    let mut compress = |raw: &[u8]| compressor.compress(raw);
     let mut chunk = ChunkTotals::default();
     let mut raw = Vec::new();
     if dictionary.rows > 0 {
-        dictionary.plain(&mut raw);
-        let spec = writer.write_page(CompressedPage::new(
-            Page::DictionaryPage {
-                buf: compress(&raw)?,
-                num_values: dictionary.strings.len() as u32,
-                encoding: properties.dictionary_page_encoding(),
-                is_sorted: false,
-            },
-            raw.len(),
-        ))?;
-        chunk.add(&spec, properties.dictionary_page_encoding(), None);
-        chunk.dictionary_page = true;
+        write_dictionary_page(
+            &mut writer,
+            &dictionary.strings,
+            &mut compressor,
+            properties,
+            &mut chunk,
+            &mut raw,
+        )?;
     }
     let bit_width = dictionary.bit_width();
     let first = entries.first();
@@ -196,7 +191,7 @@ fn encode_leaf(
         };
         let spec = writer.write_page(CompressedPage::new(
             Page::DataPage {
-                buf: compress(&raw)?,
+                buf: compressor.compress(&raw)?,
                 num_values: level_count,
                 encoding,
                 def_level_encoding: Encoding::RLE,
@@ -292,6 +287,36 @@ impl Drop for PageCompressor {
             let _ = KEPT.try_with(|kept| *kept.borrow_mut() = Some(zstd));
         }
     }
+}
+
+/// Writes `strings` as a chunk's dictionary page, PLAIN (each string after
+/// its length), through `raw`.
+pub(crate) fn write_dictionary_page<W: std::io::Write + Send>(
+    writer: &mut SerializedPageWriter<'_, W>,
+    strings: &[&[u8]],
+    compressor: &mut PageCompressor,
+    properties: &WriterProperties,
+    chunk: &mut ChunkTotals,
+    raw: &mut Vec<u8>,
+) -> Result<()> {
+    raw.clear();
+    for text in strings {
+        raw.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        raw.extend_from_slice(text);
+    }
+    let encoding = properties.dictionary_page_encoding();
+    let spec = writer.write_page(CompressedPage::new(
+        Page::DictionaryPage {
+            buf: compressor.compress(raw)?,
+            num_values: strings.len() as u32,
+            encoding,
+            is_sorted: false,
+        },
+        raw.len(),
+    ))?;
+    chunk.add(&spec, encoding, None);
+    chunk.dictionary_page = true;
+    Ok(())
 }
 
 /// What a column chunk's metadata and offset index record of its pages.
@@ -654,16 +679,6 @@ impl<'a> Dictionary<'a> {
     fn bit_width(&self) -> u8 {
         let largest = self.strings.len().saturating_sub(1) as u32;
         (32 - largest.leading_zeros()).max(1) as u8
-    }
-
-    /// Appends the dictionary page's contents, PLAIN: each string after its
-    /// length.
-    fn plain(&self, out: &mut Vec<u8>) {
-        out.reserve(self.plain_size);
-        for text in &self.strings {
-            out.extend_from_slice(&(text.len() as u32).to_le_bytes());
-            out.extend_from_slice(text);
-        }
     }
 }
 

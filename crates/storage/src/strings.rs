@@ -46,6 +46,7 @@ use parquet::schema::types::{ColumnDescPtr, ColumnPath};
 
 use crate::maps::{
     ChunkTotals, EncodedChunk, PageCompressor, hybrid_values, intern, same_bytes, string_at,
+    write_dictionary_page,
 };
 
 /// The bytes a dictionary page gives each string besides its own: its
@@ -98,27 +99,19 @@ pub(crate) fn encode_strings(
     let Some(mut compressor) = PageCompressor::of(properties.compression(path))? else {
         return Ok(None);
     };
-    let mut compress = |raw: &[u8]| compressor.compress(raw);
 
     let mut sink = TrackedWrite::new(Vec::new());
     let mut writer = SerializedPageWriter::new(&mut sink);
     let mut chunk = ChunkTotals::default();
     let mut raw = Vec::with_capacity(dictionary.plain_size);
-    for text in &dictionary.strings {
-        raw.extend_from_slice(&(text.len() as u32).to_le_bytes());
-        raw.extend_from_slice(text);
-    }
-    let spec = writer.write_page(CompressedPage::new(
-        Page::DictionaryPage {
-            buf: compress(&raw)?,
-            num_values: dictionary.strings.len() as u32,
-            encoding: properties.dictionary_page_encoding(),
-            is_sorted: false,
-        },
-        raw.len(),
-    ))?;
-    chunk.add(&spec, properties.dictionary_page_encoding(), None);
-    chunk.dictionary_page = true;
+    write_dictionary_page(
+        &mut writer,
+        &dictionary.strings,
+        &mut compressor,
+        properties,
+        &mut chunk,
+        &mut raw,
+    )?;
 
     let mut bounds = PageBounds::new(&dictionary);
     let mut column_index = ColumnIndexBuilder::new(Type::BYTE_ARRAY);
@@ -138,7 +131,7 @@ pub(crate) fn encode_strings(
         let encoding = properties.dictionary_data_page_encoding();
         let spec = writer.write_page(CompressedPage::new(
             Page::DataPage {
-                buf: compress(&raw)?,
+                buf: compressor.compress(&raw)?,
                 num_values: indices.len() as u32,
                 encoding,
                 def_level_encoding: Encoding::RLE,
