@@ -39,7 +39,7 @@ use parquet::basic::{Compression, Encoding, PageType};
 use parquet::column::page::{CompressedPage, Page, PageWriteSpec, PageWriter};
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::Result;
-use parquet::file::metadata::{ColumnChunkMetaData, PageEncodingStats};
+use parquet::file::metadata::{ColumnChunkMetaData, ColumnChunkMetaDataBuilder, PageEncodingStats};
 use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
@@ -189,35 +189,17 @@ fn encode_leaf(
             }
             Encoding::PLAIN
         };
-        let spec = writer.write_page(CompressedPage::new(
-            Page::DataPage {
-                buf: compressor.compress(&raw)?,
-                num_values: level_count,
-                encoding,
-                def_level_encoding: Encoding::RLE,
-                rep_level_encoding: Encoding::RLE,
-                statistics: None,
-            },
-            raw.len(),
-        ))?;
-        chunk.add(&spec, encoding, Some((page.start, level_count)));
+        chunk.write_data_page(
+            &mut writer,
+            &mut compressor,
+            &raw,
+            (page.start, level_count),
+            encoding,
+        )?;
     }
     writer.close()?;
 
-    let mut encodings = vec![Encoding::RLE];
-    encodings.extend(chunk.stats.iter().map(|s| s.encoding));
-    encodings.sort_unstable_by_key(|e| *e as i32);
-    encodings.dedup();
-    let metadata = ColumnChunkMetaData::builder(descriptor)
-        .set_compression(codec)
-        .set_encodings(encodings)
-        .set_page_encoding_stats(chunk.stats)
-        .set_total_compressed_size(chunk.compressed)
-        .set_total_uncompressed_size(chunk.uncompressed)
-        .set_num_values(chunk.values)
-        .set_data_page_offset(chunk.data_page_offset.unwrap_or(0))
-        .set_dictionary_page_offset(chunk.dictionary_page.then_some(0))
-        .build()?;
+    let metadata = chunk.metadata(descriptor, codec).build()?;
     let bytes = Bytes::from(sink.into_inner()?);
     Ok(Some(EncodedChunk {
         close: ColumnCloseResult {
@@ -332,6 +314,54 @@ pub(crate) struct ChunkTotals {
 }
 
 impl ChunkTotals {
+    /// Writes `raw` as a v1 data page (no page statistics) whose first row
+    /// and count of values (levels, where it has them) are `data`.
+    pub(crate) fn write_data_page<W: std::io::Write + Send>(
+        &mut self,
+        writer: &mut SerializedPageWriter<'_, W>,
+        compressor: &mut PageCompressor,
+        raw: &[u8],
+        data: (usize, u32),
+        encoding: Encoding,
+    ) -> Result<()> {
+        let spec = writer.write_page(CompressedPage::new(
+            Page::DataPage {
+                buf: compressor.compress(raw)?,
+                num_values: data.1,
+                encoding,
+                def_level_encoding: Encoding::RLE,
+                rep_level_encoding: Encoding::RLE,
+                statistics: None,
+            },
+            raw.len(),
+        ))?;
+        self.add(&spec, encoding, Some(data));
+        Ok(())
+    }
+
+    /// The chunk's metadata as its pages give it (sizes, values, encodings
+    /// and their counts, offsets), taking the encoding counts.
+    pub(crate) fn metadata(
+        &mut self,
+        descriptor: ColumnDescPtr,
+        codec: Compression,
+    ) -> ColumnChunkMetaDataBuilder {
+        // RLE for the levels, which every data page of format v1 declares.
+        let mut encodings = vec![Encoding::RLE];
+        encodings.extend(self.stats.iter().map(|s| s.encoding));
+        encodings.sort_unstable_by_key(|e| *e as i32);
+        encodings.dedup();
+        ColumnChunkMetaData::builder(descriptor)
+            .set_compression(codec)
+            .set_encodings(encodings)
+            .set_page_encoding_stats(std::mem::take(&mut self.stats))
+            .set_total_compressed_size(self.compressed)
+            .set_total_uncompressed_size(self.uncompressed)
+            .set_num_values(self.values)
+            .set_data_page_offset(self.data_page_offset.unwrap_or(0))
+            .set_dictionary_page_offset(self.dictionary_page.then_some(0))
+    }
+
     /// Adds a page written as `spec` in `encoding`: a data page (its first
     /// row and level count) or the dictionary page.
     pub(crate) fn add(

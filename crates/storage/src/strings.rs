@@ -32,12 +32,12 @@
 use arrow::array::{Array, AsArray, StringArray};
 use bytes::Bytes;
 use hashbrown::HashTable;
-use parquet::basic::{BoundaryOrder, Compression, Encoding, Type};
-use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::basic::{BoundaryOrder, Compression, Type};
+use parquet::column::page::PageWriter;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::data_type::ByteArray;
 use parquet::errors::Result;
-use parquet::file::metadata::{ColumnChunkMetaData, ColumnIndexBuilder};
+use parquet::file::metadata::ColumnIndexBuilder;
 use parquet::file::page_index::offset_index::OffsetIndexMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 use parquet::file::statistics::{Statistics, ValueStatistics};
@@ -129,22 +129,13 @@ pub(crate) fn encode_strings(
         raw.push(page.bit_width);
         hybrid_values(indices, page.bit_width, &mut raw);
         let encoding = properties.dictionary_data_page_encoding();
-        let spec = writer.write_page(CompressedPage::new(
-            Page::DataPage {
-                buf: compressor.compress(&raw)?,
-                num_values: indices.len() as u32,
-                encoding,
-                def_level_encoding: Encoding::RLE,
-                rep_level_encoding: Encoding::RLE,
-                statistics: None,
-            },
-            raw.len(),
-        ))?;
-        chunk.add(
-            &spec,
+        chunk.write_data_page(
+            &mut writer,
+            &mut compressor,
+            &raw,
+            (page.rows.start, indices.len() as u32),
             encoding,
-            Some((page.rows.start, indices.len() as u32)),
-        );
+        )?;
         let bytes = i64::from(offsets[page.rows.end] - offsets[page.rows.start]);
         unencoded.push(bytes);
         total_bytes += bytes;
@@ -176,19 +167,7 @@ pub(crate) fn encode_strings(
     }
     writer.close()?;
 
-    let mut encodings = vec![Encoding::RLE];
-    encodings.extend(chunk.stats.iter().map(|s| s.encoding));
-    encodings.sort_unstable_by_key(|e| *e as i32);
-    encodings.dedup();
-    let mut metadata = ColumnChunkMetaData::builder(descriptor)
-        .set_compression(properties.compression(path))
-        .set_encodings(encodings)
-        .set_page_encoding_stats(chunk.stats)
-        .set_total_compressed_size(chunk.compressed)
-        .set_total_uncompressed_size(chunk.uncompressed)
-        .set_num_values(chunk.values)
-        .set_data_page_offset(chunk.data_page_offset.unwrap_or(0))
-        .set_dictionary_page_offset(Some(0));
+    let mut metadata = chunk.metadata(descriptor, properties.compression(path));
     if let Some((least, greatest)) = extremes.filter(|_| statistics != EnabledStatistics::None) {
         let value = |index: u32| Some(ByteArray::from(dictionary.strings[index as usize].to_vec()));
         let min_max = ValueStatistics::new(value(least), value(greatest), None, Some(0), false);
