@@ -224,7 +224,7 @@ thread_local! {
     /// the first compression's workspace (libc's `malloc`, fresh pages each
     /// time). One per thread that writes files: its workspace is a few MiB
     /// at most.
-    static KEPT: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+    pub(crate) static KEPT: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
         const { std::cell::RefCell::new(None) };
 }
 

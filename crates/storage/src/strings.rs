@@ -120,8 +120,8 @@ pub(crate) fn encode_strings(
     }
     let mut unencoded = Vec::new();
     let mut total_bytes = 0i64;
-    // The chunk's least and greatest values, as dictionary indices.
-    let mut extremes: Option<(u32, u32)> = None;
+    // The chunk's least and greatest values.
+    let mut extremes: Option<(&[u8], &[u8])> = None;
     let offsets = strings.value_offsets();
     for page in dictionary.pages(properties, path) {
         let indices = &dictionary.indices[page.rows.clone()];
@@ -147,29 +147,21 @@ pub(crate) fn encode_strings(
             dictionary.strings[least as usize],
             dictionary.strings[greatest as usize],
         );
-        column_index.append(false, min.to_vec(), max.to_vec(), 0);
-        bounds.order(min, max);
+        if column_index.valid() {
+            column_index.append(false, min.to_vec(), max.to_vec(), 0);
+            bounds.order(min, max);
+        }
         extremes = Some(match extremes {
-            None => (least, greatest),
-            Some((l, g)) => (
-                if min < dictionary.strings[l as usize] {
-                    least
-                } else {
-                    l
-                },
-                if max > dictionary.strings[g as usize] {
-                    greatest
-                } else {
-                    g
-                },
-            ),
+            None => (min, max),
+            Some((least, greatest)) => (least.min(min), greatest.max(max)),
         });
     }
     writer.close()?;
 
     let mut metadata = chunk.metadata(descriptor, properties.compression(path));
-    if let Some((least, greatest)) = extremes.filter(|_| statistics != EnabledStatistics::None) {
-        let value = |index: u32| Some(ByteArray::from(dictionary.strings[index as usize].to_vec()));
+    // Only where statistics are asked for.
+    if let Some((least, greatest)) = extremes {
+        let value = |text: &[u8]| Some(ByteArray::from(text.to_vec()));
         let min_max = ValueStatistics::new(value(least), value(greatest), None, Some(0), false);
         metadata = metadata
             .set_statistics(Statistics::ByteArray(min_max))
@@ -505,6 +497,20 @@ mod tests {
             assert!(chunk.is_some(), "column {leaf} declined");
         }
         let ours = encode_parquet(Table::Traces, &batch, properties.clone()).expect("encodes");
+        assert!(ours == parquet_writes(&batch, properties));
+    }
+
+    /// `encode_parquet` hands string columns to this encoder: only it uses
+    /// the thread's kept zstd context (parquet's writer makes its own), and
+    /// a batch of strings alone, compressed, leaves one kept.
+    #[test]
+    fn encode_parquet_sends_strings_here() {
+        let values: Vec<String> = (0..1_000).map(|i| format!("op-{}", i % 5)).collect();
+        let batch = batch(&[values]);
+        let properties = crate::writer_properties(Table::Traces, 100_000, 3, vec![]);
+        assert!(crate::maps::KEPT.with(|kept| kept.borrow().is_none()));
+        let ours = encode_parquet(Table::Traces, &batch, properties.clone()).expect("encodes");
+        assert!(crate::maps::KEPT.with(|kept| kept.borrow().is_some()));
         assert!(ours == parquet_writes(&batch, properties));
     }
 
