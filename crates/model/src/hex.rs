@@ -2,9 +2,9 @@
 //! string builders without an intermediate allocation.
 
 use std::fmt::Write;
-use std::io::Write as _;
 
-use arrow::array::{BinaryBuilder, StringArray};
+use arrow::array::StringArray;
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
@@ -38,49 +38,85 @@ fn chunk_digits<'b>(bytes: &[u8], buf: &'b mut [u8; 2 * CHUNK]) -> &'b [u8] {
     &buf[..2 * bytes.len()]
 }
 
-/// Builds a string column of ids in lowercase hex. The digits go in as bytes
-/// and are checked as UTF-8 once, over the whole column as it is finished,
-/// rather than once an id: three calls of `from_utf8` a span, each costing
-/// more than its 16 or 32 bytes' check.
-#[derive(Debug, Default)]
-pub(crate) struct HexBuilder(BinaryBuilder);
+/// Builds a string column of ids in lowercase hex. The digits are written
+/// straight into the column's bytes and checked as UTF-8 once, over the
+/// whole column as it is finished, rather than once an id: three calls of
+/// `from_utf8` a span, each costing more than its 16 or 32 bytes' check.
+#[derive(Debug)]
+pub(crate) struct HexBuilder {
+    /// Every id's digits, one after another.
+    digits: Vec<u8>,
+    /// Where each id's digits start, and after the last where they end.
+    offsets: Vec<i32>,
+}
+
+impl Default for HexBuilder {
+    fn default() -> Self {
+        Self::with_capacity(0, 0)
+    }
+}
 
 impl HexBuilder {
     /// Room for `ids` ids of `bytes` digits in all.
     pub(crate) fn with_capacity(ids: usize, bytes: usize) -> Self {
-        Self(BinaryBuilder::with_capacity(ids, bytes))
+        let mut offsets = Vec::with_capacity(ids + 1);
+        offsets.push(0);
+        Self {
+            digits: Vec::with_capacity(bytes),
+            offsets,
+        }
     }
 
     /// Appends the hex form of `id` (empty for an empty id).
     pub(crate) fn append(&mut self, id: &[u8]) {
-        let mut buf = [0u8; 2 * CHUNK];
-        // A trace id's and a span id's digits copied at their fixed length,
-        // in a few moves rather than a call of libc's `memcpy`.
-        if id.len() == 16 {
-            chunk_digits(id, &mut buf);
-            self.0.append_value(&buf[..32]);
-            return;
+        // A trace id's and a span id's digits are written at their fixed
+        // length: a few moves, where a length known only at run time costs
+        // a call of libc's `memcpy` (2% of the daemon's samples at full
+        // load, when the three ids of a span shared one such copy).
+        if let Ok(id) = <&[u8; 16]>::try_from(id) {
+            self.push(&fixed_digits::<16, 32>(id));
+        } else if let Ok(id) = <&[u8; 8]>::try_from(id) {
+            self.push(&fixed_digits::<8, 16>(id));
+        } else {
+            let mut buf = [0u8; 2 * CHUNK];
+            for chunk in id.chunks(CHUNK) {
+                self.digits.extend_from_slice(chunk_digits(chunk, &mut buf));
+            }
+            self.end_id();
         }
-        if id.len() == 8 {
-            chunk_digits(id, &mut buf);
-            self.0.append_value(&buf[..16]);
-            return;
-        }
-        if id.len() <= CHUNK {
-            self.0.append_value(chunk_digits(id, &mut buf));
-            return;
-        }
-        for chunk in id.chunks(CHUNK) {
-            // Writing to an Arrow builder cannot fail.
-            let _ = self.0.write_all(chunk_digits(chunk, &mut buf));
-        }
-        self.0.append_value(b"");
+    }
+
+    /// Appends one id's `digits`, whose length the compiler knows.
+    #[inline(always)]
+    fn push<const N: usize>(&mut self, digits: &[u8; N]) {
+        self.digits.extend_from_slice(digits);
+        self.end_id();
+    }
+
+    fn end_id(&mut self) {
+        // Fewer than 2^31 bytes of digits a column: a batch is written long
+        // before (`i32` offsets, as Arrow's string builders keep).
+        let end = i32::try_from(self.digits.len()).expect("a column's digits fit i32 offsets");
+        self.offsets.push(end);
     }
 
     /// The ids appended so far, leaving the builder empty.
     pub(crate) fn finish(&mut self) -> StringArray {
-        StringArray::try_from_binary(self.0.finish()).expect("hex digits are ascii")
+        let built = std::mem::take(self);
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(built.offsets));
+        StringArray::try_new(offsets, Buffer::from_vec(built.digits), None)
+            .expect("hex digits are ascii")
     }
+}
+
+/// The lowercase hex digits of the `N` bytes of `id`.
+#[inline(always)]
+fn fixed_digits<const N: usize, const D: usize>(id: &[u8; N]) -> [u8; D] {
+    let mut digits = [0u8; D];
+    for (pair, &b) in digits.chunks_exact_mut(2).zip(id) {
+        pair.copy_from_slice(&PAIRS[usize::from(b)]);
+    }
+    digits
 }
 
 /// Appends the lowercase hex form of `bytes` to `out`.
