@@ -367,7 +367,10 @@ impl WireTraces {
                 vec![(0, self)]
             };
         }
-        let mut shares: Vec<Vec<SpanAt>> = vec![Vec::new(); parts];
+        // Trace ids are random: each share takes about its part of the
+        // spans, and with room for a quarter more rarely grows (copying).
+        let room = (self.spans.len() + self.spans.len() / 4).div_ceil(parts);
+        let mut shares: Vec<Vec<SpanAt>> = (0..parts).map(|_| Vec::with_capacity(room)).collect();
         for at in &self.spans {
             let part = part_of(at.layout.trace_id.slice(at.span.slice(&self.body)));
             shares[part.min(parts - 1)].push(*at);
