@@ -14,6 +14,22 @@
 //!
 //! `MIMALLOC_PURGE_DELAY` (milliseconds; -1 never purges), mimalloc's own
 //! variable, overrides it.
+//!
+//! The C libraries Sluice links allocate through glibc's `malloc`, not
+//! mimalloc: zstd above all, whose contexts parquet's writer makes for each
+//! column of each file (a compression and a decompression context each, a
+//! few MiB of workspace in all a file). glibc gives a writing thread's arena
+//! back to the kernel (`madvise(MADV_DONTNEED)`) as soon as more than its
+//! trim threshold lies free at the top, which the end of every file leaves:
+//! each shard returned about 5 MiB after each file and faulted it in again,
+//! zeroed, for the next (at full load most of the daemon's page faults, and
+//! 3% of its samples in the kernel's page zeroing). [`tune`] keeps that
+//! memory with the thread: glibc's trim threshold at [`GLIBC_TRIM_THRESHOLD`]
+//! and its mmap threshold at [`GLIBC_MMAP_THRESHOLD`], fixed (setting the
+//! one stops glibc raising the other as it goes). A thread keeps at most
+//! what it once used at the same time, a few MiB. glibc's own
+//! `MALLOC_TRIM_THRESHOLD_`, `MALLOC_MMAP_THRESHOLD_` and `GLIBC_TUNABLES`
+//! variables override both.
 
 use std::time::Duration;
 
@@ -27,9 +43,21 @@ pub const PURGE_DELAY: Duration = Duration::from_secs(30);
 /// mimalloc's `mi_option_purge_delay` (the same index in its v2 and v3).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Sets the purge delay unless `MIMALLOC_PURGE_DELAY` is set. Call first in
-/// `main`, before any other thread starts.
+/// Free memory at the top of a glibc arena kept rather than returned.
+pub const GLIBC_TRIM_THRESHOLD: usize = 64 << 20;
+
+/// glibc allocations from this size up are mapped on their own (and unmapped
+/// when freed); smaller ones come from the thread's arena. glibc's largest.
+pub const GLIBC_MMAP_THRESHOLD: usize = 32 << 20;
+
+/// Sets mimalloc's purge delay and glibc's thresholds, each unless its
+/// variables are set. Call first in `main`, before any other thread starts.
 pub fn tune() {
+    tune_mimalloc();
+    tune_glibc();
+}
+
+fn tune_mimalloc() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
         return;
     }
@@ -41,3 +69,34 @@ pub fn tune() {
         libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, millis);
     }
 }
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_glibc() {
+    let set_by_user = [
+        "MALLOC_TRIM_THRESHOLD_",
+        "MALLOC_MMAP_THRESHOLD_",
+        "GLIBC_TUNABLES",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some());
+    if set_by_user {
+        return;
+    }
+    for (option, value) in [
+        (libc::M_MMAP_THRESHOLD, GLIBC_MMAP_THRESHOLD),
+        (libc::M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD),
+    ] {
+        let value = libc::c_int::try_from(value).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `mallopt` sets a parameter of glibc's allocator; this runs
+        // in `main` before any other thread is spawned. It returns 0 where a
+        // value is refused, and glibc's defaults then stand.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::mallopt(option, value);
+        }
+    }
+}
+
+/// Other C libraries' allocators are left as they are.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_glibc() {}
