@@ -324,7 +324,7 @@ pub fn wire_attributes_builder() -> WireAttributesBuilder {
 /// loads short strings with a mask, and a masked load touching a page not
 /// mapped costs a microcode assist each time (a fifth of a shard's time when
 /// `TraceState` and `StatusMessage` were built so; see
-/// `sluice_storage::maps::same_bytes`).
+/// [`crate::compare::same_bytes`]).
 pub const MIN_BYTES: usize = 1024;
 
 /// Appends one map holding the attributes of `key_values`, `KeyValue`

@@ -16,6 +16,7 @@
 pub mod attributes;
 pub mod batch;
 pub mod budget;
+pub mod compare;
 pub mod context;
 pub mod hex;
 pub mod logs;

@@ -32,6 +32,7 @@ mod table;
 use std::sync::Arc;
 
 use sluice_model::Tenant;
+use sluice_model::compare::same_bytes;
 
 use crate::SloError;
 use crate::budget::EventCounts;
@@ -151,9 +152,14 @@ impl RollupKeyRef<'_> {
     }
 }
 
+/// Compared field by field as bytes, without calls of `memcmp`: a shard
+/// looks up a key once a span.
 impl hashbrown::Equivalent<RollupKey> for RollupKeyRef<'_> {
     fn equivalent(&self, key: &RollupKey) -> bool {
-        *self == key.borrowed()
+        self.span_kind == key.span_kind
+            && same_bytes(self.operation.as_bytes(), key.operation.as_bytes())
+            && same_bytes(self.service.as_bytes(), key.service.as_bytes())
+            && *self.tenant == key.tenant
     }
 }
 

@@ -44,6 +44,7 @@ use parquet::file::page_index::offset_index::{OffsetIndexMetaData, PageLocation}
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::{SerializedPageWriter, TrackedWrite};
 use parquet::schema::types::ColumnDescPtr;
+pub(crate) use sluice_model::compare::same_bytes;
 
 /// One leaf's column chunk, encoded: its bytes and what the row group
 /// writer records of it.
@@ -456,34 +457,6 @@ impl<'a> Entries<'a> {
 pub(crate) fn string_at(strings: &StringArray, index: usize) -> &[u8] {
     let ends = strings.value_offsets();
     &strings.values().as_slice()[ends[index] as usize..ends[index + 1] as usize]
-}
-
-/// Whether `a` and `b` hold the same bytes, compared a word at a time.
-///
-/// Not libc's `memcmp` up to 32 bytes: there it loads both strings with a
-/// mask, and a masked load that reaches into a page not mapped costs the CPU
-/// a microcode assist of some hundred cycles, even when the mask leaves out
-/// every byte. An empty map column's buffers hold no bytes (their pointer
-/// dangles), and comparing its empty rows took about 140 ns a row this way
-/// (48,400 rows: 6.9 ms a leaf, against 0.23 ms with this function).
-pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    // Longer strings take libc's unmasked loads.
-    if a.len() > 32 {
-        return a == b;
-    }
-    let word = |w: &[u8]| u64::from_ne_bytes(w.try_into().unwrap_or_default());
-    if a.len() < 8 {
-        return (0..a.len()).all(|i| a[i] == b[i]);
-    }
-    // Whole words, then the last eight bytes (overlapping the words).
-    let last = a.len() - 8;
-    a.chunks_exact(8)
-        .zip(b.chunks_exact(8))
-        .all(|(x, y)| word(x) == word(y))
-        && word(&a[last..]) == word(&b[last..])
 }
 
 /// Data pages' rows: ending on a row boundary once they hold the page row
@@ -1208,25 +1181,6 @@ mod tests {
         let properties = properties(true, 1 << 20, 20_000, 1 << 20, true, 1000);
         let bytes = encode_parquet(Table::Traces, &batch, properties).expect("encodes");
         assert_eq!(read(bytes, None), batch);
-    }
-
-    proptest! {
-        /// `same_bytes` agrees with slice equality, at every length around
-        /// its word and `memcmp` boundaries.
-        #[test]
-        fn same_bytes_is_equality(
-            a in proptest::collection::vec(0u8..4, 0..70),
-            flip in any::<prop::sample::Index>(),
-            equal in any::<bool>(),
-        ) {
-            let mut b = a.clone();
-            if !equal && !b.is_empty() {
-                let at = flip.index(b.len());
-                b[at] ^= 1;
-            }
-            prop_assert_eq!(same_bytes(&a, &b), a == b);
-            prop_assert_eq!(same_bytes(&a, &a[..a.len() / 2]), a.is_empty());
-        }
     }
 
     /// A chunk compressed with the thread's kept zstd context, last used at
