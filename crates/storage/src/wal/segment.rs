@@ -97,7 +97,7 @@ pub enum WriteMode {
 
 /// The alignment of direct writes, in memory, in the file and in length: the
 /// largest logical block size of common disks (512 B or 4 KiB).
-pub(super) const DIRECT_ALIGN: usize = 4096;
+pub(crate) const DIRECT_ALIGN: usize = 4096;
 
 /// An open segment taking new records.
 #[derive(Debug)]
