@@ -276,11 +276,8 @@ async fn read_footer(
 /// Puts `bytes` at `relative` under `dir` as the local store would: written
 /// beside it under a name the store's listings skip (`<name>#<digits>`, its
 /// own staged uploads), then renamed into place. The file is written as
-/// `pacing` says and synced, and so is the rename. Returns how many syncs
-/// wrote the data.
-/// Writes `bytes` as the file `relative` under `dir`: under a staged name,
-/// synced (paced), then renamed into place and the rename synced. Returns
-/// the syncs of the file's bytes.
+/// `pacing` says (straight to the disk while `direct` is set) and synced,
+/// and so is the rename. Returns how many syncs wrote the data.
 fn put_local(
     dir: &std::path::Path,
     relative: &str,
@@ -326,6 +323,8 @@ fn write_staged(
     write_buffered(staged, bytes, pacing)
 }
 
+/// Writes the file through the page cache, `pacing.chunk` bytes at a time,
+/// each synced.
 fn write_buffered(
     staged: &std::path::Path,
     bytes: &[u8],
