@@ -18,16 +18,17 @@
 //! The chunk is the one parquet's writer writes, byte for byte: a PLAIN
 //! dictionary page; data pages (format v1) of RLE_DICTIONARY indices at the
 //! width of the dictionary as it stood when the page was cut; pages cut
-//! where parquet's writer cuts them (after each `write_batch_size` values,
-//! once they hold `data_page_row_count_limit` rows or its estimate of their
-//! size passes `data_page_size_limit`); chunk statistics, a column index and
-//! an offset index as the settings ask. Where parquet's writer would do
+//! where parquet's writer cuts them (after each mini-batch it takes: the
+//! `write_batch_size` values, or fewer where their bytes could pass what is
+//! left of `dictionary_page_size_limit`, as long schema URLs do; once they
+//! hold `data_page_row_count_limit` rows or its estimate of their size
+//! passes `data_page_size_limit`); chunk statistics, a column index and an
+//! offset index as the settings ask. Where parquet's writer would do
 //! something else the encoder declines the column: nulls, a dictionary that
 //! would pass `dictionary_page_size_limit` (parquet's writer then falls back
-//! to plain pages) or a batch of values that could (it then writes smaller
-//! batches), minimums or maximums that statistics would truncate, bloom
-//! filters, page header statistics, codecs other than zstd and none, format
-//! v2 pages.
+//! to plain pages), minimums or maximums that statistics would truncate,
+//! bloom filters, page header statistics, codecs other than zstd and none,
+//! format v2 pages.
 
 use arrow::array::{Array, AsArray, StringArray};
 use bytes::Bytes;
@@ -190,12 +191,12 @@ pub(crate) fn encode_strings(
 }
 
 /// A column's dictionary: its distinct strings in the order first met, the
-/// index of each row's, and its size at the end of each batch of values
-/// parquet's writer takes (where it may cut a page).
+/// index of each row's, and its size at the end of each mini-batch of
+/// values parquet's writer takes (where it may cut a page).
 struct Dictionary<'a> {
     strings: Vec<&'a [u8]>,
     indices: Vec<u32>,
-    /// For each batch: its end (a row) and the strings met up to it.
+    /// For each mini-batch: its end (a row) and the strings met up to it.
     batches: Vec<(usize, usize)>,
     /// The PLAIN dictionary page's size: a 4-byte length before each string.
     plain_size: usize,
@@ -205,8 +206,7 @@ struct Dictionary<'a> {
 
 impl<'a> Dictionary<'a> {
     /// The dictionary of `strings`, or `None` where parquet's writer would
-    /// leave dictionary encoding (the page passing its limit) or split a
-    /// batch for it.
+    /// leave dictionary encoding (the page passing its limit).
     fn build(
         strings: &'a StringArray,
         properties: &WriterProperties,
@@ -228,39 +228,41 @@ impl<'a> Dictionary<'a> {
         let mut before: Option<(&[u8], u32)> = None;
         for start in (0..rows).step_by(batch) {
             let end = (start + batch).min(rows);
-            // Parquet's writer splits a batch whose values (each with its
-            // length) could pass what is left of the dictionary page's
-            // limit: counted over all of them, repeats and all.
-            let payload = (offsets[end] - offsets[start]) as usize + LENGTH_PREFIX * (end - start);
-            if payload > limit.saturating_sub(dictionary.plain_size) {
-                return None;
-            }
-            for row in start..end {
-                let text = string_at(strings, row);
-                let id = match before {
-                    Some((previous, id)) if same_bytes(previous, text) => id,
-                    _ => {
-                        let (id, new) = intern(&mut index, &hasher, &mut dictionary.strings, text);
-                        if new {
-                            dictionary.plain_size += LENGTH_PREFIX + text.len();
-                            dictionary.longest = dictionary.longest.max(text.len());
+            let step = mini_batch(
+                offsets,
+                start..end,
+                limit.saturating_sub(dictionary.plain_size),
+            );
+            for first in (start..end).step_by(step) {
+                let last = (first + step).min(end);
+                for row in first..last {
+                    let text = string_at(strings, row);
+                    let id = match before {
+                        Some((previous, id)) if same_bytes(previous, text) => id,
+                        _ => {
+                            let (id, new) =
+                                intern(&mut index, &hasher, &mut dictionary.strings, text);
+                            if new {
+                                dictionary.plain_size += LENGTH_PREFIX + text.len();
+                                dictionary.longest = dictionary.longest.max(text.len());
+                            }
+                            before = Some((text, id));
+                            id
                         }
-                        before = Some((text, id));
-                        id
-                    }
-                };
-                dictionary.indices.push(id);
+                    };
+                    dictionary.indices.push(id);
+                }
+                // Past the limit parquet's writer falls back to plain pages.
+                if dictionary.plain_size >= limit {
+                    return None;
+                }
+                dictionary.batches.push((last, dictionary.strings.len()));
             }
-            // Past the limit parquet's writer falls back to plain pages.
-            if dictionary.plain_size >= limit {
-                return None;
-            }
-            dictionary.batches.push((end, dictionary.strings.len()));
         }
         Some(dictionary)
     }
 
-    /// The data pages: cut after a batch once they hold the row count
+    /// The data pages: cut after a mini-batch once they hold the row count
     /// limit or parquet's estimate of their size passes the size limit, each
     /// at the bit width of the dictionary as it then stood; the last page
     /// at the whole dictionary's.
@@ -288,6 +290,27 @@ impl<'a> Dictionary<'a> {
         }
         pages
     }
+}
+
+/// How many values parquet's writer takes at a time from the batch `rows`
+/// (its byte budget chunker): all of them where their bytes, each with its
+/// length, fit `budget` (what is left of the dictionary page's limit),
+/// counted over all of them, repeats and all; else as many as fit and the
+/// one that passes, in mini-batches of that many to the batch's end.
+fn mini_batch(offsets: &[i32], rows: std::ops::Range<usize>, budget: usize) -> usize {
+    let length = |row: usize| (offsets[row + 1] - offsets[row]) as usize + LENGTH_PREFIX;
+    let payload = (offsets[rows.end] - offsets[rows.start]) as usize + LENGTH_PREFIX * rows.len();
+    if payload <= budget {
+        return rows.len();
+    }
+    let mut total = 0;
+    for (taken, row) in rows.clone().enumerate() {
+        total += length(row);
+        if total > budget {
+            return taken + 1;
+        }
+    }
+    rows.len()
 }
 
 /// One data page: its rows and its indices' bit width.
@@ -473,7 +496,9 @@ mod tests {
     }
 
     /// The encoder takes the columns of Sluice's settings: zstd, page
-    /// statistics, batches of 32,768 rows, runs and interleaved values.
+    /// statistics, batches of 32,768 rows, runs and interleaved values, and
+    /// values long enough (schema URLs) that parquet's writer takes a batch
+    /// in smaller mini-batches to keep the dictionary page within its limit.
     #[test]
     fn takes_sluices_columns() {
         let runs: Vec<String> = (0..100_000)
@@ -482,12 +507,15 @@ mod tests {
         let mixed: Vec<String> = (0..100_000)
             .map(|i| format!("GET /api/{}", i % 7))
             .collect();
-        let batch = batch(&[runs, mixed]);
+        let urls: Vec<String> = (0..100_000)
+            .map(|i| format!("https://opentelemetry.io/schemas/1.{}.0", 20 + i / 40_000))
+            .collect();
+        let batch = batch(&[runs, mixed, urls]);
         let properties = crate::writer_properties(Table::Traces, 100_000, 3, vec![]);
         let descriptors = parquet::arrow::ArrowSchemaConverter::new()
             .convert(&batch.schema())
             .expect("converts");
-        for leaf in [1, 2] {
+        for leaf in [1, 2, 3] {
             let chunk = encode_strings(
                 batch.column(leaf).as_ref(),
                 descriptors.column(leaf),
