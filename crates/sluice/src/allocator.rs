@@ -22,8 +22,8 @@
 //! back to the kernel (`madvise(MADV_DONTNEED)`) as soon as more than its
 //! trim threshold lies free at the top, which the end of every file leaves:
 //! each shard returned about 5 MiB after each file and faulted it in again,
-//! zeroed, for the next (at full load most of the daemon's page faults, and
-//! 3% of its samples in the kernel's page zeroing). [`tune`] keeps that
+//! zeroed, for the next (at full load 95% of the daemon's page faults, and
+//! most of the 3% of its samples the kernel spent zeroing pages). [`tune`] keeps that
 //! memory with the thread: glibc's trim threshold at [`GLIBC_TRIM_THRESHOLD`]
 //! and its mmap threshold at [`GLIBC_MMAP_THRESHOLD`], fixed (setting the
 //! one stops glibc raising the other as it goes). A thread keeps at most
