@@ -455,10 +455,16 @@ mod tests {
                 pause: std::time::Duration::from_millis(1),
             };
             // Where the file system refuses direct writes, the file goes
-            // through the page cache (in as many syncs here).
+            // through the page cache (in as many syncs here) and the writer
+            // stops trying; where it takes them, it keeps writing directly.
             let mut buffer = direct.then(AlignedBuffer::default);
             let done = put_local(dir.path(), relative, &bytes, pacing, &mut buffer).expect("put");
             assert_eq!(done, syncs, "direct {direct}, chunk {chunk}");
+            assert_eq!(
+                buffer.is_some(),
+                direct && takes_direct_writes(dir.path()),
+                "direct {direct}, chunk {chunk}"
+            );
             assert_eq!(
                 std::fs::read(dir.path().join(relative)).expect("read"),
                 bytes,
@@ -476,6 +482,26 @@ mod tests {
             .await
             .expect("list");
         assert_eq!(listed, [relative]);
+    }
+
+    /// Whether the file system of `dir` takes direct writes: an aligned
+    /// block written to a probe file with `O_DIRECT`.
+    fn takes_direct_writes(dir: &std::path::Path) -> bool {
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
+        let probe = dir.join("direct-probe");
+        let taken = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&probe)
+            .and_then(|file| {
+                let mut buffer = AlignedBuffer::default();
+                file.write_all_at(buffer.holding(&[7u8; 10]), 0)
+            })
+            .is_ok();
+        let _ = std::fs::remove_file(&probe);
+        taken
     }
 
     /// A file's bytes, whatever their length, come back aligned, whole and
