@@ -37,6 +37,9 @@ struct Held {
     context: u32,
     at: At,
     layout: u32,
+    /// Its service's rank among the batch's ([`HeldSpans::finish`] sets it
+    /// before sorting, so that comparisons read no other memory).
+    rank: u32,
 }
 
 /// The spans of one open batch; see the module documentation.
@@ -99,6 +102,7 @@ impl HeldSpans {
             context: (self.contexts.len() - 1) as u32,
             at: At::of(body, span.bytes),
             layout: self.layouts.len() as u32,
+            rank: 0,
         });
         self.layouts.push(span.layout);
     }
@@ -107,11 +111,13 @@ impl HeldSpans {
     /// equal in both keep the order they came in), leaving this empty.
     pub fn finish(&mut self) -> RecordBatch {
         let rank = self.service_ranks();
+        for held in &mut self.spans {
+            held.rank = rank[held.context as usize];
+        }
         // A span's layout is its place in arrival order, so no two keys are
         // equal and the quicker unstable sort keeps ties as they came.
-        self.spans.sort_unstable_by_key(|held| {
-            (rank[held.context as usize], held.timestamp, held.layout)
-        });
+        self.spans
+            .sort_unstable_by_key(|held| (held.rank, held.timestamp, held.layout));
         let mut builder = TraceBatchBuilder::with_capacity(&self.capacity());
         for (i, held) in self.spans.iter().enumerate() {
             // The spans lie in bodies that came in up to a flush interval
