@@ -1,8 +1,9 @@
 //! OTLP trace requests kept as the protobuf bytes they came in.
 //!
 //! A receiver turns a protobuf `ExportTraceServiceRequest` into [`WireTraces`]:
-//! it checks the body as `prost` would ([`protowire::check`]), validates each
-//! span ([`validate::check_span`]) and notes where each valid span lies,
+//! it checks the body as `prost` would, reading each span as it checks it
+//! ([`protowire::CheckedFields`]), validates each span
+//! ([`validate::check_span`]) and notes where each valid span lies,
 //! with the few fields the shards need as spans arrive ([`SpanFacts`]: their
 //! rollups, watch feed and batch). The routing stage splits that index over
 //! the shards, all sharing the one body; each shard holds its spans as they
@@ -22,7 +23,9 @@ use crate::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use crate::otlp::common::v1::InstrumentationScope;
 use crate::otlp::resource::v1::Resource;
 use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use crate::protowire::{self, Fields, WireError, merged, occurrences, otlp as schema};
+use crate::protowire::{
+    self, CheckedFields, Fields, WireError, merged, occurrences, otlp as schema,
+};
 use crate::validate::{self, Rejected};
 
 mod contexts;
@@ -215,7 +218,6 @@ impl WireTraces {
         if body.len() > MAX_BODY {
             return Err(WireError::new("a trace request must be under 4 GiB"));
         }
-        protowire::check(&body, &schema::EXPORT_TRACE_REQUEST, 0)?;
         let mut traces = Self {
             body: Bytes::new(),
             resources: Vec::new(),
@@ -223,38 +225,68 @@ impl WireTraces {
             spans: Vec::new(),
             rejected: Rejected::default(),
         };
+        // The body is checked as it is indexed, level by level, each span
+        // read as it is checked ([`SpanView::checked`]); a fault anywhere
+        // fails the whole request, as in `prost`.
         let whole = &body[..];
-        for resource_spans in occurrences(whole, 1) {
-            let resource = traces.resources.len();
-            let mut resource_at = ContextAt::new(whole, resource_spans);
-            for (tag, value) in Fields::new(resource_spans) {
-                match tag {
-                    CONTEXT_FIELD => resource_at.note_message(whole, value.bytes()),
-                    SCHEMA_URL_FIELD => resource_at.schema_url = At::of(whole, value.bytes()),
-                    // scope_spans
-                    2 => traces.index_scope(whole, resource as u32, value.bytes()),
-                    _ => {}
-                }
-            }
-            traces.resources.push(resource_at);
+        let mut fields = CheckedFields::new(whole, &schema::EXPORT_TRACE_REQUEST, 0);
+        while let Some(field) = fields.next()? {
+            // resource_spans, the only field
+            debug_assert_eq!(field.tag, 1);
+            traces.index_resource(whole, field.value.bytes(), field.depth)?;
         }
         traces.rejected.accepted = traces.spans.len() as i64;
         traces.body = body;
         Ok(traces)
     }
 
-    /// Indexes the spans of one `ScopeSpans` message of resource `resource`.
-    fn index_scope(&mut self, whole: &[u8], resource: u32, scope_spans: &[u8]) {
+    /// Checks and indexes one `ResourceSpans` message nested `depth` deep.
+    fn index_resource(
+        &mut self,
+        whole: &[u8],
+        resource_spans: &[u8],
+        depth: u32,
+    ) -> Result<(), WireError> {
+        let resource = self.resources.len() as u32;
+        let mut resource_at = ContextAt::new(whole, resource_spans);
+        let mut fields = CheckedFields::new(resource_spans, &schema::RESOURCE_SPANS, depth);
+        while let Some(field) = fields.next()? {
+            match field.tag {
+                CONTEXT_FIELD => resource_at.note_message(whole, field.value.bytes()),
+                SCHEMA_URL_FIELD => resource_at.schema_url = At::of(whole, field.value.bytes()),
+                // scope_spans
+                2 => {
+                    self.index_scope(whole, resource, field.value.bytes(), field.depth)?;
+                    continue;
+                }
+                _ => {}
+            }
+            field.check_nested()?;
+        }
+        self.resources.push(resource_at);
+        Ok(())
+    }
+
+    /// Checks and indexes the spans of one `ScopeSpans` message of resource
+    /// `resource`, nested `depth` deep.
+    fn index_scope(
+        &mut self,
+        whole: &[u8],
+        resource: u32,
+        scope_spans: &[u8],
+        depth: u32,
+    ) -> Result<(), WireError> {
         let scope = self.scopes.len() as u32;
         let mut scope_at = ContextAt::new(whole, scope_spans);
-        for (tag, value) in Fields::new(scope_spans) {
-            match tag {
-                CONTEXT_FIELD => scope_at.note_message(whole, value.bytes()),
-                SCHEMA_URL_FIELD => scope_at.schema_url = At::of(whole, value.bytes()),
+        let mut fields = CheckedFields::new(scope_spans, &schema::SCOPE_SPANS, depth);
+        while let Some(field) = fields.next()? {
+            match field.tag {
+                CONTEXT_FIELD => scope_at.note_message(whole, field.value.bytes()),
+                SCHEMA_URL_FIELD => scope_at.schema_url = At::of(whole, field.value.bytes()),
                 // spans
                 2 => {
-                    let span = value.bytes();
-                    let view = SpanView::parse(span);
+                    let span = field.value.bytes();
+                    let view = SpanView::checked(span, field.depth)?;
                     match validate::check_span(&view) {
                         Ok(()) => self.spans.push(SpanAt {
                             scope,
@@ -263,11 +295,14 @@ impl WireTraces {
                         }),
                         Err(reason) => self.rejected.reject(1, || reason),
                     }
+                    continue;
                 }
                 _ => {}
             }
+            field.check_nested()?;
         }
         self.scopes.push((resource, scope_at));
+        Ok(())
     }
 
     /// Encodes `request` and indexes it.
@@ -558,6 +593,7 @@ impl std::fmt::Debug for Text<'_> {
 }
 
 impl<'a> SpanView<'a> {
+    /// Reads a span of a checked body.
     pub fn parse(bytes: &'a [u8]) -> Self {
         let mut span = Self {
             bytes,
@@ -570,36 +606,61 @@ impl<'a> SpanView<'a> {
                 break;
             };
             let end = bytes.len() - fields.remaining();
-            match tag {
-                1 => span.trace_id = value.bytes(),
-                2 => span.span_id = value.bytes(),
-                3 => span.trace_state = Text(value.bytes()),
-                4 => span.parent_span_id = value.bytes(),
-                5 => span.name = Text(value.bytes()),
-                6 => span.kind = value.int() as i32,
-                7 => span.start_time_unix_nano = value.int(),
-                8 => span.end_time_unix_nano = value.int(),
-                9 => span.regions[0].cover(start, end),
-                10 => span.dropped_attributes_count = value.int() as u32,
-                11 => span.regions[1].cover(start, end),
-                12 => span.dropped_events_count = value.int() as u32,
-                13 => span.regions[2].cover(start, end),
-                14 => span.dropped_links_count = value.int() as u32,
-                15 => {
-                    let status = span.status.get_or_insert_default();
-                    for (tag, value) in Fields::new(value.bytes()) {
-                        match tag {
-                            2 => status.message = Text(value.bytes()),
-                            3 => status.code = value.int() as i32,
-                            _ => {}
-                        }
-                    }
-                }
-                16 => span.flags = value.int() as u32,
-                _ => {}
-            }
+            span.note(tag, value, start, end);
         }
         span
+    }
+
+    /// Checks `bytes` as a span nested `depth` messages deep, as
+    /// [`protowire::check`] does, and reads it in the same pass: the
+    /// receivers' index walked each span twice before (the check, then
+    /// [`parse`](Self::parse)).
+    pub fn checked(bytes: &'a [u8], depth: u32) -> Result<Self, WireError> {
+        let mut span = Self {
+            bytes,
+            ..Self::default()
+        };
+        let mut fields = CheckedFields::new(bytes, &schema::SPAN, depth);
+        while let Some(field) = fields.next()? {
+            span.note(field.tag, field.value, field.start, field.end);
+            field.check_nested()?;
+        }
+        Ok(span)
+    }
+
+    /// Takes field `tag`, lying at `start..end` of the span's bytes, as
+    /// `prost` would: the last scalar wins, the attributes, events and links
+    /// are noted by the stretch they lie in, the statuses merge.
+    #[inline(always)]
+    fn note(&mut self, tag: u32, value: protowire::Value<'a>, start: usize, end: usize) {
+        match tag {
+            1 => self.trace_id = value.bytes(),
+            2 => self.span_id = value.bytes(),
+            3 => self.trace_state = Text(value.bytes()),
+            4 => self.parent_span_id = value.bytes(),
+            5 => self.name = Text(value.bytes()),
+            6 => self.kind = value.int() as i32,
+            7 => self.start_time_unix_nano = value.int(),
+            8 => self.end_time_unix_nano = value.int(),
+            9 => self.regions[0].cover(start, end),
+            10 => self.dropped_attributes_count = value.int() as u32,
+            11 => self.regions[1].cover(start, end),
+            12 => self.dropped_events_count = value.int() as u32,
+            13 => self.regions[2].cover(start, end),
+            14 => self.dropped_links_count = value.int() as u32,
+            15 => {
+                let status = self.status.get_or_insert_default();
+                for (tag, value) in Fields::new(value.bytes()) {
+                    match tag {
+                        2 => status.message = Text(value.bytes()),
+                        3 => status.code = value.int() as i32,
+                        _ => {}
+                    }
+                }
+            }
+            16 => self.flags = value.int() as u32,
+            _ => {}
+        }
     }
 
     /// The span's protobuf bytes.

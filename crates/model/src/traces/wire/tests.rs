@@ -347,6 +347,8 @@ fn nesting_is_limited_where_prost_limits_it() {
         agree(&body).unwrap_or_else(|e| panic!("{depth} values deep: {e}"));
         let accepted = check(&body, &schema::EXPORT_TRACE_REQUEST, 0).is_ok();
         assert_eq!(accepted, depth <= 48, "{depth} values deep");
+        let indexed = WireTraces::index(Bytes::from(body)).is_ok();
+        assert_eq!(indexed, accepted, "{depth} values deep, indexed");
     }
 }
 
@@ -374,9 +376,13 @@ fn unknown_fields_and_groups_are_skipped_as_prost_skips_them() {
         let prost = Span::decode(&bytes[..]);
         let ours = check(&bytes, &schema::SPAN, 3);
         assert_eq!(ours.is_ok(), prost.is_ok(), "case {i}: {ours:?} {prost:?}");
-        if let Ok(decoded) = prost {
+        let checked = SpanView::checked(&bytes, 3);
+        assert_eq!(checked.as_ref().err(), ours.as_ref().err(), "case {i}");
+        if let (Ok(decoded), Ok(checked)) = (prost, checked) {
             assert_reads_like_prost(&SpanView::parse(&bytes), &decoded)
                 .unwrap_or_else(|e| panic!("case {i}: {e}"));
+            assert_reads_like_prost(&checked, &decoded)
+                .unwrap_or_else(|e| panic!("case {i}, checked: {e}"));
         }
     }
 }
@@ -463,6 +469,11 @@ proptest! {
         let merged = Span::decode(&both[..]).expect("valid");
         assert_reads_like_prost(&SpanView::parse(&both), &merged)?;
         assert_reads_like_prost(&SpanView::parse(&both).layout().view(&both), &merged)?;
+        // Read as they are checked, the same.
+        let checked = SpanView::checked(&bytes, 3).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        assert_reads_like_prost(&checked, &a)?;
+        let checked = SpanView::checked(&both, 3).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        assert_reads_like_prost(&checked.layout().view(&both), &merged)?;
     }
 
     #[test]
@@ -679,7 +690,11 @@ proptest! {
             }
         }
         agree(&body).map_err(TestCaseError::fail)?;
-        if let Ok(traces) = WireTraces::index(Bytes::from(body.clone())) {
+        // The index checks as it reads, and reports the fault `check` does.
+        let indexed = WireTraces::index(Bytes::from(body.clone()));
+        let checked = check(&body, &schema::EXPORT_TRACE_REQUEST, 0);
+        prop_assert_eq!(indexed.as_ref().err(), checked.as_ref().err());
+        if let Ok(traces) = indexed {
             let decoded = ExportTraceServiceRequest::decode(&body[..]).expect("agreed");
             let valid = decoded
                 .resource_spans
