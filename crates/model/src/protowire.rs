@@ -347,7 +347,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn wire_type(self) -> u8 {
+    const fn wire_type(self) -> u8 {
         match self {
             Self::Varint => VARINT,
             Self::Fixed32 => FIXED32,
@@ -362,9 +362,41 @@ impl Kind {
 pub struct Schema {
     pub name: &'static str,
     pub fields: &'static [(u32, Kind)],
+    /// For each one-byte key (a tag below 16 and a wire type), one past the
+    /// index in `fields` of the field it is the key of with the field's own
+    /// wire type, 0 for any other key: the readers take nearly every field
+    /// by one lookup here, not decoding the key, finding the field and
+    /// comparing wire types.
+    by_key: [u8; 128],
 }
 
 impl Schema {
+    pub const fn new(name: &'static str, fields: &'static [(u32, Kind)]) -> Self {
+        let mut by_key = [0; 128];
+        let mut i = 0;
+        while i < fields.len() {
+            let (tag, kind) = fields[i];
+            if tag < 16 {
+                by_key[(tag << 3) as usize | kind.wire_type() as usize] = i as u8 + 1;
+            }
+            i += 1;
+        }
+        Self {
+            name,
+            fields,
+            by_key,
+        }
+    }
+
+    /// The field whose one-byte key opens `buf`, when it is one with its
+    /// declared wire type: see `by_key`.
+    #[inline(always)]
+    fn field_at(&self, buf: &[u8]) -> Option<(u32, Kind)> {
+        let &key = buf.first()?;
+        let slot = *self.by_key.get(usize::from(key))?;
+        (slot != 0).then(|| self.fields[usize::from(slot) - 1])
+    }
+
     fn kind(&self, tag: u32) -> Option<Kind> {
         // Tables list tags in order, mostly from 1 without gaps: look where
         // the tag would be first.
@@ -440,18 +472,27 @@ impl<'a, 's> CheckedFields<'a, 's> {
                 return Ok(None);
             }
             let start = self.buf.len() - fields.buf.len();
-            let (tag, wire_type) = fields.key()?;
-            let kind = self.schema.kind(tag);
-            if let Some(kind) = kind
-                && kind.wire_type() != wire_type
-            {
-                return Err(WireError::at(self.schema, tag, "invalid wire type"));
-            }
-            let Some(kind) = kind else {
-                fields.skip_field(tag, wire_type, self.depth)?;
-                continue;
+            let (tag, kind) = match self.schema.field_at(fields.buf) {
+                Some(known) => {
+                    fields.buf = &fields.buf[1..];
+                    known
+                }
+                None => {
+                    let (tag, wire_type) = fields.key()?;
+                    let kind = self.schema.kind(tag);
+                    if let Some(kind) = kind
+                        && kind.wire_type() != wire_type
+                    {
+                        return Err(WireError::at(self.schema, tag, "invalid wire type"));
+                    }
+                    let Some(kind) = kind else {
+                        fields.skip_field(tag, wire_type, self.depth)?;
+                        continue;
+                    };
+                    (tag, kind)
+                }
             };
-            let value = fields.value(wire_type)?;
+            let value = fields.value(kind.wire_type())?;
             let nested = match kind {
                 Kind::Str if !is_utf8(value.bytes()) => {
                     return Err(WireError::at(
@@ -595,9 +636,9 @@ pub mod otlp {
     use super::Kind::{Bytes, Fixed32, Fixed64, Message, Str, Varint};
     use super::Schema;
 
-    pub static ANY_VALUE: Schema = Schema {
-        name: "AnyValue",
-        fields: &[
+    pub static ANY_VALUE: Schema = Schema::new(
+        "AnyValue",
+        &[
             (1, Str),
             (2, Varint),
             (3, Varint),
@@ -607,47 +648,39 @@ pub mod otlp {
             (7, Bytes),
             (8, Varint),
         ],
-    };
-    pub static ARRAY_VALUE: Schema = Schema {
-        name: "ArrayValue",
-        fields: &[(1, Message(&ANY_VALUE))],
-    };
-    pub static KEY_VALUE_LIST: Schema = Schema {
-        name: "KeyValueList",
-        fields: &[(1, Message(&KEY_VALUE))],
-    };
-    pub static KEY_VALUE: Schema = Schema {
-        name: "KeyValue",
-        fields: &[(1, Str), (2, Message(&ANY_VALUE)), (3, Varint)],
-    };
-    pub static ENTITY_REF: Schema = Schema {
-        name: "EntityRef",
-        fields: &[(1, Str), (2, Str), (3, Str), (4, Str)],
-    };
-    pub static RESOURCE: Schema = Schema {
-        name: "Resource",
-        fields: &[
+    );
+    pub static ARRAY_VALUE: Schema = Schema::new("ArrayValue", &[(1, Message(&ANY_VALUE))]);
+    pub static KEY_VALUE_LIST: Schema = Schema::new("KeyValueList", &[(1, Message(&KEY_VALUE))]);
+    pub static KEY_VALUE: Schema = Schema::new(
+        "KeyValue",
+        &[(1, Str), (2, Message(&ANY_VALUE)), (3, Varint)],
+    );
+    pub static ENTITY_REF: Schema =
+        Schema::new("EntityRef", &[(1, Str), (2, Str), (3, Str), (4, Str)]);
+    pub static RESOURCE: Schema = Schema::new(
+        "Resource",
+        &[
             (1, Message(&KEY_VALUE)),
             (2, Varint),
             (3, Message(&ENTITY_REF)),
         ],
-    };
-    pub static SCOPE: Schema = Schema {
-        name: "InstrumentationScope",
-        fields: &[(1, Str), (2, Str), (3, Message(&KEY_VALUE)), (4, Varint)],
-    };
-    pub static EVENT: Schema = Schema {
-        name: "Span.Event",
-        fields: &[
+    );
+    pub static SCOPE: Schema = Schema::new(
+        "InstrumentationScope",
+        &[(1, Str), (2, Str), (3, Message(&KEY_VALUE)), (4, Varint)],
+    );
+    pub static EVENT: Schema = Schema::new(
+        "Span.Event",
+        &[
             (1, Fixed64),
             (2, Str),
             (3, Message(&KEY_VALUE)),
             (4, Varint),
         ],
-    };
-    pub static LINK: Schema = Schema {
-        name: "Span.Link",
-        fields: &[
+    );
+    pub static LINK: Schema = Schema::new(
+        "Span.Link",
+        &[
             (1, Bytes),
             (2, Bytes),
             (3, Str),
@@ -655,14 +688,11 @@ pub mod otlp {
             (5, Varint),
             (6, Fixed32),
         ],
-    };
-    pub static STATUS: Schema = Schema {
-        name: "Status",
-        fields: &[(2, Str), (3, Varint)],
-    };
-    pub static SPAN: Schema = Schema {
-        name: "Span",
-        fields: &[
+    );
+    pub static STATUS: Schema = Schema::new("Status", &[(2, Str), (3, Varint)]);
+    pub static SPAN: Schema = Schema::new(
+        "Span",
+        &[
             (1, Bytes),
             (2, Bytes),
             (3, Str),
@@ -680,23 +710,23 @@ pub mod otlp {
             (15, Message(&STATUS)),
             (16, Fixed32),
         ],
-    };
-    pub static SCOPE_SPANS: Schema = Schema {
-        name: "ScopeSpans",
-        fields: &[(1, Message(&SCOPE)), (2, Message(&SPAN)), (3, Str)],
-    };
-    pub static RESOURCE_SPANS: Schema = Schema {
-        name: "ResourceSpans",
-        fields: &[
+    );
+    pub static SCOPE_SPANS: Schema = Schema::new(
+        "ScopeSpans",
+        &[(1, Message(&SCOPE)), (2, Message(&SPAN)), (3, Str)],
+    );
+    pub static RESOURCE_SPANS: Schema = Schema::new(
+        "ResourceSpans",
+        &[
             (1, Message(&RESOURCE)),
             (2, Message(&SCOPE_SPANS)),
             (3, Str),
         ],
-    };
-    pub static EXPORT_TRACE_REQUEST: Schema = Schema {
-        name: "ExportTraceServiceRequest",
-        fields: &[(1, Message(&RESOURCE_SPANS))],
-    };
+    );
+    pub static EXPORT_TRACE_REQUEST: Schema = Schema::new(
+        "ExportTraceServiceRequest",
+        &[(1, Message(&RESOURCE_SPANS))],
+    );
 }
 
 #[cfg(test)]
@@ -799,6 +829,43 @@ mod tests {
         for (name, bytes, valid) in cases {
             assert_eq!(check(bytes, &otlp::SPAN, 0).is_ok(), *valid, "{name}");
             assert!(agrees(bytes), "{name}: prost disagrees");
+        }
+    }
+
+    #[test]
+    fn one_byte_keys_find_the_field_of_their_tag_and_wire_type() {
+        use otlp::*;
+        let schemas = [
+            &ANY_VALUE,
+            &ARRAY_VALUE,
+            &KEY_VALUE_LIST,
+            &KEY_VALUE,
+            &ENTITY_REF,
+            &RESOURCE,
+            &SCOPE,
+            &EVENT,
+            &LINK,
+            &STATUS,
+            &SPAN,
+            &SCOPE_SPANS,
+            &RESOURCE_SPANS,
+            &EXPORT_TRACE_REQUEST,
+        ];
+        for schema in schemas {
+            for key in 0..=u8::MAX {
+                let (tag, wire_type) = (u32::from(key >> 3), key & 7);
+                let expected = match schema.kind(tag) {
+                    Some(kind) if key < 0x80 && tag > 0 && kind.wire_type() == wire_type => {
+                        Some(kind.wire_type())
+                    }
+                    _ => None,
+                };
+                let found = schema.field_at(&[key]).map(|(t, kind)| {
+                    assert_eq!(t, tag, "{} key {key:#x}", schema.name);
+                    kind.wire_type()
+                });
+                assert_eq!(found, expected, "{} key {key:#x}", schema.name);
+            }
         }
     }
 
