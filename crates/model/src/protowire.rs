@@ -628,7 +628,43 @@ fn each_field(buf: &[u8], mut valid: impl FnMut(&mut Fields, (u32, u8)) -> bool)
 /// which costs a fraction of the full check's set-up for each string.
 #[inline(always)]
 fn is_utf8(bytes: &[u8]) -> bool {
-    bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()
+    is_ascii(bytes) || std::str::from_utf8(bytes).is_ok()
+}
+
+/// Whether `bytes` are ASCII, for the short strings of telemetry: whole
+/// words, the last one overlapping the one before, where std's check goes
+/// byte by byte past the last aligned word (about half the instructions of
+/// checking a span's attributes, `instructions` bench). Long strings go to
+/// std's.
+#[inline(always)]
+fn is_ascii(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const LONG: usize = 64;
+    let len = bytes.len();
+    let word = |at: usize| {
+        let word: [u8; 8] = bytes[at..at + 8].try_into().expect("8 bytes");
+        u64::from_le_bytes(word)
+    };
+    match len {
+        0..4 => bytes.iter().all(u8::is_ascii),
+        4..8 => {
+            let half = |at: usize| {
+                let half: [u8; 4] = bytes[at..at + 4].try_into().expect("4 bytes");
+                u32::from_le_bytes(half)
+            };
+            (half(0) | half(len - 4)) & 0x8080_8080 == 0
+        }
+        8..=LONG => {
+            let mut high = word(len - 8);
+            let mut at = 0;
+            while at + 8 < len {
+                high |= word(at);
+                at += 8;
+            }
+            high & HIGH == 0
+        }
+        _ => bytes.is_ascii(),
+    }
 }
 
 /// The schemas of the OTLP trace messages (`opentelemetry-proto` 1.x).
@@ -829,6 +865,20 @@ mod tests {
         for (name, bytes, valid) in cases {
             assert_eq!(check(bytes, &otlp::SPAN, 0).is_ok(), *valid, "{name}");
             assert!(agrees(bytes), "{name}: prost disagrees");
+        }
+    }
+
+    /// The word-wise check reads every byte: a byte past 0x7f at each place
+    /// of strings of every length up to past the long ones.
+    #[test]
+    fn every_place_of_a_high_byte_is_seen() {
+        for len in 0..80 {
+            for at in 0..len {
+                let mut bytes = vec![b'a'; len];
+                bytes[at] = 0x80;
+                assert!(!is_ascii(&bytes), "{len} bytes, 0x80 at {at}");
+            }
+            assert!(is_ascii(&vec![b'a'; len]), "{len} bytes");
         }
     }
 
