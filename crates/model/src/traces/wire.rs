@@ -612,9 +612,9 @@ impl<'a> SpanView<'a> {
     }
 
     /// Checks `bytes` as a span nested `depth` messages deep, as
-    /// [`protowire::check`] does, and reads it in the same pass: the
-    /// receivers' index walked each span twice before (the check, then
-    /// [`parse`](Self::parse)).
+    /// [`protowire::check`] does, and reads it in the same pass: one walk
+    /// over the span's fields where the check and [`parse`](Self::parse)
+    /// take two.
     pub fn checked(bytes: &'a [u8], depth: u32) -> Result<Self, WireError> {
         let mut span = Self {
             bytes,
