@@ -31,6 +31,8 @@
 //! a bloom filter, codecs other than zstd and none, and maps with nulls;
 //! Sluice's map leaves have none of these (see `writer_properties`).
 
+use std::borrow::Cow;
+
 use arrow::array::{Array, AsArray, MapArray, StringArray};
 use arrow::datatypes::UInt32Type;
 use bytes::Bytes;
@@ -556,7 +558,8 @@ const MAX_ROW_BACKOFF: usize = 64;
 #[derive(Default)]
 struct Dictionary<'a> {
     strings: Vec<&'a [u8]>,
-    indices: Vec<u32>,
+    /// Borrowed where they are the interned indices themselves.
+    indices: Cow<'a, [u32]>,
     /// Rows whose entries are indexed: all of them, unless the dictionary
     /// passed its size limit (the rows after go plain).
     rows: usize,
@@ -582,45 +585,93 @@ impl<'a> Dictionary<'a> {
     /// meet them in another order.
     fn renumbered(
         entries: &Entries<'a>,
-        ids: &[u32],
+        ids: &'a [u32],
         strings: &'a StringArray,
         limit: usize,
     ) -> Self {
         let first = entries.first();
-        let last = entries.offsets.last().copied().unwrap_or(0) as usize;
-        let mut dictionary = Dictionary {
-            indices: Vec::with_capacity(last - first),
-            ..Dictionary::default()
-        };
-        // Each interned string's number here, or `u32::MAX` until met.
-        let mut numbers = vec![u32::MAX; strings.len()];
+        let mut dictionary = Dictionary::default();
+        // Interned in the order first met, as the shards intern a batch
+        // already in the file's order, each index is its own number: the
+        // indices are the interned ones, borrowed, not copied (5 MB a leaf
+        // for a flush of 100,000 spans, read and written again). `met`
+        // strings are met so far, those numbered below it.
+        let mut met = 0u32;
         for row in 0..entries.rows() {
-            for &id in &ids[entries.of_row(row)] {
-                let number = &mut numbers[id as usize];
-                if *number == u32::MAX {
-                    *number = dictionary.strings.len() as u32;
-                    let text = string_at(strings, id as usize);
-                    dictionary.strings.push(text);
-                    dictionary.plain_size += 4 + text.len();
+            let range = entries.of_row(row);
+            for (entry, &id) in range.clone().zip(&ids[range]) {
+                if id > met {
+                    // Met out of order: renumbered from here.
+                    return dictionary.renumber_from(entries, ids, strings, limit, row, entry);
                 }
-                dictionary.indices.push(*number);
+                if id == met {
+                    met += 1;
+                    dictionary.add(string_at(strings, id as usize));
+                }
             }
             dictionary.rows = row + 1;
             if dictionary.plain_size > limit {
                 break;
             }
         }
+        let end = entries.offsets[dictionary.rows] as usize;
+        dictionary.indices = Cow::Borrowed(&ids[first..end]);
         dictionary
+    }
+
+    /// [`renumbered`](Self::renumbered) from entry `entry` of row `row` on,
+    /// the entries before numbered as interned.
+    fn renumber_from(
+        mut self,
+        entries: &Entries<'a>,
+        ids: &[u32],
+        strings: &'a StringArray,
+        limit: usize,
+        row: usize,
+        entry: usize,
+    ) -> Self {
+        let first = entries.first();
+        let last = entries.offsets.last().copied().unwrap_or(0) as usize;
+        let mut indices = Vec::with_capacity(last - first);
+        indices.extend_from_slice(&ids[first..entry]);
+        // Each interned string's number here, or `u32::MAX` until met.
+        let mut numbers = vec![u32::MAX; strings.len()];
+        for (number, slot) in numbers.iter_mut().enumerate().take(self.strings.len()) {
+            *slot = number as u32;
+        }
+        let mut from = entry;
+        for row in row..entries.rows() {
+            let range = entries.of_row(row);
+            for &id in &ids[from.max(range.start)..range.end] {
+                let number = &mut numbers[id as usize];
+                if *number == u32::MAX {
+                    *number = self.strings.len() as u32;
+                    self.add(string_at(strings, id as usize));
+                }
+                indices.push(*number);
+            }
+            from = 0;
+            self.rows = row + 1;
+            if self.plain_size > limit {
+                break;
+            }
+        }
+        self.indices = Cow::Owned(indices);
+        self
+    }
+
+    /// Adds `text`, met for the first time, to the dictionary's strings.
+    fn add(&mut self, text: &'a [u8]) {
+        self.strings.push(text);
+        self.plain_size += 4 + text.len();
     }
 
     /// [`build`](Self::build) for a leaf of strings.
     fn of_strings(entries: &Entries<'a>, strings: &StringArray, limit: usize) -> Self {
-        let mut dictionary = Dictionary {
-            indices: Vec::with_capacity(
-                entries.offsets.last().copied().unwrap_or(0) as usize - entries.first(),
-            ),
-            ..Dictionary::default()
-        };
+        let mut dictionary = Dictionary::default();
+        let mut indices = Vec::with_capacity(
+            entries.offsets.last().copied().unwrap_or(0) as usize - entries.first(),
+        );
         // The strings' indices, found by a string's hash and compared with
         // the dictionary's strings: a table of indices alone.
         let mut index: HashTable<u32> = HashTable::new();
@@ -640,9 +691,7 @@ impl<'a> Dictionary<'a> {
             if row > 0 && skip == 0 {
                 if entries.same_rows(strings, row - 1, row) {
                     let previous = entries.of_row(row - 1);
-                    dictionary
-                        .indices
-                        .extend_from_within(previous.start - first..previous.end - first);
+                    indices.extend_from_within(previous.start - first..previous.end - first);
                     dictionary.rows = row + 1;
                     backoff = 1;
                     continue;
@@ -668,13 +717,14 @@ impl<'a> Dictionary<'a> {
                         id
                     }
                 };
-                dictionary.indices.push(id);
+                indices.push(id);
             }
             dictionary.rows = row + 1;
             if dictionary.plain_size > limit {
                 break;
             }
         }
+        dictionary.indices = Cow::Owned(indices);
         dictionary
     }
 
@@ -947,15 +997,21 @@ mod tests {
             .expect("batch")
     }
 
-    /// The batch of [`batch`] with its map interned: each leaf's distinct
-    /// strings in reverse order of first meeting, after strings no row holds,
-    /// so that the encoder must renumber them.
-    fn interned_batch(rows: &[Vec<(String, String)>]) -> RecordBatch {
+    /// The batch of [`batch`] with its map interned. `in_order`: each
+    /// leaf's distinct strings in the order first met, then strings no row
+    /// holds, as the shards intern a batch (the encoder takes the indices
+    /// as they are, in a row group that meets them so); otherwise in
+    /// reverse order of first meeting, after strings no row holds, so that
+    /// the encoder must renumber them.
+    fn interned_batch(rows: &[Vec<(String, String)>], in_order: bool) -> RecordBatch {
         let interned = |strings: Vec<&str>| -> ArrayRef {
             let mut distinct: Vec<&str> = vec!["unused", "also unused"];
             for text in &strings {
                 if !distinct.contains(text) {
-                    distinct.insert(2, text);
+                    match in_order {
+                        true => distinct.insert(distinct.len() - 2, text),
+                        false => distinct.insert(2, text),
+                    }
                 }
             }
             let ids = strings
@@ -1083,10 +1139,11 @@ mod tests {
                 properties(dictionary, dictionary_limit, page_rows, page_bytes, zstd, row_group_rows);
             let bytes = encode_parquet(Table::Traces, &batch, properties.clone()).expect("encodes");
             prop_assert_eq!(&read(bytes.clone(), None), &batch);
-            let interned = interned_batch(&rows);
             let encode = |batch: &RecordBatch, properties: WriterProperties| {
                 encode_parquet(Table::Traces, batch, properties).expect("encodes")
             };
+            prop_assert!(encode(&interned_batch(&rows, true), properties.clone()) == bytes);
+            let interned = interned_batch(&rows, false);
             prop_assert!(encode(&interned, properties) == bytes);
             let statistics = WriterProperties::builder()
                 .set_max_row_group_row_count(Some(row_group_rows))
