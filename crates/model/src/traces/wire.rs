@@ -564,7 +564,7 @@ impl SpanLayout {
 /// A string field of a checked body (so UTF-8; anything else reads as empty,
 /// as [`protowire::Value::str`] reads it).
 fn text(bytes: &[u8]) -> &str {
-    std::str::from_utf8(bytes).unwrap_or_default()
+    protowire::as_str(bytes).unwrap_or_default()
 }
 
 /// A string field of a span, as its bytes: UTF-8 when the body was checked,
