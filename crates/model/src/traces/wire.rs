@@ -24,7 +24,7 @@ use crate::otlp::common::v1::InstrumentationScope;
 use crate::otlp::resource::v1::Resource;
 use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use crate::protowire::{
-    self, CheckedFields, Fields, WireError, merged, occurrences, otlp as schema,
+    self, CheckedFields, Fields, Schema, WireError, merged, occurrences, otlp as schema,
 };
 use crate::validate::{self, Rejected};
 
@@ -115,6 +115,34 @@ impl ContextAt {
         }
     }
 
+    /// Checks `message`, a `ResourceSpans` or `ScopeSpans` (`schema`) of
+    /// `whole` nested `depth` deep, noting where its context lies and
+    /// handing each message of its repeated field 2 (its `ScopeSpans`, or
+    /// its spans) to `child` with the depth it lies at, in the body's order.
+    fn index(
+        whole: &[u8],
+        message: &[u8],
+        schema: &Schema,
+        depth: u32,
+        mut child: impl FnMut(&[u8], u32) -> Result<(), WireError>,
+    ) -> Result<Self, WireError> {
+        let mut at = Self::new(whole, message);
+        let mut fields = CheckedFields::new(message, schema, depth);
+        while let Some(field) = fields.next()? {
+            match field.tag {
+                CONTEXT_FIELD => at.note_message(whole, field.value.bytes()),
+                SCHEMA_URL_FIELD => at.schema_url = At::of(whole, field.value.bytes()),
+                CHILD_FIELD => {
+                    child(field.value.bytes(), field.depth)?;
+                    continue;
+                }
+                _ => {}
+            }
+            field.check_nested()?;
+        }
+        Ok(at)
+    }
+
     /// Notes an occurrence of the resource or scope field.
     fn note_message(&mut self, body: &[u8], message: &[u8]) {
         self.repeated |= self.message.is_some();
@@ -149,6 +177,8 @@ impl ContextAt {
 const CONTEXT_FIELD: u32 = 1;
 /// Their `schema_url` field.
 const SCHEMA_URL_FIELD: u32 = 3;
+/// Their `scope_spans` and `spans` fields, the messages under them.
+const CHILD_FIELD: u32 = 2;
 
 /// A message of a checked body, decoded.
 fn decode_checked<M: Message + Default>(bytes: &[u8]) -> M {
@@ -248,21 +278,13 @@ impl WireTraces {
         depth: u32,
     ) -> Result<(), WireError> {
         let resource = self.resources.len() as u32;
-        let mut resource_at = ContextAt::new(whole, resource_spans);
-        let mut fields = CheckedFields::new(resource_spans, &schema::RESOURCE_SPANS, depth);
-        while let Some(field) = fields.next()? {
-            match field.tag {
-                CONTEXT_FIELD => resource_at.note_message(whole, field.value.bytes()),
-                SCHEMA_URL_FIELD => resource_at.schema_url = At::of(whole, field.value.bytes()),
-                // scope_spans
-                2 => {
-                    self.index_scope(whole, resource, field.value.bytes(), field.depth)?;
-                    continue;
-                }
-                _ => {}
-            }
-            field.check_nested()?;
-        }
+        let resource_at = ContextAt::index(
+            whole,
+            resource_spans,
+            &schema::RESOURCE_SPANS,
+            depth,
+            |scope_spans, depth| self.index_scope(whole, resource, scope_spans, depth),
+        )?;
         self.resources.push(resource_at);
         Ok(())
     }
@@ -277,30 +299,24 @@ impl WireTraces {
         depth: u32,
     ) -> Result<(), WireError> {
         let scope = self.scopes.len() as u32;
-        let mut scope_at = ContextAt::new(whole, scope_spans);
-        let mut fields = CheckedFields::new(scope_spans, &schema::SCOPE_SPANS, depth);
-        while let Some(field) = fields.next()? {
-            match field.tag {
-                CONTEXT_FIELD => scope_at.note_message(whole, field.value.bytes()),
-                SCHEMA_URL_FIELD => scope_at.schema_url = At::of(whole, field.value.bytes()),
-                // spans
-                2 => {
-                    let span = field.value.bytes();
-                    let view = SpanView::checked(span, field.depth)?;
-                    match validate::check_span(&view) {
-                        Ok(()) => self.spans.push(SpanAt {
-                            scope,
-                            span: At::of(whole, span),
-                            layout: view.layout(),
-                        }),
-                        Err(reason) => self.rejected.reject(1, || reason),
-                    }
-                    continue;
+        let scope_at = ContextAt::index(
+            whole,
+            scope_spans,
+            &schema::SCOPE_SPANS,
+            depth,
+            |span, depth| {
+                let view = SpanView::checked(span, depth)?;
+                match validate::check_span(&view) {
+                    Ok(()) => self.spans.push(SpanAt {
+                        scope,
+                        span: At::of(whole, span),
+                        layout: view.layout(),
+                    }),
+                    Err(reason) => self.rejected.reject(1, || reason),
                 }
-                _ => {}
-            }
-            field.check_nested()?;
-        }
+                Ok(())
+            },
+        )?;
         self.scopes.push((resource, scope_at));
         Ok(())
     }
