@@ -15,7 +15,7 @@ use sluice_model::time::PartitionHour;
 use sluice_model::{Table, Tenant};
 
 use crate::layout::{FileName, partition_prefix};
-use crate::wal::segment::DIRECT_ALIGN;
+use crate::wal::segment::{DIRECT_ALIGN, DirectBuffer};
 use crate::{StorageConfig, StorageError, encode_parquet, metrics, sort_batch, writer_properties};
 
 /// Metadata keys Sluice writes into each file's footer.
@@ -57,8 +57,10 @@ pub struct ParquetFileWriter {
     local_dir: Option<PathBuf>,
     pacing: SyncPacing,
     /// Set while files under a local root are written straight to the disk
-    /// (`storage.direct_io`): the block-aligned copy of a file's bytes.
-    direct: Option<AlignedBuffer>,
+    /// (`storage.direct_io`): the block-aligned copy of a file's bytes, kept
+    /// from file to file (it grows to the largest file written, a few MiB
+    /// at the default `storage.flush_rows`).
+    direct: Option<DirectBuffer>,
 }
 
 /// How a file under a local root reaches the disk: written and synced `chunk`
@@ -118,7 +120,7 @@ impl ParquetFileWriter {
             row_group_rows: config.row_group_rows,
             zstd_level: config.zstd_level,
             pacing: SyncPacing::from_config(config),
-            direct: config.direct_io.then(AlignedBuffer::default),
+            direct: config.direct_io.then(|| DirectBuffer::new(&[])),
         }
     }
 
@@ -283,7 +285,7 @@ fn put_local(
     relative: &str,
     bytes: &[u8],
     pacing: SyncPacing,
-    direct: &mut Option<AlignedBuffer>,
+    direct: &mut Option<DirectBuffer>,
 ) -> std::io::Result<usize> {
     let path = dir.join(relative);
     let parent = path.parent().unwrap_or(dir);
@@ -309,7 +311,7 @@ fn write_staged(
     staged: &std::path::Path,
     bytes: &[u8],
     pacing: SyncPacing,
-    direct: &mut Option<AlignedBuffer>,
+    direct: &mut Option<DirectBuffer>,
 ) -> std::io::Result<usize> {
     if let Some(buffer) = direct.as_mut() {
         match write_direct(staged, bytes, pacing, buffer) {
@@ -362,7 +364,7 @@ fn write_direct(
     staged: &std::path::Path,
     bytes: &[u8],
     pacing: SyncPacing,
-    buffer: &mut AlignedBuffer,
+    buffer: &mut DirectBuffer,
 ) -> std::io::Result<usize> {
     use std::os::unix::fs::{FileExt, OpenOptionsExt};
     let file = std::fs::OpenOptions::new()
@@ -397,31 +399,6 @@ fn write_direct(
     Ok(syncs)
 }
 
-/// A file's bytes copied to block-aligned memory for a direct write, zeros
-/// to the end of the last block. Kept from file to file by its writer: it
-/// grows to the largest file written (a few MiB at the default
-/// `storage.flush_rows`).
-#[derive(Debug, Default)]
-struct AlignedBuffer {
-    bytes: Vec<u8>,
-}
-
-impl AlignedBuffer {
-    /// `data` in whole aligned blocks.
-    fn holding(&mut self, data: &[u8]) -> &[u8] {
-        let len = data.len().next_multiple_of(DIRECT_ALIGN);
-        let start = self.bytes.as_ptr().align_offset(DIRECT_ALIGN);
-        if self.bytes.len().saturating_sub(start) < len {
-            self.bytes = vec![0u8; len + DIRECT_ALIGN];
-        }
-        let start = self.bytes.as_ptr().align_offset(DIRECT_ALIGN);
-        let blocks = &mut self.bytes[start..start + len];
-        blocks[..data.len()].copy_from_slice(data);
-        blocks[data.len()..].fill(0);
-        blocks
-    }
-}
-
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -431,7 +408,8 @@ fn now_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{AlignedBuffer, DIRECT_ALIGN, SyncPacing, equal_row_groups, put_local};
+    use super::{DIRECT_ALIGN, DirectBuffer, SyncPacing, equal_row_groups, put_local};
+    use crate::wal::segment::takes_direct_writes;
     use futures::TryStreamExt;
     use object_store::ObjectStore;
 
@@ -457,7 +435,7 @@ mod tests {
             // Where the file system refuses direct writes, the file goes
             // through the page cache (in as many syncs here) and the writer
             // stops trying; where it takes them, it keeps writing directly.
-            let mut buffer = direct.then(AlignedBuffer::default);
+            let mut buffer = direct.then(|| DirectBuffer::new(&[]));
             let done = put_local(dir.path(), relative, &bytes, pacing, &mut buffer).expect("put");
             assert_eq!(done, syncs, "direct {direct}, chunk {chunk}");
             assert_eq!(
@@ -484,33 +462,13 @@ mod tests {
         assert_eq!(listed, [relative]);
     }
 
-    /// Whether the file system of `dir` takes direct writes: an aligned
-    /// block written to a probe file with `O_DIRECT`.
-    fn takes_direct_writes(dir: &std::path::Path) -> bool {
-        use std::os::unix::fs::{FileExt, OpenOptionsExt};
-        let probe = dir.join("direct-probe");
-        let taken = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&probe)
-            .and_then(|file| {
-                let mut buffer = AlignedBuffer::default();
-                file.write_all_at(buffer.holding(&[7u8; 10]), 0)
-            })
-            .is_ok();
-        let _ = std::fs::remove_file(&probe);
-        taken
-    }
-
     /// A file's bytes, whatever their length, come back aligned, whole and
     /// followed by zeros to the end of their last block, from a buffer that
     /// held a longer file before.
     #[test]
     fn an_aligned_buffer_holds_a_file_in_whole_blocks() {
-        let mut buffer = AlignedBuffer::default();
-        for len in [10_000usize, 0, 1, 4095, 4096, 4097, 3] {
+        let mut buffer = DirectBuffer::new(&[]);
+        for len in [10_000usize, 0, 1, 4095, 4096, 4097, 3, 20_000] {
             let data: Vec<u8> = (0..len).map(|i| (i % 251 + 1) as u8).collect();
             let blocks = buffer.holding(&data);
             assert_eq!(blocks.as_ptr().align_offset(DIRECT_ALIGN), 0);

@@ -99,6 +99,27 @@ pub enum WriteMode {
 /// largest logical block size of common disks (512 B or 4 KiB).
 pub(crate) const DIRECT_ALIGN: usize = 4096;
 
+/// Whether the file system of `dir` takes direct writes: a block written to
+/// a probe file with `O_DIRECT`, as a segment or a Parquet file would be;
+/// the tests of both require the direct path kept where it does.
+#[cfg(test)]
+pub(crate) fn takes_direct_writes(dir: &Path) -> bool {
+    let probe = dir.join("direct-probe");
+    let taken = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(&probe)
+        .and_then(|file| {
+            let mut buffer = DirectBuffer::new(&[]);
+            file.write_all_at(buffer.holding(&[7; 10]), 0)
+        })
+        .is_ok();
+    let _ = std::fs::remove_file(&probe);
+    taken
+}
+
 /// An open segment taking new records.
 #[derive(Debug)]
 pub struct SegmentWriter {
@@ -110,13 +131,15 @@ pub struct SegmentWriter {
     direct: Option<DirectBuffer>,
 }
 
-/// The block-aligned buffer of a segment written directly: its front holds
-/// the segment's last partial block (from the block's start to the
-/// segment's end), which the next write rewrites with the new records. It
+/// The block-aligned buffer of a file written directly. A segment's front
+/// holds the segment's last partial block (from the block's start to the
+/// segment's end), which the next write rewrites with the new records; it
 /// grows to at most twice the largest group written (the writer's group
-/// limit, plus one request past it) and is freed with the segment.
+/// limit, plus one request past it) and is freed with the segment. A
+/// Parquet file's ([`holding`](Self::holding)) holds the whole file, and
+/// the buffer, kept by its writer from file to file, grows to the largest.
 #[derive(Debug)]
-struct DirectBuffer {
+pub(crate) struct DirectBuffer {
     /// Aligned from `start` on.
     bytes: Vec<u8>,
     start: usize,
@@ -126,8 +149,8 @@ struct DirectBuffer {
 
 impl DirectBuffer {
     /// A buffer whose front holds `tail`, the start of the segment's last
-    /// block.
-    fn new(tail: &[u8]) -> Self {
+    /// block (nothing for a whole file).
+    pub(crate) fn new(tail: &[u8]) -> Self {
         let mut buffer = Self {
             bytes: Vec::new(),
             start: 0,
@@ -142,6 +165,18 @@ impl DirectBuffer {
     /// The first `len` aligned bytes.
     fn aligned(&mut self, len: usize) -> &mut [u8] {
         &mut self.bytes[self.start..self.start + len]
+    }
+
+    /// `data`, a whole file, in whole aligned blocks, zeros to the end of
+    /// the last: what a direct write of the file takes.
+    pub(crate) fn holding(&mut self, data: &[u8]) -> &[u8] {
+        debug_assert_eq!(self.tail, 0, "a whole file's buffer keeps no block");
+        let len = data.len().next_multiple_of(DIRECT_ALIGN);
+        self.reserve(len);
+        let blocks = self.aligned(len);
+        blocks[..data.len()].copy_from_slice(data);
+        blocks[data.len()..].fill(0);
+        blocks
     }
 
     /// Writes `parts` and `end` after the `len` bytes `file` holds: from the
@@ -632,24 +667,6 @@ mod tests {
         }
         writer.sync().expect("sync");
         (writer, written)
-    }
-
-    /// Whether the file system of `dir` takes direct writes: a block
-    /// written to a probe file with `O_DIRECT`, as a segment would be.
-    fn takes_direct_writes(dir: &Path) -> bool {
-        let probe = dir.join("direct-probe");
-        File::create(&probe).expect("create");
-        let taken = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_DIRECT)
-            .open(&probe)
-            .and_then(|file| {
-                let mut buffer = DirectBuffer::new(&[]);
-                file.write_all_at(buffer.aligned(DIRECT_ALIGN), 0)
-            })
-            .is_ok();
-        std::fs::remove_file(&probe).expect("remove");
-        taken
     }
 
     proptest::proptest! {
