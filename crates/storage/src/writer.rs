@@ -58,8 +58,8 @@ pub struct ParquetFileWriter {
     pacing: SyncPacing,
     /// Set while files under a local root are written straight to the disk
     /// (`storage.direct_io`): the block-aligned copy of a file's bytes, kept
-    /// from file to file (it grows to the largest file written, a few MiB
-    /// at the default `storage.flush_rows`).
+    /// from file to file (it grows to at most twice the largest file
+    /// written, a few MiB at the default `storage.flush_rows`).
     direct: Option<DirectBuffer>,
 }
 

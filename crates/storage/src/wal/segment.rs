@@ -137,7 +137,8 @@ pub struct SegmentWriter {
 /// grows to at most twice the largest group written (the writer's group
 /// limit, plus one request past it) and is freed with the segment. A
 /// Parquet file's ([`holding`](Self::holding)) holds the whole file, and
-/// the buffer, kept by its writer from file to file, grows to the largest.
+/// the buffer, kept by its writer from file to file, grows to at most twice
+/// the largest.
 #[derive(Debug)]
 pub(crate) struct DirectBuffer {
     /// Aligned from `start` on.
