@@ -30,6 +30,7 @@ pub mod time;
 pub mod traces;
 pub mod units;
 pub mod validate;
+pub mod wire;
 
 pub use table::{Signal, Table};
 pub use tenant::{Tenant, TenantError};

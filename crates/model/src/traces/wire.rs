@@ -18,66 +18,21 @@
 use bytes::Bytes;
 use prost::Message;
 
-use crate::context::{ResourceContext, ScopeContext};
 use crate::otlp::collector::trace::v1::ExportTraceServiceRequest;
-use crate::otlp::common::v1::InstrumentationScope;
-use crate::otlp::resource::v1::Resource;
 use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use crate::protowire::{
-    self, CheckedFields, Fields, Schema, WireError, merged, occurrences, otlp as schema,
-};
+use crate::protowire::{self, CheckedFields, Fields, WireError, occurrences, otlp as schema};
 use crate::validate::{self, Rejected};
+use crate::wire::{Group, Indexed, MAX_BODY, RequestSchemas, WireContexts};
 
-mod contexts;
+pub(crate) use crate::wire::At;
+pub use crate::wire::{ContextCache, Contexts};
 
-pub use contexts::{ContextCache, Contexts};
-
-/// A byte range of a body, or of one span's bytes in it; bodies are under
-/// 4 GiB.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct At {
-    start: u32,
-    end: u32,
-}
-
-impl At {
-    /// Where `part`, a slice of `whole`, lies in it. An empty part (which
-    /// may be a default `""` from elsewhere) is the empty range at 0.
-    pub(crate) fn of(whole: &[u8], part: &[u8]) -> Self {
-        if part.is_empty() {
-            return Self { start: 0, end: 0 };
-        }
-        let start = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
-        debug_assert!(
-            start
-                .checked_add(part.len())
-                .is_some_and(|end| end <= whole.len()),
-            "part lies in whole"
-        );
-        // Bodies are checked to be under 4 GiB, so offsets fit.
-        Self {
-            start: start as u32,
-            end: (start + part.len()) as u32,
-        }
-    }
-
-    pub(crate) fn slice(self, whole: &[u8]) -> &[u8] {
-        &whole[self.start as usize..self.end as usize]
-    }
-
-    /// Widens this range to cover `start..end` too (an empty range is
-    /// nowhere yet): where the occurrences of one repeated field lie in a
-    /// message under 4 GiB.
-    fn cover(&mut self, start: usize, end: usize) {
-        let (start, end) = (start as u32, end as u32);
-        if self.start == self.end {
-            *self = Self { start, end };
-        } else {
-            self.start = self.start.min(start);
-            self.end = self.end.max(end);
-        }
-    }
-}
+/// The messages of a trace request.
+static SCHEMAS: RequestSchemas = RequestSchemas {
+    request: &schema::EXPORT_TRACE_REQUEST,
+    resource: &schema::RESOURCE_SPANS,
+    scope: &schema::SCOPE_SPANS,
+};
 
 /// A valid span of the request: its `ScopeSpans`, its bytes, and where its
 /// fields lie in them ([`SpanLayout`]), from which the shards read it without
@@ -89,113 +44,13 @@ struct SpanAt {
     layout: SpanLayout,
 }
 
-/// Where a `ResourceSpans` or `ScopeSpans` message keeps the context of its
-/// spans: its `resource` (or `scope`) field and its `schema_url`, noted while
-/// indexing so that reading them does not walk past every span again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ContextAt {
-    /// The whole `ResourceSpans` or `ScopeSpans` message.
-    whole: At,
-    /// The resource or scope message, when the field occurs exactly once.
-    message: Option<At>,
-    /// The field occurs more than once, and `prost` merges the occurrences:
-    /// read from `whole` then.
-    repeated: bool,
-    /// The last `schema_url`.
-    schema_url: At,
-}
-
-impl ContextAt {
-    fn new(body: &[u8], whole: &[u8]) -> Self {
-        Self {
-            whole: At::of(body, whole),
-            message: None,
-            repeated: false,
-            schema_url: At::of(body, b""),
-        }
-    }
-
-    /// Checks `message`, a `ResourceSpans` or `ScopeSpans` (`schema`) of
-    /// `whole` nested `depth` deep, noting where its context lies and
-    /// handing each message of its repeated field 2 (its `ScopeSpans`, or
-    /// its spans) to `child` with the depth it lies at, in the body's order.
-    fn index(
-        whole: &[u8],
-        message: &[u8],
-        schema: &Schema,
-        depth: u32,
-        mut child: impl FnMut(&[u8], u32) -> Result<(), WireError>,
-    ) -> Result<Self, WireError> {
-        let mut at = Self::new(whole, message);
-        let mut fields = CheckedFields::new(message, schema, depth);
-        while let Some(field) = fields.next()? {
-            match field.tag {
-                CONTEXT_FIELD => at.note_message(whole, field.value.bytes()),
-                SCHEMA_URL_FIELD => at.schema_url = At::of(whole, field.value.bytes()),
-                CHILD_FIELD => {
-                    child(field.value.bytes(), field.depth)?;
-                    continue;
-                }
-                _ => {}
-            }
-            field.check_nested()?;
-        }
-        Ok(at)
-    }
-
-    /// Notes an occurrence of the resource or scope field.
-    fn note_message(&mut self, body: &[u8], message: &[u8]) {
-        self.repeated |= self.message.is_some();
-        self.message = Some(At::of(body, message));
-    }
-
-    /// The bytes that determine the context: the message and the schema
-    /// URL; `None` when the field is missing or repeated (read afresh then).
-    fn key<'b>(&self, body: &'b [u8]) -> Option<(&'b [u8], &'b [u8])> {
-        match self.message {
-            Some(at) if !self.repeated => Some((at.slice(body), self.schema_url.slice(body))),
-            _ => None,
-        }
-    }
-
-    /// The context message `M` and the schema URL, as `prost` would decode
-    /// them.
-    fn read<'b, M: Message + Default>(&self, body: &'b [u8]) -> (Option<M>, &'b str) {
-        let message = match self.message {
-            _ if self.repeated => merged(self.whole.slice(body), CONTEXT_FIELD),
-            None => None,
-            Some(at) => Some(decode_checked(at.slice(body))),
-        };
-        // Checked as UTF-8 with the body.
-        let schema_url = std::str::from_utf8(self.schema_url.slice(body)).unwrap_or_default();
-        (message, schema_url)
-    }
-}
-
-/// The `resource` field of `ResourceSpans` and the `scope` field of
-/// `ScopeSpans`.
-const CONTEXT_FIELD: u32 = 1;
-/// Their `schema_url` field.
-const SCHEMA_URL_FIELD: u32 = 3;
-/// Their `scope_spans` and `spans` fields, the messages under them.
-const CHILD_FIELD: u32 = 2;
-
-/// A message of a checked body, decoded.
-fn decode_checked<M: Message + Default>(bytes: &[u8]) -> M {
-    let decoded = M::decode(bytes);
-    debug_assert!(decoded.is_ok(), "a checked message failed to decode");
-    decoded.unwrap_or_default()
-}
-
 /// The valid spans of a protobuf `ExportTraceServiceRequest`, located in its
 /// body, with their resources and scopes.
 #[derive(Debug, Clone)]
 pub struct WireTraces {
     body: Bytes,
-    /// Each `ResourceSpans` message.
-    resources: Vec<ContextAt>,
-    /// Each `ScopeSpans` message, with the index of its resource.
-    scopes: Vec<(u32, ContextAt)>,
+    /// Each `ResourceSpans` and `ScopeSpans` message.
+    contexts: WireContexts,
     spans: Vec<SpanAt>,
     rejected: Rejected,
 }
@@ -237,9 +92,6 @@ pub struct SpanFacts<'a> {
 /// name of.
 const FACTS_AHEAD: usize = 4;
 
-/// Bodies are indexed with 32-bit offsets.
-const MAX_BODY: usize = u32::MAX as usize;
-
 /// The body bytes a span is taken to need when the index reserves room for
 /// a request's spans: a span with its ids, name, times and a few attributes
 /// takes more, so such spans fit the room reserved, and the room is about
@@ -257,77 +109,28 @@ impl WireTraces {
         if body.len() > MAX_BODY {
             return Err(WireError::new("a trace request must be under 4 GiB"));
         }
-        let mut traces = Self {
-            body: Bytes::new(),
-            resources: Vec::new(),
-            scopes: Vec::new(),
-            spans: Vec::with_capacity(body.len() / SPAN_BYTES_GUESS),
-            rejected: Rejected::default(),
-        };
-        // The body is checked as it is indexed, level by level, each span
-        // read as it is checked ([`SpanView::checked`]); a fault anywhere
-        // fails the whole request, as in `prost`.
-        let whole = &body[..];
-        let mut fields = CheckedFields::new(whole, &schema::EXPORT_TRACE_REQUEST, 0);
-        while let Some(field) = fields.next()? {
-            // resource_spans, the only field
-            debug_assert_eq!(field.tag, 1);
-            traces.index_resource(whole, field.value.bytes(), field.depth)?;
-        }
-        traces.rejected.accepted = traces.spans.len() as i64;
-        traces.body = body;
-        Ok(traces)
-    }
-
-    /// Checks and indexes one `ResourceSpans` message nested `depth` deep.
-    fn index_resource(
-        &mut self,
-        whole: &[u8],
-        resource_spans: &[u8],
-        depth: u32,
-    ) -> Result<(), WireError> {
-        let resource = self.resources.len() as u32;
-        let resource_at = ContextAt::index(
-            whole,
-            resource_spans,
-            &schema::RESOURCE_SPANS,
-            depth,
-            |scope_spans, depth| self.index_scope(whole, resource, scope_spans, depth),
-        )?;
-        self.resources.push(resource_at);
-        Ok(())
-    }
-
-    /// Checks and indexes the spans of one `ScopeSpans` message of resource
-    /// `resource`, nested `depth` deep.
-    fn index_scope(
-        &mut self,
-        whole: &[u8],
-        resource: u32,
-        scope_spans: &[u8],
-        depth: u32,
-    ) -> Result<(), WireError> {
-        let scope = self.scopes.len() as u32;
-        let scope_at = ContextAt::index(
-            whole,
-            scope_spans,
-            &schema::SCOPE_SPANS,
-            depth,
-            |span, depth| {
-                let view = SpanView::checked(span, depth)?;
-                match validate::check_span(&view) {
-                    Ok(()) => self.spans.push(SpanAt {
-                        scope,
-                        span: At::of(whole, span),
-                        layout: view.layout(),
-                    }),
-                    Err(reason) => self.rejected.reject(1, || reason),
-                }
-                Ok(())
-            },
-        )?;
-        self.scopes.push((resource, scope_at));
-        Ok(())
+        let mut spans = Vec::with_capacity(body.len() / SPAN_BYTES_GUESS);
+        let mut rejected = Rejected::default();
+        // Each span is read as it is checked ([`SpanView::checked`]).
+        let contexts = WireContexts::index(&body, &SCHEMAS, |scope, span, depth| {
+            let view = SpanView::checked(span, depth)?;
+            match validate::check_span(&view) {
+                Ok(()) => spans.push(SpanAt {
+                    scope,
+                    span: At::of(&body, span),
+                    layout: view.layout(),
+                }),
+                Err(reason) => rejected.reject(1, || reason),
+            }
+            Ok(())
+        })?;
+        rejected.accepted = spans.len() as i64;
+        Ok(Self {
+            body,
+            contexts,
+            spans,
+            rejected,
+        })
     }
 
     /// Encodes `request` and indexes it.
@@ -358,7 +161,7 @@ impl WireTraces {
     /// The kept spans, in request order.
     pub fn spans(&self) -> impl Iterator<Item = WireSpan<'_>> {
         self.spans.iter().map(|at| WireSpan {
-            resource: self.scopes[at.scope as usize].0 as usize,
+            resource: self.contexts.resource_of(at.scope as usize),
             scope: at.scope as usize,
             span: at.layout.view(at.span.slice(&self.body)),
         })
@@ -379,7 +182,7 @@ impl WireTraces {
             let bytes = at.span.slice(&self.body);
             let layout = at.layout;
             SpanFacts {
-                resource: self.scopes[at.scope as usize].0 as usize,
+                resource: self.contexts.resource_of(at.scope as usize),
                 scope: at.scope as usize,
                 name: text(layout.name.slice(bytes)),
                 kind: layout.kind,
@@ -390,26 +193,6 @@ impl WireTraces {
                 layout,
             }
         })
-    }
-
-    /// The resource of `resources[index]`, ready for its spans' rows.
-    pub fn resource_context(&self, index: usize) -> ResourceContext {
-        let (resource, schema_url) = self.resource(index);
-        ResourceContext::new(resource.as_ref(), schema_url)
-    }
-
-    /// The instrumentation scope of `scopes[index]`, ready for its spans' rows.
-    pub fn scope_context(&self, index: usize) -> ScopeContext {
-        let (scope, schema_url) = self.scope(index);
-        ScopeContext::new(scope.as_ref(), schema_url)
-    }
-
-    fn resource(&self, index: usize) -> (Option<Resource>, &str) {
-        self.resources[index].read(&self.body)
-    }
-
-    fn scope(&self, index: usize) -> (Option<InstrumentationScope>, &str) {
-        self.scopes[index].1.read(&self.body)
     }
 
     /// Splits the spans into `parts` shares by `part_of(trace_id)`; every
@@ -444,8 +227,7 @@ impl WireTraces {
                 rejected.accepted = spans.len() as i64;
                 let share = Self {
                     body: self.body.clone(),
-                    resources: self.resources.clone(),
-                    scopes: self.scopes.clone(),
+                    contexts: self.contexts.clone(),
                     spans,
                     rejected,
                 };
@@ -458,43 +240,48 @@ impl WireTraces {
     /// as they came (for OTLP/JSON and for tests).
     pub fn to_request(&self) -> ExportTraceServiceRequest {
         let mut request = ExportTraceServiceRequest::default();
-        let mut last_scope = None;
-        for at in &self.spans {
-            let resource = self.scopes[at.scope as usize].0 as usize;
-            if last_scope != Some(at.scope) {
-                let (scope, scope_url) = self.scope(at.scope as usize);
-                let scope_spans = ScopeSpans {
-                    scope,
-                    spans: Vec::new(),
-                    schema_url: scope_url.to_owned(),
-                };
-                let same_resource =
-                    last_scope.is_some_and(|s| self.scopes[s as usize].0 as usize == resource);
-                if !same_resource {
-                    let (r, url) = self.resource(resource);
-                    request.resource_spans.push(ResourceSpans {
-                        resource: r,
-                        scope_spans: Vec::new(),
-                        schema_url: url.to_owned(),
+        let spans = self.spans.iter().map(|at| (at.scope, at.span));
+        self.contexts.regroup(spans, |step| match step {
+            Group::Resource(index) => {
+                let (resource, schema_url) = self.contexts.resource(&self.body, index);
+                request.resource_spans.push(ResourceSpans {
+                    resource,
+                    scope_spans: Vec::new(),
+                    schema_url: schema_url.to_owned(),
+                });
+            }
+            Group::Scope(index) => {
+                let (scope, schema_url) = self.contexts.scope(&self.body, index);
+                if let Some(last) = request.resource_spans.last_mut() {
+                    last.scope_spans.push(ScopeSpans {
+                        scope,
+                        spans: Vec::new(),
+                        schema_url: schema_url.to_owned(),
                     });
                 }
-                let last = request
+            }
+            Group::Record(at) => {
+                let span = Span::decode(at.slice(&self.body)).unwrap_or_default();
+                if let Some(last) = request
                     .resource_spans
                     .last_mut()
-                    .expect("a resource was pushed");
-                last.scope_spans.push(scope_spans);
-                last_scope = Some(at.scope);
+                    .and_then(|r| r.scope_spans.last_mut())
+                {
+                    last.spans.push(span);
+                }
             }
-            let span = Span::decode(at.span.slice(&self.body)).unwrap_or_default();
-            request
-                .resource_spans
-                .last_mut()
-                .and_then(|r| r.scope_spans.last_mut())
-                .expect("a scope was pushed")
-                .spans
-                .push(span);
-        }
+        });
         request
+    }
+}
+
+impl Indexed for WireTraces {
+    fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    fn contexts(&self) -> &WireContexts {
+        &self.contexts
     }
 }
 

@@ -13,7 +13,11 @@ use crate::attributes::{
     finish_attributes, finish_wire_attributes, map_type, value_to_string, wire_attributes_builder,
     wire_key, write_wire_value,
 };
-use crate::otlp::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList, any_value};
+use crate::context::{ResourceContext, ScopeContext};
+use crate::otlp::common::v1::{
+    AnyValue, ArrayValue, InstrumentationScope, KeyValue, KeyValueList, any_value,
+};
+use crate::otlp::resource::v1::Resource;
 use crate::otlp::trace::v1::span::{Event, Link};
 use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Status};
 use crate::protowire::{RECURSION_LIMIT, check};
@@ -441,11 +445,13 @@ fn assert_contexts_as_decoded(
     prop_assert_eq!(traces.len(), owners.clone().count());
     for (wire, (resource, scope, _)) in traces.spans().zip(owners) {
         prop_assert_eq!(
-            traces.resource_context(wire.resource),
+            traces
+                .contexts
+                .resource_context(traces.body(), wire.resource),
             ResourceContext::new(resource.resource.as_ref(), &resource.schema_url)
         );
         prop_assert_eq!(
-            traces.scope_context(wire.scope),
+            traces.contexts.scope_context(traces.body(), wire.scope),
             ScopeContext::new(scope.scope.as_ref(), &scope.schema_url)
         );
     }

@@ -1,7 +1,8 @@
-//! The resource and scope contexts of the spans a shard holds.
+//! The resource and scope contexts of the records a shard holds.
 //!
-//! A shard worker reads each request's share of spans with a [`Contexts`],
-//! which makes each resource and scope once per run of spans under them. A
+//! A shard worker reads each request's share of spans or log records with a
+//! [`Contexts`], which makes each resource and scope once per run of records
+//! under them. A
 //! [`ContextCache`] kept by the worker finds the contexts of requests before
 //! by their bytes: an SDK sends the same resource and scope with every
 //! request, so they are decoded once, not once a request (decoding them with
@@ -14,12 +15,12 @@ use std::sync::Arc;
 
 use hashbrown::HashTable;
 
-use super::WireTraces;
+use super::Indexed;
 use crate::context::{ResourceContext, ScopeContext};
 
-/// The resource and scope contexts of a request's spans, each made once for
-/// a run of spans under the same scope (shared, so that the spans a shard
-/// holds until a flush share them too); with a [`ContextCache`], found again
+/// The resource and scope contexts of a request's records, each made once
+/// for a run of records under the same scope (shared, so that the spans a
+/// shard holds until a flush share them too); with a [`ContextCache`], found again
 /// where a request before sent the same bytes.
 #[derive(Debug, Default)]
 pub struct Contexts<'c> {
@@ -38,18 +39,19 @@ impl<'c> Contexts<'c> {
         }
     }
 
-    /// The contexts of a span of `traces` under resource `resource` and
-    /// scope `scope` (the indices of [`WireSpan`](super::WireSpan) and
-    /// [`SpanFacts`](super::SpanFacts)).
+    /// The contexts of a record of `request` under resource `resource` and
+    /// scope `scope` (the indices each record of an index carries, as
+    /// [`SpanFacts`](crate::traces::wire::SpanFacts) does).
     pub fn get(
         &mut self,
-        traces: &WireTraces,
+        request: &impl Indexed,
         resource: usize,
         scope: usize,
     ) -> (&Arc<ResourceContext>, &Arc<ScopeContext>) {
+        let (body, contexts) = (&request.body()[..], request.contexts());
         if self.resource.as_ref().is_none_or(|(i, _)| *i != resource) {
-            let key = traces.resources[resource].key(&traces.body);
-            let make = || traces.resource_context(resource);
+            let key = contexts.resources[resource].key(body);
+            let make = || contexts.resource_context(body, resource);
             let context = match (&mut self.cache, key) {
                 (Some(cache), Some(key)) => cache.resources.get(key, make),
                 _ => Arc::new(make()),
@@ -57,8 +59,8 @@ impl<'c> Contexts<'c> {
             self.resource = Some((resource, context));
         }
         if self.scope.as_ref().is_none_or(|(i, _)| *i != scope) {
-            let key = traces.scopes[scope].1.key(&traces.body);
-            let make = || traces.scope_context(scope);
+            let key = contexts.scopes[scope].1.key(body);
+            let make = || contexts.scope_context(body, scope);
             let context = match (&mut self.cache, key) {
                 (Some(cache), Some(key)) => cache.scopes.get(key, make),
                 _ => Arc::new(make()),
