@@ -17,7 +17,7 @@ use arrow::datatypes::{DataType, Field, FieldRef, Fields as ArrowFields};
 use base64::Engine;
 
 use crate::otlp::common::v1::{AnyValue, KeyValue, any_value::Value};
-use crate::protowire::{Fields, merged, occurrences, string_pair};
+use crate::protowire::{self, Fields, merged, occurrences, string_pair};
 
 mod interned;
 
@@ -358,7 +358,7 @@ pub fn append_wire_attributes<'a>(
 }
 
 /// Where the string form of a value read in place goes.
-trait TextOut: Write {
+pub(crate) trait TextOut: Write {
     /// Writes `text`, a string field of a checked body (so UTF-8).
     fn write_checked(&mut self, text: &[u8]);
 }
@@ -377,6 +377,14 @@ impl TextOut for Utf8Out<'_> {
     fn write_checked(&mut self, text: &[u8]) {
         // Appending to a builder's buffer cannot fail.
         let _ = std::io::Write::write_all(self.0, text);
+    }
+}
+
+/// A row of a string column being written.
+impl TextOut for StringBuilder {
+    fn write_checked(&mut self, text: &[u8]) {
+        // Writing to a builder cannot fail.
+        let _ = self.write_str(protowire::as_str(text).unwrap_or_default());
     }
 }
 
@@ -524,41 +532,54 @@ impl<'a> WireKeyValue<'a> {
     /// Writes the value's string form: read in place when it is one scalar,
     /// decoded with `prost` otherwise.
     fn write_value<W: TextOut>(&self, out: &mut W) {
-        let value = match (self.values, self.value) {
-            (0, _) => return,
-            (1, Some(value)) => value,
-            _ => return write_merged_value(self.bytes, out),
-        };
-        let mut fields = Fields::new(value);
-        let (field, None) = (fields.next(), fields.next()) else {
-            return write_merged_value(self.bytes, out);
-        };
-        // Writing to a String or an Arrow builder cannot fail.
-        let _ = match field {
-            None | Some((8, _)) => Ok(()),
-            Some((1, v)) => {
-                out.write_checked(v.bytes());
+        write_wire_any_value(self.bytes, 2, self.values, self.value, out);
+    }
+}
+
+/// Writes the string form of the `AnyValue` of field `tag` of `message`, a
+/// message of a checked body where the field occurs `values` times, the last
+/// `value`, as [`write_value`] writes the decoded value: read in place when
+/// it is one scalar, decoded with `prost` otherwise (`prost` merges the
+/// occurrences).
+pub(crate) fn write_wire_any_value<W: TextOut>(
+    message: &[u8],
+    tag: u32,
+    values: u32,
+    value: Option<&[u8]>,
+    out: &mut W,
+) {
+    let value = match (values, value) {
+        (0, _) => return,
+        (1, Some(value)) => value,
+        _ => return write_merged_value(message, tag, out),
+    };
+    let mut fields = Fields::new(value);
+    let (field, None) = (fields.next(), fields.next()) else {
+        return write_merged_value(message, tag, out);
+    };
+    // Writing to a String or an Arrow builder cannot fail.
+    let _ = match field {
+        None | Some((8, _)) => Ok(()),
+        Some((1, v)) => {
+            out.write_checked(v.bytes());
+            Ok(())
+        }
+        Some((2, v)) => out.write_str(if v.int() != 0 { "true" } else { "false" }),
+        Some((3, v)) => out.write_str(itoa::Buffer::new().format(v.int() as i64)),
+        Some((4, v)) => write_double(f64::from_bits(v.int()), out),
+        Some((7, v)) => out.write_str(&base64::engine::general_purpose::STANDARD.encode(v.bytes())),
+        Some((5 | 6, _)) => {
+            let mut json = String::new();
+            if write_wire_json(value, &mut json) {
+                out.write_str(&json)
+            } else {
+                write_merged_value(message, tag, out);
                 Ok(())
             }
-            Some((2, v)) => out.write_str(if v.int() != 0 { "true" } else { "false" }),
-            Some((3, v)) => out.write_str(itoa::Buffer::new().format(v.int() as i64)),
-            Some((4, v)) => write_double(f64::from_bits(v.int()), out),
-            Some((7, v)) => {
-                out.write_str(&base64::engine::general_purpose::STANDARD.encode(v.bytes()))
-            }
-            Some((5 | 6, _)) => {
-                let mut json = String::new();
-                if write_wire_json(value, &mut json) {
-                    out.write_str(&json)
-                } else {
-                    write_merged_value(self.bytes, out);
-                    Ok(())
-                }
-            }
-            // A field this version of OTLP does not know: no value.
-            Some(_) => Ok(()),
-        };
-    }
+        }
+        // A field this version of OTLP does not know: no value.
+        Some(_) => Ok(()),
+    };
 }
 
 /// Writes an `AnyValue` message read in place as [`write_json`] writes the
@@ -650,8 +671,8 @@ pub(crate) fn write_wire_value(key_value: &[u8], out: &mut String) {
 
 /// The slow path of [`WireKeyValue::write_value`]: values that need
 /// `prost`'s merge rules.
-fn write_merged_value<W: Write>(key_value: &[u8], out: &mut W) {
-    write_value(merged::<AnyValue>(key_value, 2).as_ref(), out);
+fn write_merged_value<W: Write>(message: &[u8], tag: u32, out: &mut W) {
+    write_value(merged::<AnyValue>(message, tag).as_ref(), out);
 }
 
 /// Appends one map holding `pairs`.

@@ -1,7 +1,8 @@
 //! Log records to `otel_logs` rows.
 //!
-//! A shard worker appends each record of its share of a request to the
-//! [`LogBatchBuilder`] of its tenant and hour; at the flush,
+//! A shard worker appends each record of its share of a request
+//! ([`wire::WireLogs`], read in place) to the [`LogBatchBuilder`] of its
+//! tenant and hour; at the flush,
 //! [`finish`](LogBatchBuilder::finish) hands the rows to storage as one
 //! `RecordBatch`, its attribute maps interned
 //! ([`InternedMapBuilder`]).
@@ -13,23 +14,15 @@ use arrow::array::{
 };
 
 use crate::Table;
-use crate::attributes::{ContextRows, InternedMapBuilder, write_value};
+use crate::attributes::{ContextRows, InternedMapBuilder};
 use crate::context::{ResourceContext, ScopeContext};
 use crate::hex::HexBuilder;
-use crate::otlp::logs::v1::LogRecord;
 use crate::schema::built_schema;
 use crate::time::to_arrow_nanos;
 use crate::traces::utc_timestamps;
+use wire::LogView;
 
-/// The event time of a log record: its `time_unix_nano`, or when that is unset,
-/// the time the SDK observed it (as the ClickHouse exporter does).
-pub fn event_time(record: &LogRecord) -> u64 {
-    if record.time_unix_nano != 0 {
-        record.time_unix_nano
-    } else {
-        record.observed_time_unix_nano
-    }
-}
+pub mod wire;
 
 /// Accumulates log records as `otel_logs` rows.
 #[derive(Debug)]
@@ -106,19 +99,20 @@ impl LogBatchBuilder {
         &mut self,
         resource: &Arc<ResourceContext>,
         scope: &Arc<ScopeContext>,
-        record: &LogRecord,
+        record: &LogView,
     ) {
         self.timestamp
-            .append_value(to_arrow_nanos(event_time(record)));
-        self.trace_id.append(&record.trace_id);
-        self.span_id.append(&record.span_id);
+            .append_value(to_arrow_nanos(record.event_time()));
+        self.trace_id.append(record.trace_id);
+        self.span_id.append(record.span_id);
         // The low byte of `flags` holds the W3C trace flags.
         self.trace_flags.append_value((record.flags & 0xff) as u8);
-        self.severity_text.append_value(&record.severity_text);
+        self.severity_text
+            .append_value(record.severity_text.as_str());
         self.severity_number
             .append_value(u8::try_from(record.severity_number.clamp(0, 255)).unwrap_or(0));
         self.service_name.append_value(&resource.service_name);
-        write_value(record.body.as_ref(), &mut self.body);
+        record.write_body(&mut self.body);
         self.body.append_value("");
         self.resource_schema_url.append_value(&resource.schema_url);
         self.resource_rows
@@ -128,8 +122,8 @@ impl LogBatchBuilder {
         self.scope_version.append_value(&scope.version);
         self.scope_rows
             .append(&mut self.scope_attributes, scope, |s| &s.attributes);
-        self.log_attributes.append_key_values(&record.attributes);
-        self.event_name.append_value(&record.event_name);
+        self.log_attributes.append_wire(record.attributes());
+        self.event_name.append_value(record.event_name.as_str());
         self.observed_timestamp
             .append_value(to_arrow_nanos(record.observed_time_unix_nano));
         self.flags.append_value(record.flags);

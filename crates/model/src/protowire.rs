@@ -681,7 +681,7 @@ fn is_ascii(bytes: &[u8]) -> bool {
     }
 }
 
-/// The schemas of the OTLP trace messages (`opentelemetry-proto` 1.x).
+/// The schemas of the OTLP trace and log messages (`opentelemetry-proto` 1.x).
 pub mod otlp {
     use super::Kind::{Bytes, Fixed32, Fixed64, Message, Str, Varint};
     use super::Schema;
@@ -777,6 +777,32 @@ pub mod otlp {
         "ExportTraceServiceRequest",
         &[(1, Message(&RESOURCE_SPANS))],
     );
+    pub static LOG_RECORD: Schema = Schema::new(
+        "LogRecord",
+        &[
+            (1, Fixed64),
+            (2, Varint),
+            (3, Str),
+            (5, Message(&ANY_VALUE)),
+            (6, Message(&KEY_VALUE)),
+            (7, Varint),
+            (8, Fixed32),
+            (9, Bytes),
+            (10, Bytes),
+            (11, Fixed64),
+            (12, Str),
+        ],
+    );
+    pub static SCOPE_LOGS: Schema = Schema::new(
+        "ScopeLogs",
+        &[(1, Message(&SCOPE)), (2, Message(&LOG_RECORD)), (3, Str)],
+    );
+    pub static RESOURCE_LOGS: Schema = Schema::new(
+        "ResourceLogs",
+        &[(1, Message(&RESOURCE)), (2, Message(&SCOPE_LOGS)), (3, Str)],
+    );
+    pub static EXPORT_LOGS_REQUEST: Schema =
+        Schema::new("ExportLogsServiceRequest", &[(1, Message(&RESOURCE_LOGS))]);
 }
 
 #[cfg(test)]
@@ -929,6 +955,10 @@ mod tests {
             &SCOPE_SPANS,
             &RESOURCE_SPANS,
             &EXPORT_TRACE_REQUEST,
+            &LOG_RECORD,
+            &SCOPE_LOGS,
+            &RESOURCE_LOGS,
+            &EXPORT_LOGS_REQUEST,
         ];
         for schema in schemas {
             for key in 0..=u8::MAX {

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use crate::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use crate::logs::wire::LogView;
 use crate::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use crate::otlp::metrics::v1::{Exemplar, HistogramDataPoint, Metric, metric::Data};
 use crate::traces::wire::SpanView;
@@ -108,41 +108,24 @@ pub fn check_span(span: &SpanView) -> Result<(), String> {
     Ok(())
 }
 
-/// Removes invalid log records from `request`.
-pub fn retain_valid_logs(request: &mut ExportLogsServiceRequest) -> Rejected {
-    let mut rejected = Rejected::default();
-    for resource in &mut request.resource_logs {
-        for scope in &mut resource.scope_logs {
-            scope.log_records.retain(|record| {
-                let reason = if !(record.trace_id.is_empty() || record.trace_id.len() == 16) {
-                    Some(format!(
-                        "log record: trace_id must be empty or 16 bytes, got {} bytes",
-                        record.trace_id.len()
-                    ))
-                } else if !(record.span_id.is_empty() || record.span_id.len() == 8) {
-                    Some(format!(
-                        "log record: span_id must be empty or 8 bytes, got {} bytes",
-                        record.span_id.len()
-                    ))
-                } else if !time_fits(record.time_unix_nano)
-                    || !time_fits(record.observed_time_unix_nano)
-                {
-                    Some("log record: timestamp beyond the year 2262".to_owned())
-                } else {
-                    None
-                };
-                match reason {
-                    None => true,
-                    Some(reason) => {
-                        rejected.reject(1, || reason);
-                        false
-                    }
-                }
-            });
-            rejected.accepted += scope.log_records.len() as i64;
-        }
+/// Why `record` is invalid, if it is.
+pub fn check_log(record: &LogView) -> Result<(), String> {
+    if !(record.trace_id.is_empty() || record.trace_id.len() == 16) {
+        return Err(format!(
+            "log record: trace_id must be empty or 16 bytes, got {} bytes",
+            record.trace_id.len()
+        ));
     }
-    rejected
+    if !(record.span_id.is_empty() || record.span_id.len() == 8) {
+        return Err(format!(
+            "log record: span_id must be empty or 8 bytes, got {} bytes",
+            record.span_id.len()
+        ));
+    }
+    if !time_fits(record.time_unix_nano) || !time_fits(record.observed_time_unix_nano) {
+        return Err("log record: timestamp beyond the year 2262".to_owned());
+    }
+    Ok(())
 }
 
 fn check_exemplars(exemplars: &[Exemplar]) -> Result<(), String> {

@@ -6,6 +6,7 @@ use std::io::Read;
 use bytes::Bytes;
 use prost::Message;
 use sluice_model::Signal;
+use sluice_model::logs::wire::WireLogs;
 use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
@@ -137,19 +138,23 @@ where
     T: Message + Default + serde::de::DeserializeOwned,
 {
     match encoding {
-        BodyEncoding::Protobuf => T::decode(body).map_err(|e| ReceiverError::Malformed {
-            message: format!("invalid protobuf: {e}"),
-        }),
+        BodyEncoding::Protobuf => T::decode(body).map_err(invalid_protobuf),
         BodyEncoding::Json => serde_json::from_slice(body).map_err(|e| ReceiverError::Malformed {
             message: format!("invalid OTLP/JSON: {e}"),
         }),
     }
 }
 
+fn invalid_protobuf(error: impl std::fmt::Display) -> ReceiverError {
+    ReceiverError::Malformed {
+        message: format!("invalid protobuf: {error}"),
+    }
+}
+
 /// Decodes an export request of `signal` from a decompressed body.
 ///
-/// Protobuf traces are not decoded into messages but checked and indexed in
-/// place ([`WireTraces`]), sharing `body`.
+/// Protobuf traces and logs are not decoded into messages but checked and
+/// indexed in place ([`WireTraces`], [`WireLogs`]), sharing `body`.
 pub fn decode_export(
     signal: Signal,
     body: &Bytes,
@@ -157,17 +162,16 @@ pub fn decode_export(
 ) -> Result<ExportRequest, ReceiverError> {
     Ok(match signal {
         Signal::Traces if encoding == BodyEncoding::Protobuf => {
-            ExportRequest::WireTraces(WireTraces::index(body.clone()).map_err(|e| {
-                ReceiverError::Malformed {
-                    message: format!("invalid protobuf: {e}"),
-                }
-            })?)
+            ExportRequest::WireTraces(WireTraces::index(body.clone()).map_err(invalid_protobuf)?)
         }
         Signal::Traces => {
             ExportRequest::Traces(decode_one::<ExportTraceServiceRequest>(body, encoding)?)
         }
         Signal::Metrics => {
             ExportRequest::Metrics(decode_one::<ExportMetricsServiceRequest>(body, encoding)?)
+        }
+        Signal::Logs if encoding == BodyEncoding::Protobuf => {
+            ExportRequest::WireLogs(WireLogs::index(body.clone()).map_err(invalid_protobuf)?)
         }
         Signal::Logs => {
             ExportRequest::Logs(decode_one::<ExportLogsServiceRequest>(body, encoding)?)

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use prost::Message;
 
 use sluice_model::budget::Charge;
+use sluice_model::logs::wire::WireLogs;
 use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
@@ -26,7 +27,12 @@ pub enum ExportRequest {
     /// what the receivers make of a protobuf body, and what the pipeline takes.
     WireTraces(WireTraces),
     Metrics(ExportMetricsServiceRequest),
+    /// Logs as messages (from OTLP/JSON); [`retain_valid`](Self::retain_valid)
+    /// turns them into [`WireLogs`](Self::WireLogs).
     Logs(ExportLogsServiceRequest),
+    /// Logs as protobuf bytes, checked and with their valid records indexed,
+    /// as [`WireTraces`](Self::WireTraces) are.
+    WireLogs(WireLogs),
 }
 
 impl ExportRequest {
@@ -34,18 +40,20 @@ impl ExportRequest {
         match self {
             Self::Traces(_) | Self::WireTraces(_) => Signal::Traces,
             Self::Metrics(_) => Signal::Metrics,
-            Self::Logs(_) => Signal::Logs,
+            Self::Logs(_) | Self::WireLogs(_) => Signal::Logs,
         }
     }
 
-    /// The request encoded as protobuf (for [`WireTraces`](Self::WireTraces),
-    /// the body as received, invalid spans included).
+    /// The request encoded as protobuf (for [`WireTraces`](Self::WireTraces)
+    /// and [`WireLogs`](Self::WireLogs), the body as received, invalid
+    /// records included).
     pub fn encode_protobuf(&self) -> Bytes {
         Bytes::from(match self {
             Self::Traces(r) => r.encode_to_vec(),
             Self::WireTraces(r) => return r.body().clone(),
             Self::Metrics(r) => r.encode_to_vec(),
             Self::Logs(r) => r.encode_to_vec(),
+            Self::WireLogs(r) => return r.body().clone(),
         })
     }
 
@@ -72,6 +80,7 @@ impl ExportRequest {
                 .flat_map(|r| &r.scope_logs)
                 .map(|s| s.log_records.len())
                 .sum(),
+            Self::WireLogs(r) => r.len(),
         }
     }
 
@@ -84,12 +93,14 @@ impl ExportRequest {
             Self::WireTraces(r) => serde_json::to_vec(&r.to_request()),
             Self::Metrics(r) => serde_json::to_vec(r),
             Self::Logs(r) => serde_json::to_vec(r),
+            Self::WireLogs(r) => serde_json::to_vec(&r.to_request()),
         }
     }
 
     /// Drops the records that are individually invalid; see [`validate`].
-    /// Traces become [`WireTraces`](Self::WireTraces), which were validated
-    /// when indexed: for those this reports what indexing left out.
+    /// Traces and logs become [`WireTraces`](Self::WireTraces) and
+    /// [`WireLogs`](Self::WireLogs), which were validated when indexed: for
+    /// those this reports what indexing left out.
     pub fn retain_valid(&mut self) -> Rejected {
         match self {
             Self::Traces(r) => {
@@ -100,7 +111,13 @@ impl ExportRequest {
             }
             Self::WireTraces(r) => r.rejected().clone(),
             Self::Metrics(r) => validate::retain_valid_metrics(r),
-            Self::Logs(r) => validate::retain_valid_logs(r),
+            Self::Logs(r) => {
+                let logs = WireLogs::from_request(r);
+                let rejected = logs.rejected().clone();
+                *self = Self::WireLogs(logs);
+                rejected
+            }
+            Self::WireLogs(r) => r.rejected().clone(),
         }
     }
 }

@@ -7,10 +7,9 @@
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use sluice_model::logs::wire::WireLogs;
 use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use sluice_model::otlp::common::v1::{AnyValue, KeyValue, any_value::Value};
-use sluice_model::otlp::logs::v1::ResourceLogs;
 use sluice_model::otlp::metrics::v1::ResourceMetrics;
 use sluice_model::otlp::resource::v1::Resource;
 use sluice_model::traces::wire::WireTraces;
@@ -22,7 +21,8 @@ pub enum ShardRecords {
     /// A share of a protobuf request's spans, sharing its body.
     Traces(WireTraces),
     Metrics(Vec<ResourceMetrics>),
-    Logs(Vec<ResourceLogs>),
+    /// A share of a protobuf request's log records, sharing its body.
+    Logs(WireLogs),
 }
 
 /// Splits `request` over `shards`; returns the non-empty shares with their shard.
@@ -42,7 +42,8 @@ pub fn split(request: ExportRequest, shards: usize) -> Vec<(usize, ShardRecords)
         ExportRequest::Traces(r) => split_traces(WireTraces::from_request(&r), shards),
         ExportRequest::WireTraces(r) => split_traces(r, shards),
         ExportRequest::Metrics(r) => keep(split_metrics(r, shards), ShardRecords::Metrics),
-        ExportRequest::Logs(r) => keep(split_logs(r, shards), ShardRecords::Logs),
+        ExportRequest::Logs(r) => split_logs(WireLogs::from_request(&r), shards),
+        ExportRequest::WireLogs(r) => split_logs(r, shards),
     }
 }
 
@@ -123,13 +124,19 @@ pub fn split_metrics(
     out
 }
 
-/// Splits logs by resource.
-pub fn split_logs(request: ExportLogsServiceRequest, shards: usize) -> Vec<Vec<ResourceLogs>> {
-    let mut out: Vec<Vec<ResourceLogs>> = (0..shards).map(|_| Vec::new()).collect();
-    for rl in request.resource_logs {
-        out[shard_of_resource(rl.resource.as_ref(), shards)].push(rl);
-    }
-    out
+/// Splits log records by resource; returns the non-empty shares with their
+/// shard.
+pub fn split_logs(logs: WireLogs, shards: usize) -> Vec<(usize, ShardRecords)> {
+    let shard_of: Vec<usize> = (0..logs.contexts().resources())
+        .map(|index| {
+            let (resource, _) = logs.contexts().resource(logs.body(), index);
+            shard_of_resource(resource.as_ref(), shards)
+        })
+        .collect();
+    logs.partition(shards, |resource| shard_of[resource])
+        .into_iter()
+        .map(|(shard, share)| (shard, ShardRecords::Logs(share)))
+        .collect()
 }
 
 #[cfg(test)]

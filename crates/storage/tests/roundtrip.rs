@@ -21,6 +21,7 @@ use sluice_model::Table;
 use sluice_model::context::{ResourceContext, ScopeContext};
 use sluice_model::hex;
 use sluice_model::logs::LogBatchBuilder;
+use sluice_model::logs::wire::LogView;
 use sluice_model::metrics::HistogramBatchBuilder;
 use sluice_model::otlp::resource::v1::Resource;
 use sluice_model::schema::plain_batch;
@@ -223,7 +224,8 @@ proptest! {
             })
             .collect();
         for (record, _) in &sent {
-            builder.append(&resource, &scope, record);
+            let bytes = record.encode_to_vec();
+            builder.append(&resource, &scope, &LogView::parse(&bytes));
         }
         let batch = through_parquet(Table::Logs, &builder.finish());
         let mut expected: Vec<(i64, String, HashMap<String, String>)> = sent

@@ -596,4 +596,4 @@ impl<'a> LinkView<'a> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use sluice_model::batch::BatchBuilder;
 use sluice_model::context::{ResourceContext, ScopeContext};
-use sluice_model::logs::event_time;
-use sluice_model::otlp::logs::v1::ResourceLogs;
+use sluice_model::logs::wire::WireLogs;
 use sluice_model::otlp::metrics::v1::{ResourceMetrics, metric::Data};
 use sluice_model::otlp::trace::v1::status::StatusCode;
 use sluice_model::time::to_arrow_nanos;
@@ -89,34 +88,28 @@ impl ShardWorker {
         self.contexts = Some(cache);
     }
 
-    pub(super) fn append_logs(
-        &mut self,
-        seq: u64,
-        replay: bool,
-        tenant: &Tenant,
-        resource_logs: &[ResourceLogs],
-    ) {
+    pub(super) fn append_logs(&mut self, seq: u64, replay: bool, tenant: &Tenant, logs: &WireLogs) {
+        // Taken out while the records are appended to `self`'s batches.
+        let mut cache = self.contexts.take().unwrap_or_default();
+        let mut contexts = Contexts::cached(&mut cache);
         let mut key = BatchKey::new(tenant);
-        for rl in resource_logs {
-            let resource = Arc::new(ResourceContext::new(rl.resource.as_ref(), &rl.schema_url));
-            for sl in &rl.scope_logs {
-                let scope = Arc::new(ScopeContext::new(sl.scope.as_ref(), &sl.schema_url));
-                for record in &sl.log_records {
-                    if let Some(feed) = &mut self.feed {
-                        feed.record_log(
-                            tenant,
-                            &resource.service_name,
-                            event_time(record),
-                            record.severity_number,
-                        );
-                    }
-                    let key = key.at(Table::Logs, event_time(record));
-                    if let Some(BatchBuilder::Logs(b)) = self.rows(key, seq, replay) {
-                        b.append(&resource, &scope, record);
-                    }
-                }
+        for log in logs.records() {
+            let (resource, scope) = contexts.get(logs, log.resource, log.scope);
+            let record = &log.record;
+            if let Some(feed) = &mut self.feed {
+                feed.record_log(
+                    tenant,
+                    &resource.service_name,
+                    record.event_time(),
+                    record.severity_number,
+                );
+            }
+            let key = key.at(Table::Logs, record.event_time());
+            if let Some(BatchBuilder::Logs(b)) = self.rows(key, seq, replay) {
+                b.append(resource, scope, record);
             }
         }
+        self.contexts = Some(cache);
     }
 
     pub(super) fn append_metrics(

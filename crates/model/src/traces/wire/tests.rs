@@ -22,7 +22,7 @@ use crate::otlp::trace::v1::span::{Event, Link};
 use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Status};
 use crate::protowire::{RECURSION_LIMIT, check};
 
-fn any_value() -> impl Strategy<Value = AnyValue> {
+pub(crate) fn any_value() -> impl Strategy<Value = AnyValue> {
     use any_value::Value as V;
     let leaf = prop_oneof![
         "[a-z<>&\"é ]{0,8}".prop_map(V::StringValue),
@@ -55,7 +55,7 @@ fn any_value() -> impl Strategy<Value = AnyValue> {
 }
 
 /// Keys from a small set, so that duplicates are common.
-fn key_value() -> impl Strategy<Value = KeyValue> {
+pub(crate) fn key_value() -> impl Strategy<Value = KeyValue> {
     (
         "(service\\.name|attr\\.[0-9]|[ab]{0,2})",
         proptest::option::weighted(0.95, any_value()),
@@ -69,7 +69,7 @@ fn key_value() -> impl Strategy<Value = KeyValue> {
 }
 
 /// Ids of the right length mostly, of any length sometimes.
-fn id(len: usize) -> impl Strategy<Value = Vec<u8>> {
+pub(crate) fn id(len: usize) -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         8 => vec(any::<u8>(), len),
         1 => Just(vec![0; len]),
@@ -78,7 +78,7 @@ fn id(len: usize) -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// Times that fit a timestamp mostly, past 2262 sometimes.
-fn time() -> impl Strategy<Value = u64> {
+pub(crate) fn time() -> impl Strategy<Value = u64> {
     prop_oneof![9 => 0..i64::MAX as u64, 1 => any::<u64>()]
 }
 
@@ -205,14 +205,14 @@ fn is_valid(span: &Span) -> bool {
         && span.events.iter().all(|e| fits(e.time_unix_nano))
 }
 
-fn message_pairs(attributes: &[KeyValue]) -> Vec<(String, String)> {
+pub(crate) fn message_pairs(attributes: &[KeyValue]) -> Vec<(String, String)> {
     attributes
         .iter()
         .map(|kv| (kv.key.clone(), value_to_string(kv.value.as_ref())))
         .collect()
 }
 
-fn wire_pairs<'a>(key_values: impl Iterator<Item = &'a [u8]>) -> Vec<(String, String)> {
+pub(crate) fn wire_pairs<'a>(key_values: impl Iterator<Item = &'a [u8]>) -> Vec<(String, String)> {
     key_values
         .map(|kv| {
             let mut value = String::new();
