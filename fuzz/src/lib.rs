@@ -15,16 +15,17 @@
 //! the rows that reach Arrow.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use sluice_model::batch::BatchBuilder;
 use sluice_model::context::{ResourceContext, ScopeContext};
-use sluice_model::logs::event_time;
-use sluice_model::otlp::logs::v1::ResourceLogs;
-use sluice_model::otlp::metrics::v1::{ResourceMetrics, metric::Data};
+use sluice_model::logs::wire::WireLogs;
+use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
-use sluice_model::traces::wire::{Contexts, WireTraces};
+use sluice_model::otlp::metrics::v1::{ResourceMetrics, metric::Data};
 use sluice_model::time::{PartitionHour, to_arrow_nanos};
+use sluice_model::traces::wire::{Contexts, WireTraces};
 use sluice_model::units::ByteSize;
 use sluice_model::{Signal, Table};
 use sluice_otlp::{BodyEncoding, Compression, ExportRequest, decode_export, decompress};
@@ -66,31 +67,29 @@ impl Batches {
         let mut contexts = Contexts::default();
         for s in traces.facts() {
             let (resource, scope) = contexts.get(traces, s.resource, s.scope);
-            if let BatchBuilder::Traces(held) = self.builder(Table::Traces, s.start_time_unix_nano) {
+            if let BatchBuilder::Traces(held) = self.builder(Table::Traces, s.start_time_unix_nano)
+            {
                 held.push(traces.body(), &s, resource, scope);
             }
         }
     }
 
-    fn append_logs(&mut self, resource_logs: &[ResourceLogs]) {
-        for rl in resource_logs {
-            let resource = ResourceContext::new(rl.resource.as_ref(), &rl.schema_url);
-            for sl in &rl.scope_logs {
-                let scope = ScopeContext::new(sl.scope.as_ref(), &sl.schema_url);
-                for record in &sl.log_records {
-                    if let BatchBuilder::Logs(b) = self.builder(Table::Logs, event_time(record)) {
-                        b.append(&resource, &scope, record);
-                    }
-                }
+    fn append_logs(&mut self, logs: &WireLogs) {
+        let mut contexts = Contexts::default();
+        for log in logs.records() {
+            let (resource, scope) = contexts.get(logs, log.resource, log.scope);
+            let record = &log.record;
+            if let BatchBuilder::Logs(b) = self.builder(Table::Logs, record.event_time()) {
+                b.append(resource, scope, record);
             }
         }
     }
 
     fn append_metrics(&mut self, resource_metrics: &[ResourceMetrics]) {
         for rm in resource_metrics {
-            let resource = ResourceContext::new(rm.resource.as_ref(), &rm.schema_url);
+            let resource = Arc::new(ResourceContext::new(rm.resource.as_ref(), &rm.schema_url));
             for sm in &rm.scope_metrics {
-                let scope = ScopeContext::new(sm.scope.as_ref(), &sm.schema_url);
+                let scope = Arc::new(ScopeContext::new(sm.scope.as_ref(), &sm.schema_url));
                 for metric in &sm.metrics {
                     match &metric.data {
                         Some(Data::Gauge(g)) => {
@@ -159,14 +158,19 @@ impl Batches {
 }
 
 /// Decodes `body` as an export request of `signal`; if it decodes, validates
-/// it and converts what is left to Arrow. Protobuf traces, which are read in
-/// place rather than decoded with `prost`, must be refused exactly when
-/// `prost` refuses them.
+/// it and converts what is left to Arrow. Protobuf traces and logs, which are
+/// read in place rather than decoded with `prost`, must be refused exactly
+/// when `prost` refuses them.
 pub fn ingest(signal: Signal, body: &[u8], encoding: BodyEncoding) {
+    use prost::Message;
     let decoded = decode_export(signal, &Bytes::copy_from_slice(body), encoding);
-    if signal == Signal::Traces && encoding == BodyEncoding::Protobuf {
-        use prost::Message;
-        let prost = ExportTraceServiceRequest::decode(body);
+    let prost_accepts = match signal {
+        Signal::Traces => ExportTraceServiceRequest::decode(body).map(drop),
+        Signal::Logs => ExportLogsServiceRequest::decode(body).map(drop),
+        Signal::Metrics => Ok(()),
+    };
+    if signal != Signal::Metrics && encoding == BodyEncoding::Protobuf {
+        let prost = prost_accepts;
         assert_eq!(
             decoded.is_ok(),
             prost.is_ok(),
@@ -189,7 +193,8 @@ pub fn ingest(signal: Signal, body: &[u8], encoding: BodyEncoding) {
         ExportRequest::WireTraces(r) => batches.append_traces(r),
         ExportRequest::Traces(_) => unreachable!("retain_valid indexes traces in place"),
         ExportRequest::Metrics(r) => batches.append_metrics(&r.resource_metrics),
-        ExportRequest::Logs(r) => batches.append_logs(&r.resource_logs),
+        ExportRequest::WireLogs(r) => batches.append_logs(r),
+        ExportRequest::Logs(_) => unreachable!("retain_valid indexes logs in place"),
     }
     let rows = batches.finish();
     assert_eq!(
