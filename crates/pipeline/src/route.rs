@@ -127,13 +127,7 @@ pub fn split_metrics(
 /// Splits log records by resource; returns the non-empty shares with their
 /// shard.
 pub fn split_logs(logs: WireLogs, shards: usize) -> Vec<(usize, ShardRecords)> {
-    let shard_of: Vec<usize> = (0..logs.contexts().resources())
-        .map(|index| {
-            let (resource, _) = logs.contexts().resource(logs.body(), index);
-            shard_of_resource(resource.as_ref(), shards)
-        })
-        .collect();
-    logs.partition(shards, |resource| shard_of[resource])
+    logs.partition(shards, |resource| shard_of_resource(resource, shards))
         .into_iter()
         .map(|(shard, share)| (shard, ShardRecords::Logs(share)))
         .collect()
@@ -189,6 +183,58 @@ mod tests {
         assert!(
             used >= 3,
             "50 traces should spread over the shards, used {used}"
+        );
+    }
+
+    #[test]
+    fn a_resource_lands_on_one_shard_and_nothing_is_lost() {
+        use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
+        use sluice_model::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+        let resource_logs = (0..40u8)
+            .map(|i| ResourceLogs {
+                resource: Some(Resource {
+                    attributes: vec![KeyValue {
+                        key: "service.name".into(),
+                        value: Some(AnyValue {
+                            value: Some(Value::StringValue(format!("svc-{}", i % 10))),
+                        }),
+                        key_strindex: 0,
+                    }],
+                    ..Default::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![LogRecord::default(); 3],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect();
+        let request = ExportLogsServiceRequest { resource_logs };
+        let shares = split(ExportRequest::Logs(request), 4);
+        let mut seen = std::collections::HashMap::new();
+        let mut total = 0;
+        for (shard, share) in &shares {
+            let ShardRecords::Logs(share) = share else {
+                panic!("log records expected");
+            };
+            for log in share.records() {
+                total += 1;
+                let service = share
+                    .contexts()
+                    .resource_context(share.body(), log.resource)
+                    .service_name
+                    .clone();
+                let previous = seen.insert(service, *shard);
+                assert!(
+                    previous.is_none_or(|p| p == *shard),
+                    "a resource split across shards"
+                );
+            }
+        }
+        assert_eq!(total, 120);
+        assert!(
+            shares.len() >= 3,
+            "10 services should spread over the shards"
         );
     }
 

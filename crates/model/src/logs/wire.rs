@@ -17,6 +17,7 @@ use prost::Message;
 
 use crate::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use crate::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use crate::otlp::resource::v1::Resource;
 use crate::protowire::{self, CheckedFields, Fields, WireError, occurrences, otlp as schema};
 use crate::traces::wire::Text;
 use crate::validate::{self, Rejected};
@@ -146,13 +147,14 @@ impl WireLogs {
     }
 
     /// Splits the log records into `parts` shares by `part_of(resource)`,
-    /// the index of their resource; every share keeps the whole body
-    /// (shared, not copied) and the empty ones are left out. Returns
-    /// `(part, share)` pairs in part order.
+    /// their resource as `prost` would decode it (each resource decoded
+    /// once, and only when there are parts to choose from); every share
+    /// keeps the whole body (shared, not copied) and the empty ones are
+    /// left out. Returns `(part, share)` pairs in part order.
     pub fn partition(
         self,
         parts: usize,
-        part_of: impl Fn(usize) -> usize,
+        part_of: impl Fn(Option<&Resource>) -> usize,
     ) -> Vec<(usize, WireLogs)> {
         if parts <= 1 {
             return if self.is_empty() {
@@ -162,7 +164,10 @@ impl WireLogs {
             };
         }
         let parts_of: Vec<usize> = (0..self.contexts.resources())
-            .map(|resource| part_of(resource).min(parts - 1))
+            .map(|index| {
+                let (resource, _) = self.contexts.resource(&self.body, index);
+                part_of(resource.as_ref()).min(parts - 1)
+            })
             .collect();
         let mut shares: Vec<Vec<RecordAt>> = (0..parts).map(|_| Vec::new()).collect();
         for at in &self.records {
