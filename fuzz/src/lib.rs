@@ -15,15 +15,15 @@
 //! the rows that reach Arrow.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use sluice_model::batch::BatchBuilder;
-use sluice_model::context::{ResourceContext, ScopeContext};
 use sluice_model::logs::wire::WireLogs;
+use sluice_model::metrics::wire::WireMetrics;
 use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
-use sluice_model::otlp::metrics::v1::{ResourceMetrics, metric::Data};
+use sluice_model::otlp::metrics::v1::metric::Data;
 use sluice_model::time::{PartitionHour, to_arrow_nanos};
 use sluice_model::traces::wire::{Contexts, WireTraces};
 use sluice_model::units::ByteSize;
@@ -85,91 +85,73 @@ impl Batches {
         }
     }
 
-    fn append_metrics(&mut self, resource_metrics: &[ResourceMetrics]) {
-        for rm in resource_metrics {
-            let resource = Arc::new(ResourceContext::new(rm.resource.as_ref(), &rm.schema_url));
-            for sm in &rm.scope_metrics {
-                let scope = Arc::new(ScopeContext::new(sm.scope.as_ref(), &sm.schema_url));
-                for metric in &sm.metrics {
-                    match &metric.data {
-                        Some(Data::Gauge(g)) => {
-                            for p in &g.data_points {
-                                let t = Table::MetricsGauge;
-                                if let BatchBuilder::Gauge(b) = self.builder(t, p.time_unix_nano) {
-                                    b.append(&resource, &scope, metric, p);
-                                }
-                            }
+    fn append_metrics(&mut self, metrics: &WireMetrics) {
+        let mut contexts = Contexts::default();
+        for m in metrics.metrics() {
+            let (resource, scope) = contexts.get(metrics, m.resource, m.scope);
+            let metric = &m.metric;
+            match &metric.data {
+                Some(Data::Gauge(g)) => {
+                    for p in &g.data_points {
+                        let t = Table::MetricsGauge;
+                        if let BatchBuilder::Gauge(b) = self.builder(t, p.time_unix_nano) {
+                            b.append(resource, scope, metric, p);
                         }
-                        Some(Data::Sum(s)) => {
-                            for p in &s.data_points {
-                                let t = Table::MetricsSum;
-                                if let BatchBuilder::Sum(b) = self.builder(t, p.time_unix_nano) {
-                                    b.append(&resource, &scope, metric, s, p);
-                                }
-                            }
-                        }
-                        Some(Data::Histogram(h)) => {
-                            for p in &h.data_points {
-                                let t = Table::MetricsHistogram;
-                                if let BatchBuilder::Histogram(b) =
-                                    self.builder(t, p.time_unix_nano)
-                                {
-                                    b.append(
-                                        &resource,
-                                        &scope,
-                                        metric,
-                                        h.aggregation_temporality,
-                                        p,
-                                    );
-                                }
-                            }
-                        }
-                        Some(Data::ExponentialHistogram(h)) => {
-                            for p in &h.data_points {
-                                let t = Table::MetricsExponentialHistogram;
-                                if let BatchBuilder::ExponentialHistogram(b) =
-                                    self.builder(t, p.time_unix_nano)
-                                {
-                                    b.append(
-                                        &resource,
-                                        &scope,
-                                        metric,
-                                        h.aggregation_temporality,
-                                        p,
-                                    );
-                                }
-                            }
-                        }
-                        Some(Data::Summary(s)) => {
-                            for p in &s.data_points {
-                                let t = Table::MetricsSummary;
-                                if let BatchBuilder::Summary(b) = self.builder(t, p.time_unix_nano)
-                                {
-                                    b.append(&resource, &scope, metric, p);
-                                }
-                            }
-                        }
-                        None => {}
                     }
                 }
+                Some(Data::Sum(s)) => {
+                    for p in &s.data_points {
+                        let t = Table::MetricsSum;
+                        if let BatchBuilder::Sum(b) = self.builder(t, p.time_unix_nano) {
+                            b.append(resource, scope, metric, s, p);
+                        }
+                    }
+                }
+                Some(Data::Histogram(h)) => {
+                    for p in &h.data_points {
+                        let t = Table::MetricsHistogram;
+                        if let BatchBuilder::Histogram(b) = self.builder(t, p.time_unix_nano) {
+                            b.append(resource, scope, metric, h.aggregation_temporality, p);
+                        }
+                    }
+                }
+                Some(Data::ExponentialHistogram(h)) => {
+                    for p in &h.data_points {
+                        let t = Table::MetricsExponentialHistogram;
+                        if let BatchBuilder::ExponentialHistogram(b) =
+                            self.builder(t, p.time_unix_nano)
+                        {
+                            b.append(resource, scope, metric, h.aggregation_temporality, p);
+                        }
+                    }
+                }
+                Some(Data::Summary(s)) => {
+                    for p in &s.data_points {
+                        let t = Table::MetricsSummary;
+                        if let BatchBuilder::Summary(b) = self.builder(t, p.time_unix_nano) {
+                            b.append(resource, scope, metric, p);
+                        }
+                    }
+                }
+                None => {}
             }
         }
     }
 }
 
 /// Decodes `body` as an export request of `signal`; if it decodes, validates
-/// it and converts what is left to Arrow. Protobuf traces and logs, which are
-/// read in place rather than decoded with `prost`, must be refused exactly
-/// when `prost` refuses them.
+/// it and converts what is left to Arrow. Protobuf bodies, which are checked
+/// and indexed in place rather than decoded with `prost`, must be refused
+/// exactly when `prost` refuses them.
 pub fn ingest(signal: Signal, body: &[u8], encoding: BodyEncoding) {
     use prost::Message;
     let decoded = decode_export(signal, &Bytes::copy_from_slice(body), encoding);
     let prost_accepts = match signal {
         Signal::Traces => ExportTraceServiceRequest::decode(body).map(drop),
         Signal::Logs => ExportLogsServiceRequest::decode(body).map(drop),
-        Signal::Metrics => Ok(()),
+        Signal::Metrics => ExportMetricsServiceRequest::decode(body).map(drop),
     };
-    if signal != Signal::Metrics && encoding == BodyEncoding::Protobuf {
+    if encoding == BodyEncoding::Protobuf {
         let prost = prost_accepts;
         assert_eq!(
             decoded.is_ok(),
@@ -192,7 +174,8 @@ pub fn ingest(signal: Signal, body: &[u8], encoding: BodyEncoding) {
     match &request {
         ExportRequest::WireTraces(r) => batches.append_traces(r),
         ExportRequest::Traces(_) => unreachable!("retain_valid indexes traces in place"),
-        ExportRequest::Metrics(r) => batches.append_metrics(&r.resource_metrics),
+        ExportRequest::WireMetrics(r) => batches.append_metrics(r),
+        ExportRequest::Metrics(_) => unreachable!("retain_valid indexes metrics in place"),
         ExportRequest::WireLogs(r) => batches.append_logs(r),
         ExportRequest::Logs(_) => unreachable!("retain_valid indexes logs in place"),
     }

@@ -332,6 +332,19 @@ pub fn merged<M: prost::Message + Default>(message: &[u8], tag: u32) -> Option<M
     out
 }
 
+/// How many values repeated 64-bit field `tag` ([`Kind::PackedFixed64`])
+/// holds in a checked message: packed runs and single values alike, as
+/// `prost` appends them all.
+pub fn fixed64_count(message: &[u8], tag: u32) -> usize {
+    Fields::new(message)
+        .filter(|(t, _)| *t == tag)
+        .map(|(_, value)| match value {
+            Value::Bytes(run) => run.len() / 8,
+            _ => 1,
+        })
+        .sum()
+}
+
 /// What a field of a [`Schema`] holds.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -344,6 +357,12 @@ pub enum Kind {
     Str,
     /// A nested message.
     Message(&'static Schema),
+    /// A repeated varint scalar: packed (one length-delimited run of
+    /// varints, the wire type it is declared with) or one value a field, as
+    /// `prost` reads either.
+    PackedVarint,
+    /// A repeated 64-bit scalar (`fixed64`, `double`), packed or not.
+    PackedFixed64,
 }
 
 impl Kind {
@@ -352,9 +371,35 @@ impl Kind {
             Self::Varint => VARINT,
             Self::Fixed32 => FIXED32,
             Self::Fixed64 => FIXED64,
-            Self::Bytes | Self::Str | Self::Message(_) => BYTES,
+            Self::Bytes
+            | Self::Str
+            | Self::Message(_)
+            | Self::PackedVarint
+            | Self::PackedFixed64 => BYTES,
         }
     }
+
+    /// Whether a field of this kind may come with `wire_type`: its own, or
+    /// a repeated scalar's element type (unpacked).
+    fn takes(self, wire_type: u8) -> bool {
+        wire_type == self.wire_type()
+            || matches!(
+                (self, wire_type),
+                (Self::PackedVarint, VARINT) | (Self::PackedFixed64, FIXED64)
+            )
+    }
+}
+
+/// Whether `run`, a packed run of varints, holds whole valid varints only,
+/// as `prost` requires.
+fn is_varint_run(run: &[u8]) -> bool {
+    let mut fields = Fields::new(run);
+    while fields.remaining() > 0 {
+        if fields.varint().is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// The known fields of a message type, by tag.
@@ -472,16 +517,16 @@ impl<'a, 's> CheckedFields<'a, 's> {
                 return Ok(None);
             }
             let start = self.buf.len() - fields.buf.len();
-            let (tag, kind) = match self.schema.field_at(fields.buf) {
-                Some(known) => {
+            let (tag, kind, wire_type) = match self.schema.field_at(fields.buf) {
+                Some((tag, kind)) => {
                     fields.buf = &fields.buf[1..];
-                    known
+                    (tag, kind, kind.wire_type())
                 }
                 None => {
                     let (tag, wire_type) = fields.key()?;
                     let kind = self.schema.kind(tag);
                     if let Some(kind) = kind
-                        && kind.wire_type() != wire_type
+                        && !kind.takes(wire_type)
                     {
                         return Err(WireError::at(self.schema, tag, "invalid wire type"));
                     }
@@ -489,10 +534,10 @@ impl<'a, 's> CheckedFields<'a, 's> {
                         fields.skip_field(tag, wire_type, self.depth)?;
                         continue;
                     };
-                    (tag, kind)
+                    (tag, kind, wire_type)
                 }
             };
-            let value = fields.value(kind.wire_type())?;
+            let value = fields.value(wire_type)?;
             let nested = match kind {
                 Kind::Str if !is_utf8(value.bytes()) => {
                     return Err(WireError::at(
@@ -505,6 +550,12 @@ impl<'a, 's> CheckedFields<'a, 's> {
                     return Err(WireError::at(self.schema, tag, "recursion limit reached"));
                 }
                 Kind::Message(inner) => Some(inner),
+                Kind::PackedFixed64 if wire_type == BYTES && value.bytes().len() % 8 != 0 => {
+                    return Err(WireError::at(self.schema, tag, "buffer underflow"));
+                }
+                Kind::PackedVarint if wire_type == BYTES && !is_varint_run(value.bytes()) => {
+                    return Err(WireError::at(self.schema, tag, "invalid varint"));
+                }
                 _ => None,
             };
             return Ok(Some(Field {
@@ -681,9 +732,10 @@ fn is_ascii(bytes: &[u8]) -> bool {
     }
 }
 
-/// The schemas of the OTLP trace and log messages (`opentelemetry-proto` 1.x).
+/// The schemas of the OTLP trace, log and metric messages
+/// (`opentelemetry-proto` 1.x).
 pub mod otlp {
-    use super::Kind::{Bytes, Fixed32, Fixed64, Message, Str, Varint};
+    use super::Kind::{Bytes, Fixed32, Fixed64, Message, PackedFixed64, PackedVarint, Str, Varint};
     use super::Schema;
 
     pub static ANY_VALUE: Schema = Schema::new(
@@ -803,6 +855,128 @@ pub mod otlp {
     );
     pub static EXPORT_LOGS_REQUEST: Schema =
         Schema::new("ExportLogsServiceRequest", &[(1, Message(&RESOURCE_LOGS))]);
+    pub static EXEMPLAR: Schema = Schema::new(
+        "Exemplar",
+        &[
+            (2, Fixed64),
+            (3, Fixed64),
+            (4, Bytes),
+            (5, Bytes),
+            (6, Fixed64),
+            (7, Message(&KEY_VALUE)),
+        ],
+    );
+    pub static NUMBER_DATA_POINT: Schema = Schema::new(
+        "NumberDataPoint",
+        &[
+            (2, Fixed64),
+            (3, Fixed64),
+            (4, Fixed64),
+            (5, Message(&EXEMPLAR)),
+            (6, Fixed64),
+            (7, Message(&KEY_VALUE)),
+            (8, Varint),
+        ],
+    );
+    pub static HISTOGRAM_DATA_POINT: Schema = Schema::new(
+        "HistogramDataPoint",
+        &[
+            (2, Fixed64),
+            (3, Fixed64),
+            (4, Fixed64),
+            (5, Fixed64),
+            (6, PackedFixed64),
+            (7, PackedFixed64),
+            (8, Message(&EXEMPLAR)),
+            (9, Message(&KEY_VALUE)),
+            (10, Varint),
+            (11, Fixed64),
+            (12, Fixed64),
+        ],
+    );
+    pub static BUCKETS: Schema = Schema::new(
+        "ExponentialHistogramDataPoint.Buckets",
+        &[(1, Varint), (2, PackedVarint)],
+    );
+    pub static EXPONENTIAL_HISTOGRAM_DATA_POINT: Schema = Schema::new(
+        "ExponentialHistogramDataPoint",
+        &[
+            (1, Message(&KEY_VALUE)),
+            (2, Fixed64),
+            (3, Fixed64),
+            (4, Fixed64),
+            (5, Fixed64),
+            (6, Varint),
+            (7, Fixed64),
+            (8, Message(&BUCKETS)),
+            (9, Message(&BUCKETS)),
+            (10, Varint),
+            (11, Message(&EXEMPLAR)),
+            (12, Fixed64),
+            (13, Fixed64),
+            (14, Fixed64),
+        ],
+    );
+    pub static VALUE_AT_QUANTILE: Schema = Schema::new(
+        "SummaryDataPoint.ValueAtQuantile",
+        &[(1, Fixed64), (2, Fixed64)],
+    );
+    pub static SUMMARY_DATA_POINT: Schema = Schema::new(
+        "SummaryDataPoint",
+        &[
+            (2, Fixed64),
+            (3, Fixed64),
+            (4, Fixed64),
+            (5, Fixed64),
+            (6, Message(&VALUE_AT_QUANTILE)),
+            (7, Message(&KEY_VALUE)),
+            (8, Varint),
+        ],
+    );
+    pub static GAUGE: Schema = Schema::new("Gauge", &[(1, Message(&NUMBER_DATA_POINT))]);
+    pub static SUM: Schema = Schema::new(
+        "Sum",
+        &[(1, Message(&NUMBER_DATA_POINT)), (2, Varint), (3, Varint)],
+    );
+    pub static HISTOGRAM: Schema = Schema::new(
+        "Histogram",
+        &[(1, Message(&HISTOGRAM_DATA_POINT)), (2, Varint)],
+    );
+    pub static EXPONENTIAL_HISTOGRAM: Schema = Schema::new(
+        "ExponentialHistogram",
+        &[(1, Message(&EXPONENTIAL_HISTOGRAM_DATA_POINT)), (2, Varint)],
+    );
+    pub static SUMMARY: Schema = Schema::new("Summary", &[(1, Message(&SUMMARY_DATA_POINT))]);
+    pub static METRIC: Schema = Schema::new(
+        "Metric",
+        &[
+            (1, Str),
+            (2, Str),
+            (3, Str),
+            (5, Message(&GAUGE)),
+            (7, Message(&SUM)),
+            (9, Message(&HISTOGRAM)),
+            (10, Message(&EXPONENTIAL_HISTOGRAM)),
+            (11, Message(&SUMMARY)),
+            (12, Message(&KEY_VALUE)),
+        ],
+    );
+    pub static SCOPE_METRICS: Schema = Schema::new(
+        "ScopeMetrics",
+        &[(1, Message(&SCOPE)), (2, Message(&METRIC)), (3, Str)],
+    );
+    pub static RESOURCE_METRICS: Schema = Schema::new(
+        "ResourceMetrics",
+        &[
+            (1, Message(&RESOURCE)),
+            (2, Message(&SCOPE_METRICS)),
+            (3, Str),
+        ],
+    );
+    pub static EXPORT_METRICS_REQUEST: Schema = Schema::new(
+        "ExportMetricsServiceRequest",
+        &[(1, Message(&RESOURCE_METRICS))],
+    );
 }
 
 #[cfg(test)]
@@ -959,6 +1133,22 @@ mod tests {
             &SCOPE_LOGS,
             &RESOURCE_LOGS,
             &EXPORT_LOGS_REQUEST,
+            &EXEMPLAR,
+            &NUMBER_DATA_POINT,
+            &HISTOGRAM_DATA_POINT,
+            &BUCKETS,
+            &EXPONENTIAL_HISTOGRAM_DATA_POINT,
+            &VALUE_AT_QUANTILE,
+            &SUMMARY_DATA_POINT,
+            &GAUGE,
+            &SUM,
+            &HISTOGRAM,
+            &EXPONENTIAL_HISTOGRAM,
+            &SUMMARY,
+            &METRIC,
+            &SCOPE_METRICS,
+            &RESOURCE_METRICS,
+            &EXPORT_METRICS_REQUEST,
         ];
         for schema in schemas {
             for key in 0..=u8::MAX {

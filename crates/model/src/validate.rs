@@ -5,11 +5,10 @@
 //! The checks are deterministic, so the same request always keeps the same
 //! records (replaying a request gives the same rows).
 
-use std::fmt::Write;
-
 use crate::logs::wire::LogView;
-use crate::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
-use crate::otlp::metrics::v1::{Exemplar, HistogramDataPoint, Metric, metric::Data};
+use crate::metrics::wire::{EXPONENTIAL_HISTOGRAM, GAUGE, HISTOGRAM, SUM};
+use crate::otlp::metrics::v1::{Metric, metric::Data};
+use crate::protowire::{Fields, fixed64_count, occurrences};
 use crate::traces::wire::SpanView;
 
 /// What validation removed from a request.
@@ -34,7 +33,7 @@ impl Rejected {
         self.note(reason);
     }
 
-    fn note(&mut self, reason: impl FnOnce() -> String) {
+    pub(crate) fn note(&mut self, reason: impl FnOnce() -> String) {
         self.reasons += 1;
         if self.reasons <= MAX_REASONS {
             if !self.message.is_empty() {
@@ -128,60 +127,64 @@ pub fn check_log(record: &LogView) -> Result<(), String> {
     Ok(())
 }
 
-fn check_exemplars(exemplars: &[Exemplar]) -> Result<(), String> {
-    for e in exemplars {
-        if !(e.trace_id.is_empty() || e.trace_id.len() == 16)
-            || !(e.span_id.is_empty() || e.span_id.len() == 8)
-        {
-            return Err(format!(
-                "exemplar ids must be empty or 16 (trace) and 8 (span) bytes, got {} and {} bytes",
-                e.trace_id.len(),
-                e.span_id.len()
-            ));
+/// Why `exemplar`, an `Exemplar` message of a checked body, is invalid, if
+/// it is.
+fn check_exemplar(exemplar: &[u8]) -> Result<(), String> {
+    let (mut time, mut span_id, mut trace_id): (u64, &[u8], &[u8]) = (0, &[], &[]);
+    for (tag, value) in Fields::new(exemplar) {
+        match tag {
+            2 => time = value.int(),
+            4 => span_id = value.bytes(),
+            5 => trace_id = value.bytes(),
+            _ => {}
         }
-        if !time_fits(e.time_unix_nano) {
-            return Err("exemplar timestamp beyond the year 2262".to_owned());
-        }
+    }
+    if !(trace_id.is_empty() || trace_id.len() == 16) || !(span_id.is_empty() || span_id.len() == 8)
+    {
+        return Err(format!(
+            "exemplar ids must be empty or 16 (trace) and 8 (span) bytes, got {} and {} bytes",
+            trace_id.len(),
+            span_id.len()
+        ));
+    }
+    if !time_fits(time) {
+        return Err("exemplar timestamp beyond the year 2262".to_owned());
     }
     Ok(())
 }
 
-fn check_times(start: u64, time: u64) -> Result<(), String> {
-    if time_fits(start) && time_fits(time) {
-        Ok(())
-    } else {
-        Err("timestamp beyond the year 2262".to_owned())
-    }
-}
-
-fn check_histogram(p: &HistogramDataPoint) -> Result<(), String> {
-    if !p.bucket_counts.is_empty() && p.bucket_counts.len() != p.explicit_bounds.len() + 1 {
-        return Err(format!(
-            "histogram has {} bucket counts for {} explicit bounds, expected {}",
-            p.bucket_counts.len(),
-            p.explicit_bounds.len(),
-            p.explicit_bounds.len() + 1
-        ));
-    }
-    check_times(p.start_time_unix_nano, p.time_unix_nano)?;
-    check_exemplars(&p.exemplars)
-}
-
-/// Keeps the points of `points` that `check` accepts, recording the others.
-fn retain_points<P>(
-    metric_name: &str,
-    points: &mut Vec<P>,
-    rejected: &mut Rejected,
-    check: impl Fn(&P) -> Result<(), String>,
-) {
-    points.retain(|p| match check(p) {
-        Ok(()) => true,
-        Err(reason) => {
-            rejected.reject(1, || format!("metric {metric_name:?}: {reason}"));
-            false
+/// Why `point`, a data point of a checked body, is invalid, if it is;
+/// `kind` is the field of `Metric`'s `data` oneof that holds it (see
+/// [`MetricView::kind`](crate::metrics::wire::MetricView::kind)).
+pub fn check_point(kind: u32, point: &[u8]) -> Result<(), String> {
+    // Every point type keeps its start time in field 2 and its time in 3.
+    let (mut start, mut time) = (0, 0);
+    for (tag, value) in Fields::new(point) {
+        match tag {
+            2 => start = value.int(),
+            3 => time = value.int(),
+            _ => {}
         }
-    });
-    rejected.accepted += points.len() as i64;
+    }
+    if kind == HISTOGRAM {
+        let (buckets, bounds) = (fixed64_count(point, 6), fixed64_count(point, 7));
+        if buckets != 0 && buckets != bounds + 1 {
+            return Err(format!(
+                "histogram has {buckets} bucket counts for {bounds} explicit bounds, expected {}",
+                bounds + 1
+            ));
+        }
+    }
+    if !(time_fits(start) && time_fits(time)) {
+        return Err("timestamp beyond the year 2262".to_owned());
+    }
+    let exemplars = match kind {
+        GAUGE | SUM => 5,
+        HISTOGRAM => 8,
+        EXPONENTIAL_HISTOGRAM => 11,
+        _ => return Ok(()),
+    };
+    occurrences(point, exemplars).try_for_each(check_exemplar)
 }
 
 /// The data points of `metric`, whatever its type.
@@ -196,64 +199,15 @@ pub fn point_count(metric: &Metric) -> usize {
     }
 }
 
-fn retain_valid_points(metric: &mut Metric, rejected: &mut Rejected) {
-    let name = metric.name.clone();
-    match &mut metric.data {
-        Some(Data::Gauge(g)) => retain_points(&name, &mut g.data_points, rejected, |p| {
-            check_times(p.start_time_unix_nano, p.time_unix_nano)?;
-            check_exemplars(&p.exemplars)
-        }),
-        Some(Data::Sum(s)) => retain_points(&name, &mut s.data_points, rejected, |p| {
-            check_times(p.start_time_unix_nano, p.time_unix_nano)?;
-            check_exemplars(&p.exemplars)
-        }),
-        Some(Data::Histogram(h)) => {
-            retain_points(&name, &mut h.data_points, rejected, check_histogram)
-        }
-        Some(Data::ExponentialHistogram(h)) => {
-            retain_points(&name, &mut h.data_points, rejected, |p| {
-                check_times(p.start_time_unix_nano, p.time_unix_nano)?;
-                check_exemplars(&p.exemplars)
-            })
-        }
-        Some(Data::Summary(s)) => retain_points(&name, &mut s.data_points, rejected, |p| {
-            check_times(p.start_time_unix_nano, p.time_unix_nano)
-        }),
-        None => {}
-    }
-}
-
-/// Removes invalid data points (and metrics without a name or data) from `request`.
-pub fn retain_valid_metrics(request: &mut ExportMetricsServiceRequest) -> Rejected {
-    let mut rejected = Rejected::default();
-    for resource in &mut request.resource_metrics {
-        for scope in &mut resource.scope_metrics {
-            scope.metrics.retain_mut(|metric| {
-                if metric.name.is_empty() {
-                    let points = point_count(metric) as i64;
-                    rejected.reject(points, || "metric without a name".to_owned());
-                    return false;
-                }
-                if metric.data.is_none() {
-                    let mut reason = String::new();
-                    let _ = write!(reason, "metric {:?} has no data", metric.name);
-                    rejected.note(|| reason);
-                    return false;
-                }
-                retain_valid_points(metric, &mut rejected);
-                true
-            });
-        }
-    }
-    rejected
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::metrics::wire::WireMetrics;
+    use crate::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
     use crate::otlp::collector::trace::v1::ExportTraceServiceRequest;
+    use crate::otlp::metrics::v1::metric::Data;
     use crate::otlp::metrics::v1::{
-        Gauge, Histogram, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+        Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics,
+        ScopeMetrics,
     };
     use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
     use crate::traces::wire::WireTraces;
@@ -313,7 +267,7 @@ mod tests {
             bucket_counts: vec![1; buckets],
             ..Default::default()
         };
-        let mut request = ExportMetricsServiceRequest {
+        let request = ExportMetricsServiceRequest {
             resource_metrics: vec![ResourceMetrics {
                 scope_metrics: vec![ScopeMetrics {
                     metrics: vec![
@@ -342,7 +296,8 @@ mod tests {
                 ..Default::default()
             }],
         };
-        let rejected = retain_valid_metrics(&mut request);
+        let metrics = WireMetrics::from_request(&request);
+        let rejected = metrics.rejected();
         assert_eq!(rejected.count, 1);
         assert_eq!(rejected.accepted, 3);
         assert!(
@@ -357,9 +312,7 @@ mod tests {
             "{}",
             rejected.message
         );
-        assert_eq!(
-            request.resource_metrics[0].scope_metrics[0].metrics.len(),
-            2
-        );
+        let kept = metrics.to_request();
+        assert_eq!(kept.resource_metrics[0].scope_metrics[0].metrics.len(), 2);
     }
 }

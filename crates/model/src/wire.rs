@@ -14,6 +14,8 @@
 //! scalar field wins, repeated fields append, and the occurrences of a
 //! singular message field merge.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use prost::Message;
 
@@ -175,13 +177,14 @@ pub(crate) struct RequestSchemas {
 }
 
 /// The resources and scopes of a request indexed in place, by where their
-/// contexts lie in its body.
+/// contexts lie in its body; shared by the shares of the request, as its
+/// body is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WireContexts {
     /// Each resource message.
-    resources: Vec<ContextAt>,
+    resources: Arc<[ContextAt]>,
     /// Each scope message, with the index of its resource.
-    scopes: Vec<(u32, ContextAt)>,
+    scopes: Arc<[(u32, ContextAt)]>,
 }
 
 /// One step of a request's records regrouped under their resources and
@@ -205,13 +208,15 @@ impl WireContexts {
         schemas: &RequestSchemas,
         mut record: impl FnMut(u32, &[u8], u32) -> Result<(), WireError>,
     ) -> Result<Self, WireError> {
-        let mut contexts = Self::default();
+        let mut resources = Vec::new();
+        let mut scopes = Vec::new();
         let mut fields = CheckedFields::new(whole, schemas.request, 0);
         while let Some(field) = fields.next()? {
-            // resource_spans or resource_logs, the only field
+            // resource_spans, resource_metrics or resource_logs, the only
+            // field
             debug_assert_eq!(field.tag, 1);
-            let resource = contexts.resources.len() as u32;
-            let scopes = &mut contexts.scopes;
+            let resource = resources.len() as u32;
+            let scopes = &mut scopes;
             let resource_at = ContextAt::index(
                 whole,
                 field.value.bytes(),
@@ -230,9 +235,12 @@ impl WireContexts {
                     Ok(())
                 },
             )?;
-            contexts.resources.push(resource_at);
+            resources.push(resource_at);
         }
-        Ok(contexts)
+        Ok(Self {
+            resources: resources.into(),
+            scopes: scopes.into(),
+        })
     }
 
     /// How many resource messages the request has.
@@ -270,6 +278,44 @@ impl WireContexts {
     pub fn scope_context(&self, body: &[u8], index: usize) -> ScopeContext {
         let (scope, schema_url) = self.scope(body, index);
         ScopeContext::new(scope.as_ref(), schema_url)
+    }
+
+    /// Splits `records` (each under scope `scope_of(record)`) into `parts`
+    /// shares by `part_of(resource)`, their resource as `prost` would
+    /// decode it from `body` (each resource decoded once, and only when
+    /// there are parts to choose from). Returns the non-empty shares with
+    /// their part, in part order.
+    pub(crate) fn split_by_resource<R: Copy>(
+        &self,
+        body: &[u8],
+        records: Vec<R>,
+        scope_of: impl Fn(&R) -> u32,
+        parts: usize,
+        part_of: impl Fn(Option<&Resource>) -> usize,
+    ) -> Vec<(usize, Vec<R>)> {
+        if parts <= 1 {
+            return if records.is_empty() {
+                Vec::new()
+            } else {
+                vec![(0, records)]
+            };
+        }
+        let parts_of: Vec<usize> = (0..self.resources.len())
+            .map(|index| {
+                let (resource, _) = self.resource(body, index);
+                part_of(resource.as_ref()).min(parts - 1)
+            })
+            .collect();
+        let mut shares: Vec<Vec<R>> = (0..parts).map(|_| Vec::new()).collect();
+        for record in records {
+            let resource = self.resource_of(scope_of(&record) as usize);
+            shares[parts_of[resource]].push(record);
+        }
+        shares
+            .into_iter()
+            .enumerate()
+            .filter(|(_, records)| !records.is_empty())
+            .collect()
     }
 
     /// Walks `records` (each with its scope's index, in request order) as

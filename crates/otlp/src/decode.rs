@@ -7,6 +7,7 @@ use bytes::Bytes;
 use prost::Message;
 use sluice_model::Signal;
 use sluice_model::logs::wire::WireLogs;
+use sluice_model::metrics::wire::WireMetrics;
 use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
@@ -153,8 +154,8 @@ fn invalid_protobuf(error: impl std::fmt::Display) -> ReceiverError {
 
 /// Decodes an export request of `signal` from a decompressed body.
 ///
-/// Protobuf traces and logs are not decoded into messages but checked and
-/// indexed in place ([`WireTraces`], [`WireLogs`]), sharing `body`.
+/// Protobuf bodies are not decoded into messages but checked and indexed in
+/// place ([`WireTraces`], [`WireMetrics`], [`WireLogs`]), sharing `body`.
 pub fn decode_export(
     signal: Signal,
     body: &Bytes,
@@ -166,6 +167,9 @@ pub fn decode_export(
         }
         Signal::Traces => {
             ExportRequest::Traces(decode_one::<ExportTraceServiceRequest>(body, encoding)?)
+        }
+        Signal::Metrics if encoding == BodyEncoding::Protobuf => {
+            ExportRequest::WireMetrics(WireMetrics::index(body.clone()).map_err(invalid_protobuf)?)
         }
         Signal::Metrics => {
             ExportRequest::Metrics(decode_one::<ExportMetricsServiceRequest>(body, encoding)?)

@@ -9,6 +9,7 @@ use prost::Message;
 
 use sluice_model::budget::Charge;
 use sluice_model::logs::wire::WireLogs;
+use sluice_model::metrics::wire::WireMetrics;
 use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
@@ -26,7 +27,13 @@ pub enum ExportRequest {
     /// Traces as protobuf bytes, checked and with their valid spans indexed:
     /// what the receivers make of a protobuf body, and what the pipeline takes.
     WireTraces(WireTraces),
+    /// Metrics as messages (from OTLP/JSON);
+    /// [`retain_valid`](Self::retain_valid) turns them into
+    /// [`WireMetrics`](Self::WireMetrics).
     Metrics(ExportMetricsServiceRequest),
+    /// Metrics as protobuf bytes, checked and with their metrics and valid
+    /// data points indexed.
+    WireMetrics(WireMetrics),
     /// Logs as messages (from OTLP/JSON); [`retain_valid`](Self::retain_valid)
     /// turns them into [`WireLogs`](Self::WireLogs).
     Logs(ExportLogsServiceRequest),
@@ -39,19 +46,19 @@ impl ExportRequest {
     pub fn signal(&self) -> Signal {
         match self {
             Self::Traces(_) | Self::WireTraces(_) => Signal::Traces,
-            Self::Metrics(_) => Signal::Metrics,
+            Self::Metrics(_) | Self::WireMetrics(_) => Signal::Metrics,
             Self::Logs(_) | Self::WireLogs(_) => Signal::Logs,
         }
     }
 
-    /// The request encoded as protobuf (for [`WireTraces`](Self::WireTraces)
-    /// and [`WireLogs`](Self::WireLogs), the body as received, invalid
-    /// records included).
+    /// The request encoded as protobuf (for the requests indexed in place,
+    /// the body as received, invalid records included).
     pub fn encode_protobuf(&self) -> Bytes {
         Bytes::from(match self {
             Self::Traces(r) => r.encode_to_vec(),
             Self::WireTraces(r) => return r.body().clone(),
             Self::Metrics(r) => r.encode_to_vec(),
+            Self::WireMetrics(r) => return r.body().clone(),
             Self::Logs(r) => r.encode_to_vec(),
             Self::WireLogs(r) => return r.body().clone(),
         })
@@ -74,6 +81,7 @@ impl ExportRequest {
                 .flat_map(|s| &s.metrics)
                 .map(validate::point_count)
                 .sum(),
+            Self::WireMetrics(r) => r.points(),
             Self::Logs(r) => r
                 .resource_logs
                 .iter()
@@ -92,14 +100,16 @@ impl ExportRequest {
             Self::Traces(r) => serde_json::to_vec(r),
             Self::WireTraces(r) => serde_json::to_vec(&r.to_request()),
             Self::Metrics(r) => serde_json::to_vec(r),
+            Self::WireMetrics(r) => serde_json::to_vec(&r.to_request()),
             Self::Logs(r) => serde_json::to_vec(r),
             Self::WireLogs(r) => serde_json::to_vec(&r.to_request()),
         }
     }
 
     /// Drops the records that are individually invalid; see [`validate`].
-    /// Traces and logs become [`WireTraces`](Self::WireTraces) and
-    /// [`WireLogs`](Self::WireLogs), which were validated when indexed: for
+    /// Requests of messages are indexed as protobuf bodies are
+    /// ([`WireTraces`](Self::WireTraces), [`WireMetrics`](Self::WireMetrics),
+    /// [`WireLogs`](Self::WireLogs)), which were validated when indexed: for
     /// those this reports what indexing left out.
     pub fn retain_valid(&mut self) -> Rejected {
         match self {
@@ -110,7 +120,13 @@ impl ExportRequest {
                 rejected
             }
             Self::WireTraces(r) => r.rejected().clone(),
-            Self::Metrics(r) => validate::retain_valid_metrics(r),
+            Self::Metrics(r) => {
+                let metrics = WireMetrics::from_request(r);
+                let rejected = metrics.rejected().clone();
+                *self = Self::WireMetrics(metrics);
+                rejected
+            }
+            Self::WireMetrics(r) => r.rejected().clone(),
             Self::Logs(r) => {
                 let logs = WireLogs::from_request(r);
                 let rejected = logs.rejected().clone();

@@ -8,9 +8,8 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use sluice_model::logs::wire::WireLogs;
-use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use sluice_model::metrics::wire::WireMetrics;
 use sluice_model::otlp::common::v1::{AnyValue, KeyValue, any_value::Value};
-use sluice_model::otlp::metrics::v1::ResourceMetrics;
 use sluice_model::otlp::resource::v1::Resource;
 use sluice_model::traces::wire::WireTraces;
 use sluice_otlp::ExportRequest;
@@ -20,28 +19,19 @@ use sluice_otlp::ExportRequest;
 pub enum ShardRecords {
     /// A share of a protobuf request's spans, sharing its body.
     Traces(WireTraces),
-    Metrics(Vec<ResourceMetrics>),
+    /// A share of a protobuf request's metrics, sharing its body.
+    Metrics(WireMetrics),
     /// A share of a protobuf request's log records, sharing its body.
     Logs(WireLogs),
 }
 
 /// Splits `request` over `shards`; returns the non-empty shares with their shard.
 pub fn split(request: ExportRequest, shards: usize) -> Vec<(usize, ShardRecords)> {
-    fn keep<T>(
-        shares: Vec<Vec<T>>,
-        wrap: fn(Vec<T>) -> ShardRecords,
-    ) -> Vec<(usize, ShardRecords)> {
-        shares
-            .into_iter()
-            .enumerate()
-            .filter(|(_, share)| !share.is_empty())
-            .map(|(shard, share)| (shard, wrap(share)))
-            .collect()
-    }
     match request {
         ExportRequest::Traces(r) => split_traces(WireTraces::from_request(&r), shards),
         ExportRequest::WireTraces(r) => split_traces(r, shards),
-        ExportRequest::Metrics(r) => keep(split_metrics(r, shards), ShardRecords::Metrics),
+        ExportRequest::Metrics(r) => split_metrics(WireMetrics::from_request(&r), shards),
+        ExportRequest::WireMetrics(r) => split_metrics(r, shards),
         ExportRequest::Logs(r) => split_logs(WireLogs::from_request(&r), shards),
         ExportRequest::WireLogs(r) => split_logs(r, shards),
     }
@@ -112,16 +102,14 @@ pub fn split_traces(traces: WireTraces, shards: usize) -> Vec<(usize, ShardRecor
         .collect()
 }
 
-/// Splits metrics by resource.
-pub fn split_metrics(
-    request: ExportMetricsServiceRequest,
-    shards: usize,
-) -> Vec<Vec<ResourceMetrics>> {
-    let mut out: Vec<Vec<ResourceMetrics>> = (0..shards).map(|_| Vec::new()).collect();
-    for rm in request.resource_metrics {
-        out[shard_of_resource(rm.resource.as_ref(), shards)].push(rm);
-    }
-    out
+/// Splits metrics by resource; returns the non-empty shares with their
+/// shard.
+pub fn split_metrics(metrics: WireMetrics, shards: usize) -> Vec<(usize, ShardRecords)> {
+    metrics
+        .partition(shards, |resource| shard_of_resource(resource, shards))
+        .into_iter()
+        .map(|(shard, share)| (shard, ShardRecords::Metrics(share)))
+        .collect()
 }
 
 /// Splits log records by resource; returns the non-empty shares with their

@@ -156,28 +156,15 @@ impl WireLogs {
         parts: usize,
         part_of: impl Fn(Option<&Resource>) -> usize,
     ) -> Vec<(usize, WireLogs)> {
-        if parts <= 1 {
-            return if self.is_empty() {
-                Vec::new()
-            } else {
-                vec![(0, self)]
-            };
-        }
-        let parts_of: Vec<usize> = (0..self.contexts.resources())
-            .map(|index| {
-                let (resource, _) = self.contexts.resource(&self.body, index);
-                part_of(resource.as_ref()).min(parts - 1)
-            })
-            .collect();
-        let mut shares: Vec<Vec<RecordAt>> = (0..parts).map(|_| Vec::new()).collect();
-        for at in &self.records {
-            let resource = self.contexts.resource_of(at.scope as usize);
-            shares[parts_of[resource]].push(*at);
-        }
+        let shares = self.contexts.split_by_resource(
+            &self.body,
+            self.records,
+            |at| at.scope,
+            parts,
+            part_of,
+        );
         shares
             .into_iter()
-            .enumerate()
-            .filter(|(_, records)| !records.is_empty())
             .map(|(part, records)| {
                 let mut rejected = Rejected::default();
                 rejected.accepted = records.len() as i64;

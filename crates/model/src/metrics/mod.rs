@@ -10,6 +10,7 @@
 mod histogram;
 mod number;
 mod summary;
+pub mod wire;
 
 use std::sync::Arc;
 

@@ -2,12 +2,10 @@
 //! tenant, table and hour of event time (skipped when replay finds it in a
 //! file already).
 
-use std::sync::Arc;
-
 use sluice_model::batch::BatchBuilder;
-use sluice_model::context::{ResourceContext, ScopeContext};
 use sluice_model::logs::wire::WireLogs;
-use sluice_model::otlp::metrics::v1::{ResourceMetrics, metric::Data};
+use sluice_model::metrics::wire::{WireMetric, WireMetrics};
+use sluice_model::otlp::metrics::v1::metric::Data;
 use sluice_model::otlp::trace::v1::status::StatusCode;
 use sluice_model::time::to_arrow_nanos;
 use sluice_model::traces::wire::{Contexts, SpanFacts, WireTraces};
@@ -117,89 +115,75 @@ impl ShardWorker {
         seq: u64,
         replay: bool,
         tenant: &Tenant,
-        resource_metrics: &[ResourceMetrics],
+        metrics: &WireMetrics,
     ) {
+        // Taken out while the points are appended to `self`'s batches.
+        let mut cache = self.contexts.take().unwrap_or_default();
+        let mut contexts = Contexts::cached(&mut cache);
         let mut key = BatchKey::new(tenant);
-        for rm in resource_metrics {
-            let resource = Arc::new(ResourceContext::new(rm.resource.as_ref(), &rm.schema_url));
-            for sm in &rm.scope_metrics {
-                let scope = Arc::new(ScopeContext::new(sm.scope.as_ref(), &sm.schema_url));
-                for metric in &sm.metrics {
-                    if let Some(feed) = &mut self.feed {
-                        feed.record_metric(tenant, &resource, metric);
-                    }
-                    match &metric.data {
-                        Some(Data::Gauge(g)) => {
-                            for p in &g.data_points {
-                                if let Some(BatchBuilder::Gauge(b)) = self.rows(
-                                    key.at(Table::MetricsGauge, p.time_unix_nano),
-                                    seq,
-                                    replay,
-                                ) {
-                                    b.append(&resource, &scope, metric, p);
-                                }
-                            }
+        for WireMetric {
+            resource,
+            scope,
+            metric,
+        } in metrics.metrics()
+        {
+            let (resource, scope) = contexts.get(metrics, resource, scope);
+            let metric = &metric;
+            if let Some(feed) = &mut self.feed {
+                feed.record_metric(tenant, resource, metric);
+            }
+            match &metric.data {
+                Some(Data::Gauge(g)) => {
+                    for p in &g.data_points {
+                        if let Some(BatchBuilder::Gauge(b)) =
+                            self.rows(key.at(Table::MetricsGauge, p.time_unix_nano), seq, replay)
+                        {
+                            b.append(resource, scope, metric, p);
                         }
-                        Some(Data::Sum(s)) => {
-                            for p in &s.data_points {
-                                if let Some(BatchBuilder::Sum(b)) = self.rows(
-                                    key.at(Table::MetricsSum, p.time_unix_nano),
-                                    seq,
-                                    replay,
-                                ) {
-                                    b.append(&resource, &scope, metric, s, p);
-                                }
-                            }
-                        }
-                        Some(Data::Histogram(h)) => {
-                            for p in &h.data_points {
-                                if let Some(BatchBuilder::Histogram(b)) = self.rows(
-                                    key.at(Table::MetricsHistogram, p.time_unix_nano),
-                                    seq,
-                                    replay,
-                                ) {
-                                    b.append(
-                                        &resource,
-                                        &scope,
-                                        metric,
-                                        h.aggregation_temporality,
-                                        p,
-                                    );
-                                }
-                            }
-                        }
-                        Some(Data::ExponentialHistogram(h)) => {
-                            for p in &h.data_points {
-                                let k =
-                                    key.at(Table::MetricsExponentialHistogram, p.time_unix_nano);
-                                if let Some(BatchBuilder::ExponentialHistogram(b)) =
-                                    self.rows(k, seq, replay)
-                                {
-                                    b.append(
-                                        &resource,
-                                        &scope,
-                                        metric,
-                                        h.aggregation_temporality,
-                                        p,
-                                    );
-                                }
-                            }
-                        }
-                        Some(Data::Summary(s)) => {
-                            for p in &s.data_points {
-                                if let Some(BatchBuilder::Summary(b)) = self.rows(
-                                    key.at(Table::MetricsSummary, p.time_unix_nano),
-                                    seq,
-                                    replay,
-                                ) {
-                                    b.append(&resource, &scope, metric, p);
-                                }
-                            }
-                        }
-                        None => {}
                     }
                 }
+                Some(Data::Sum(s)) => {
+                    for p in &s.data_points {
+                        if let Some(BatchBuilder::Sum(b)) =
+                            self.rows(key.at(Table::MetricsSum, p.time_unix_nano), seq, replay)
+                        {
+                            b.append(resource, scope, metric, s, p);
+                        }
+                    }
+                }
+                Some(Data::Histogram(h)) => {
+                    for p in &h.data_points {
+                        if let Some(BatchBuilder::Histogram(b)) = self.rows(
+                            key.at(Table::MetricsHistogram, p.time_unix_nano),
+                            seq,
+                            replay,
+                        ) {
+                            b.append(resource, scope, metric, h.aggregation_temporality, p);
+                        }
+                    }
+                }
+                Some(Data::ExponentialHistogram(h)) => {
+                    for p in &h.data_points {
+                        let k = key.at(Table::MetricsExponentialHistogram, p.time_unix_nano);
+                        if let Some(BatchBuilder::ExponentialHistogram(b)) =
+                            self.rows(k, seq, replay)
+                        {
+                            b.append(resource, scope, metric, h.aggregation_temporality, p);
+                        }
+                    }
+                }
+                Some(Data::Summary(s)) => {
+                    for p in &s.data_points {
+                        if let Some(BatchBuilder::Summary(b)) =
+                            self.rows(key.at(Table::MetricsSummary, p.time_unix_nano), seq, replay)
+                        {
+                            b.append(resource, scope, metric, p);
+                        }
+                    }
+                }
+                None => {}
             }
         }
+        self.contexts = Some(cache);
     }
 }
