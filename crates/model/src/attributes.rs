@@ -329,7 +329,7 @@ pub const MIN_BYTES: usize = 1024;
 
 /// Appends one map holding the attributes of `key_values`, `KeyValue`
 /// messages read in place from a checked body (see
-/// [`protowire`](crate::protowire)). Values print as [`write_value`] prints
+/// [`protowire`]). Values print as [`write_value`] prints
 /// them; duplicate keys are dropped as [`append_attributes`] drops them.
 /// `prints` is scratch space, reused from call to call.
 pub fn append_wire_attributes<'a>(

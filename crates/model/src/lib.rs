@@ -1,10 +1,11 @@
 //! The data model of Sluice: what an OTLP record becomes on its way to Parquet.
 //!
-//! Receivers (`sluice-otlp`) decode OTLP metrics and logs into the prost types
-//! of `opentelemetry-proto`; protobuf traces, the bulk of the data, they only
-//! check ([`protowire`]) and index in place ([`traces::wire`]). [`validate`]
-//! drops the records that are individually invalid and says why (the
-//! `partial_success` of the response). The shard workers (`sluice-pipeline`)
+//! Receivers (`sluice-otlp`) do not decode protobuf requests into the prost
+//! types of `opentelemetry-proto`: they check them ([`protowire`]) and index
+//! them in place ([`wire`]: [`traces::wire`], [`logs::wire`],
+//! [`metrics::wire`]), validating each record as they go ([`validate`], which
+//! says why a record is dropped: the `partial_success` of the response).
+//! OTLP/JSON requests are decoded, then encoded and indexed alike. The shard workers (`sluice-pipeline`)
 //! then append each record to one of the batch builders of [`traces`],
 //! [`logs`] and [`metrics`], which produce Arrow `RecordBatch`es whose
 //! schemas ([`schema`]) follow the OpenTelemetry Collector ClickHouse exporter, so

@@ -1,11 +1,12 @@
-//! The protobuf wire format, read in place: the receivers check an OTLP trace
+//! The protobuf wire format, read in place: the receivers check an OTLP
 //! request as they index it ([`CheckedFields`], which [`check`] is made of)
-//! and the shards read its fields from the request's own bytes ([`Fields`]),
-//! without building a message per span.
+//! and the shards read its spans' and log records' fields from the request's
+//! own bytes ([`Fields`]), without building a message per record.
 //!
 //! [`check`] accepts exactly what `prost` accepts for the message it is given
 //! a [`Schema`] of: varints of at most ten bytes, known fields with their
-//! declared wire type, UTF-8 strings, unknown fields (groups included) skipped,
+//! declared wire type (repeated scalars packed or not), UTF-8 strings,
+//! unknown fields (groups included) skipped,
 //! and messages nested at most [`RECURSION_LIMIT`] deep. So a body that passes
 //! always decodes with `prost` too, and the other way round.
 

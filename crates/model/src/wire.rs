@@ -6,7 +6,7 @@
 //! each with scopes (`ScopeSpans`, `ScopeLogs`), each with records (spans,
 //! log records), and each resource and scope message with a context message
 //! (field 1), its records or scopes (field 2) and a schema URL (field 3). A
-//! receiver checks the body as it indexes it ([`WireContexts::index`]),
+//! receiver checks the body as it indexes it ([`WireContexts`]),
 //! noting where each resource's and scope's context lies; the shards make
 //! each context once from those bytes ([`Contexts`], [`ContextCache`]).
 //!
@@ -26,7 +26,7 @@ use crate::protowire::{CheckedFields, Schema, WireError, merged};
 
 mod contexts;
 
-pub use contexts::{ContextCache, Contexts};
+pub use contexts::{ContextCache, Contexts, MAX_KNOWN, MAX_KNOWN_BYTES};
 
 /// A byte range of a body, or of one record's bytes in it; bodies are under
 /// 4 GiB.

@@ -3,8 +3,8 @@
 //! [`grpc`] serves the three OTLP/gRPC `Export` services and [`http`] serves
 //! `POST /v1/traces`, `/v1/metrics` and `/v1/logs`. Both read the request body
 //! within the configured limits, decompress it (gzip, zstd) without ever
-//! inflating past the limit, decode it (protobuf, or OTLP/JSON on HTTP; protobuf
-//! traces are checked and indexed in place rather than decoded), drop the
+//! inflating past the limit, decode it (protobuf, or OTLP/JSON on HTTP;
+//! protobuf bodies are checked and indexed in place rather than decoded), drop the
 //! records that are individually invalid ([`sluice_model::validate`]), and hand
 //! the rest to an [`ExportSink`] — the pipeline. The answer follows the OTLP
 //! specification: `partial_success` for dropped records; `INVALID_ARGUMENT`/400

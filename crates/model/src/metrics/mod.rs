@@ -1,6 +1,10 @@
 //! Metric data points to rows of the five `otel_metrics_*` tables, one table per
 //! OTLP metric type, one row per data point.
 //!
+//! A shard worker decodes each metric of its share of a request
+//! ([`wire::WireMetrics`], checked and indexed by the receivers) and appends
+//! its valid points to the builder of their table and hour.
+//!
 //! Every table starts with the same columns (resource, scope, metric name,
 //! description, unit, point attributes, start and point time), built by
 //! `CommonColumns`; each type's builder adds its own. The three attribute
