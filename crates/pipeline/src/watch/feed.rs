@@ -323,26 +323,31 @@ impl SeriesKeys {
     ) -> &[u8] {
         self.key.clear();
         push_part(&mut self.key, service.as_bytes());
-        self.order.clear();
-        self.order.extend(0..attributes.len());
-        // Stable: among equal keys the last one is the one kept.
-        self.order
-            .sort_by(|&a, &b| attributes[a].key.cmp(&attributes[b].key));
-        for (n, &i) in self.order.iter().enumerate() {
-            let kv = &attributes[i];
-            let replaced = kv.key == "metric" || (host.is_some() && kv.key == "host.name");
-            let shadowed = self
-                .order
-                .get(n + 1)
-                .is_some_and(|&next| attributes[next].key == kv.key);
-            if replaced || shadowed {
-                continue;
+        let replaced = |key: &str| key == "metric" || (host.is_some() && key == "host.name");
+        // SDKs mostly send a point's attributes in key order, each key once:
+        // then they go as they are, without sorting them.
+        if attributes.windows(2).all(|pair| pair[0].key < pair[1].key) {
+            for kv in attributes {
+                if !replaced(&kv.key) {
+                    self.push_attribute(kv);
+                }
             }
-            self.value.clear();
-            write_value(kv.value.as_ref(), &mut self.value);
-            self.key.push(2);
-            push_part(&mut self.key, kv.key.as_bytes());
-            push_part(&mut self.key, self.value.as_bytes());
+        } else {
+            self.order.clear();
+            self.order.extend(0..attributes.len());
+            // Stable: among equal keys the last one is the one kept.
+            self.order
+                .sort_by(|&a, &b| attributes[a].key.cmp(&attributes[b].key));
+            for n in 0..self.order.len() {
+                let kv = &attributes[self.order[n]];
+                let shadowed = self
+                    .order
+                    .get(n + 1)
+                    .is_some_and(|&next| attributes[next].key == kv.key);
+                if !(replaced(&kv.key) || shadowed) {
+                    self.push_attribute(kv);
+                }
+            }
         }
         match host {
             Some(host) => {
@@ -356,8 +361,20 @@ impl SeriesKeys {
     }
 }
 
+impl SeriesKeys {
+    /// Appends an attribute, tagged 2, to the key.
+    fn push_attribute(&mut self, kv: &KeyValue) {
+        self.value.clear();
+        write_value(kv.value.as_ref(), &mut self.value);
+        self.key.push(2);
+        push_part(&mut self.key, kv.key.as_bytes());
+        push_part(&mut self.key, self.value.as_bytes());
+    }
+}
+
+/// Appends `part` with its length (under 4 GiB: a request is).
 fn push_part(key: &mut Vec<u8>, part: &[u8]) {
-    key.extend_from_slice(&(part.len() as u64).to_le_bytes());
+    key.extend_from_slice(&(part.len() as u32).to_le_bytes());
     key.extend_from_slice(part);
 }
 
