@@ -33,7 +33,13 @@
 //!   the end-to-end benchmark sends them (64 of 512 spans from its 8 workers,
 //!   [`trace_bodies`] with its arguments and seed 1): prost's decode of
 //!   them (the driver's decode-only baseline, counted), their spans held and
-//!   finished, and that batch encoded.
+//!   finished, and that batch encoded;
+//! - `measured_loadgen_logs`: 64 of the load generator's log requests of
+//!   512 records (seed 1), checked and indexed as the receivers do and their
+//!   records appended to one batch as a shard does, then finished;
+//! - `measured_loadgen_metrics`: 64 of its metric requests of 512 data
+//!   points (seed 1), checked and indexed, and each metric decoded as a
+//!   shard decodes it before appending its points.
 //!
 //! Run without valgrind it prints the sizes and exits.
 //!
@@ -56,9 +62,13 @@ use std::hint::black_box;
 use arrow::array::RecordBatch;
 use bytes::Bytes;
 use prost::Message;
-use sluice_benches::loadgen::trace_bodies;
+use sluice_benches::loadgen::{bodies, trace_bodies};
 use sluice_benches::payload::{TracePayload, span_count, trace_request};
+use sluice_model::Signal;
+use sluice_model::logs::LogBatchBuilder;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use sluice_model::traces::wire::{ContextCache, Contexts};
+use sluice_otlp::{BodyEncoding, ExportRequest, decode_export};
 use stages::Shard;
 
 #[inline(never)]
@@ -120,6 +130,53 @@ fn measured_loadgen_to_parquet(batch: &RecordBatch) -> (Vec<u8>, usize) {
     (stages::to_parquet(batch), batch.num_rows())
 }
 
+/// Decodes and validates each log request and appends its records to one
+/// batch, as the receivers and a shard worker do; returns the batch.
+fn logs_to_arrow(bodies: &[Bytes], contexts: &mut ContextCache) -> RecordBatch {
+    let mut rows = LogBatchBuilder::new();
+    for body in bodies {
+        let decoded = decode_export(Signal::Logs, body, BodyEncoding::Protobuf);
+        let ExportRequest::WireLogs(logs) = decoded.expect("the payload is valid OTLP") else {
+            unreachable!("protobuf logs are indexed in place");
+        };
+        let mut contexts = Contexts::cached(contexts);
+        for log in logs.records() {
+            let (resource, scope) = contexts.get(&logs, log.resource, log.scope);
+            rows.append(resource, scope, &log.record);
+        }
+    }
+    rows.finish()
+}
+
+/// Decodes and validates each metric request, then decodes each of its
+/// metrics as a shard worker does before appending their points; returns
+/// the data points.
+fn metrics_decoded(bodies: &[Bytes]) -> usize {
+    let mut points = 0;
+    for body in bodies {
+        let decoded = decode_export(Signal::Metrics, body, BodyEncoding::Protobuf);
+        let ExportRequest::WireMetrics(metrics) = decoded.expect("the payload is valid OTLP")
+        else {
+            unreachable!("protobuf metrics are indexed in place");
+        };
+        points += metrics
+            .metrics()
+            .map(|m| sluice_model::validate::point_count(&m.metric))
+            .sum::<usize>();
+    }
+    points
+}
+
+#[inline(never)]
+fn measured_loadgen_logs(bodies: &[Bytes], contexts: &mut ContextCache) -> RecordBatch {
+    logs_to_arrow(bodies, contexts)
+}
+
+#[inline(never)]
+fn measured_loadgen_metrics(bodies: &[Bytes]) -> usize {
+    metrics_decoded(bodies)
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; nothing here takes arguments.
     let payload = TracePayload::flush();
@@ -164,6 +221,19 @@ fn main() {
     assert_eq!(loadgen_batch.num_rows(), 64 * 512);
     black_box(stages::to_parquet(&loadgen_batch));
     black_box(measured_loadgen_to_parquet(&loadgen_batch));
+
+    let (logs, records) = bodies("logs", Some(1)).expect("the driver's arguments are valid");
+    let mut contexts = ContextCache::default();
+    black_box(logs_to_arrow(&logs, &mut contexts));
+    let log_batch = black_box(measured_loadgen_logs(&logs, &mut contexts));
+    assert_eq!(
+        log_batch.num_rows(),
+        records,
+        "every log record becomes a row"
+    );
+    let (metrics, points) = bodies("metrics", Some(1)).expect("the driver's arguments are valid");
+    black_box(metrics_decoded(&metrics));
+    assert_eq!(black_box(measured_loadgen_metrics(&metrics)), points);
     println!(
         "{spans} spans: protobuf body {} bytes, parquet file {} bytes",
         body.len(),

@@ -17,18 +17,27 @@ const REQUESTS_PER_WORKER: usize = 8;
 /// The bodies of the first requests of a traces run with [`SHAPE`] (and
 /// `--seed seed`, for the same bodies every time), and the spans they hold.
 pub fn trace_bodies(seed: Option<u64>) -> Result<(Vec<Bytes>, usize), Box<dyn std::error::Error>> {
+    bodies("traces", seed)
+}
+
+/// [`trace_bodies`] of another signal (`logs`, `metrics`): the bodies and
+/// the records (log records, data points) they hold.
+pub fn bodies(
+    signal: &str,
+    seed: Option<u64>,
+) -> Result<(Vec<Bytes>, usize), Box<dyn std::error::Error>> {
     let seed = seed.map(|seed| seed.to_string());
     let seed_args = seed.iter().flat_map(|seed| ["--seed", seed.as_str()]);
-    let args = ["sluice-loadgen", "--signal", "traces"]
+    let args = ["sluice-loadgen", "--signal", signal]
         .into_iter()
         .chain(SHAPE)
         .chain(seed_args);
     let options = sluice_loadgen::Options::try_parse_from(args)?;
     let requests = sluice_loadgen::runner::sample_requests(&options.plan()?, REQUESTS_PER_WORKER);
-    let spans = requests.iter().map(|request| request.records).sum();
+    let records = requests.iter().map(|request| request.records).sum();
     Ok((
         requests.into_iter().map(|request| request.body).collect(),
-        spans,
+        records,
     ))
 }
 
