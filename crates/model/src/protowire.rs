@@ -380,27 +380,37 @@ impl Kind {
         }
     }
 
-    /// Whether a field of this kind may come with `wire_type`: its own, or
-    /// a repeated scalar's element type (unpacked).
-    fn takes(self, wire_type: u8) -> bool {
-        wire_type == self.wire_type()
-            || matches!(
-                (self, wire_type),
-                (Self::PackedVarint, VARINT) | (Self::PackedFixed64, FIXED64)
-            )
+    /// Whether `wire_type` is this repeated scalar's element type: one
+    /// element, not packed.
+    fn takes_unpacked(self, wire_type: u8) -> bool {
+        matches!(
+            (self, wire_type),
+            (Self::PackedVarint, VARINT) | (Self::PackedFixed64, FIXED64)
+        )
     }
 }
 
-/// Whether `run`, a packed run of varints, holds whole valid varints only,
-/// as `prost` requires.
-fn is_varint_run(run: &[u8]) -> bool {
-    let mut fields = Fields::new(run);
-    while fields.remaining() > 0 {
-        if fields.varint().is_err() {
-            return false;
+/// Checks `run`, the packed run of field `tag` (of `kind`, a repeated
+/// scalar) of a `schema` message, as `prost` reads it: whole 64-bit values,
+/// or whole valid varints. Apart from the check's loop, which the scalars
+/// of the other messages go through.
+#[inline(never)]
+fn check_run(schema: &Schema, tag: u32, kind: Kind, run: &[u8]) -> Result<(), WireError> {
+    match kind {
+        Kind::PackedFixed64 if !run.len().is_multiple_of(8) => {
+            Err(WireError::at(schema, tag, "buffer underflow"))
         }
+        Kind::PackedVarint => {
+            let mut varints = Fields::new(run);
+            while varints.remaining() > 0 {
+                if varints.varint().is_err() {
+                    return Err(WireError::at(schema, tag, "invalid varint"));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
     }
-    true
 }
 
 /// The known fields of a message type, by tag.
@@ -518,27 +528,36 @@ impl<'a, 's> CheckedFields<'a, 's> {
                 return Ok(None);
             }
             let start = self.buf.len() - fields.buf.len();
-            let (tag, kind, wire_type) = match self.schema.field_at(fields.buf) {
-                Some((tag, kind)) => {
+            let (tag, kind) = match self.schema.field_at(fields.buf) {
+                Some(known) => {
                     fields.buf = &fields.buf[1..];
-                    (tag, kind, kind.wire_type())
+                    known
                 }
                 None => {
                     let (tag, wire_type) = fields.key()?;
-                    let kind = self.schema.kind(tag);
-                    if let Some(kind) = kind
-                        && !kind.takes(wire_type)
-                    {
-                        return Err(WireError::at(self.schema, tag, "invalid wire type"));
-                    }
-                    let Some(kind) = kind else {
+                    let Some(kind) = self.schema.kind(tag) else {
                         fields.skip_field(tag, wire_type, self.depth)?;
                         continue;
                     };
-                    (tag, kind, wire_type)
+                    if kind.wire_type() != wire_type {
+                        if !kind.takes_unpacked(wire_type) {
+                            return Err(WireError::at(self.schema, tag, "invalid wire type"));
+                        }
+                        // One element of a repeated scalar: nothing more to
+                        // check.
+                        return Ok(Some(Field {
+                            tag,
+                            value: fields.value(wire_type)?,
+                            start,
+                            end: self.buf.len() - fields.buf.len(),
+                            depth: self.depth + 1,
+                            nested: None,
+                        }));
+                    }
+                    (tag, kind)
                 }
             };
-            let value = fields.value(wire_type)?;
+            let value = fields.value(kind.wire_type())?;
             let nested = match kind {
                 Kind::Str if !is_utf8(value.bytes()) => {
                     return Err(WireError::at(
@@ -551,11 +570,9 @@ impl<'a, 's> CheckedFields<'a, 's> {
                     return Err(WireError::at(self.schema, tag, "recursion limit reached"));
                 }
                 Kind::Message(inner) => Some(inner),
-                Kind::PackedFixed64 if wire_type == BYTES && value.bytes().len() % 8 != 0 => {
-                    return Err(WireError::at(self.schema, tag, "buffer underflow"));
-                }
-                Kind::PackedVarint if wire_type == BYTES && !is_varint_run(value.bytes()) => {
-                    return Err(WireError::at(self.schema, tag, "invalid varint"));
+                Kind::PackedFixed64 | Kind::PackedVarint => {
+                    check_run(self.schema, tag, kind, value.bytes())?;
+                    None
                 }
                 _ => None,
             };
