@@ -187,15 +187,65 @@ pub struct WireContexts {
     scopes: Arc<[(u32, ContextAt)]>,
 }
 
-/// One step of a request's records regrouped under their resources and
-/// scopes ([`WireContexts::regroup`]).
-pub(crate) enum Group<R> {
-    /// The records that follow are under resource `.0`.
-    Resource(usize),
-    /// The records that follow are under scope `.0`, of the resource before.
-    Scope(usize),
-    Record(R),
+/// The messages of one signal's request that hold its records, for
+/// [`WireContexts::rebuild`]: its resource message (`ResourceSpans`,
+/// `ResourceMetrics`, `ResourceLogs`) and its scope message; made for each
+/// signal by [`nesting!`].
+pub(crate) trait Nesting {
+    type Resource;
+    type Scope;
+    type Record;
+    fn resource(resource: Option<Resource>, schema_url: String) -> Self::Resource;
+    fn scope(scope: Option<InstrumentationScope>, schema_url: String) -> Self::Scope;
+    fn scopes(resource: &mut Self::Resource) -> &mut Vec<Self::Scope>;
+    fn records(scope: &mut Self::Scope) -> &mut Vec<Self::Record>;
 }
+
+/// Implements [`Nesting`] for a signal: `nesting!(Name, resource message,
+/// its scopes' field, scope message, its records' field, record message)`.
+macro_rules! nesting {
+    ($name:ident, $resource:ident, $scopes:ident, $scope:ident, $records:ident, $record:ident) => {
+        /// The nesting of this signal's request messages.
+        struct $name;
+
+        impl $crate::wire::Nesting for $name {
+            type Resource = $resource;
+            type Scope = $scope;
+            type Record = $record;
+
+            fn resource(
+                resource: Option<$crate::otlp::resource::v1::Resource>,
+                schema_url: String,
+            ) -> $resource {
+                $resource {
+                    resource,
+                    $scopes: Vec::new(),
+                    schema_url,
+                }
+            }
+
+            fn scope(
+                scope: Option<$crate::otlp::common::v1::InstrumentationScope>,
+                schema_url: String,
+            ) -> $scope {
+                $scope {
+                    scope,
+                    $records: Vec::new(),
+                    schema_url,
+                }
+            }
+
+            fn scopes(resource: &mut $resource) -> &mut Vec<$scope> {
+                &mut resource.$scopes
+            }
+
+            fn records(scope: &mut $scope) -> &mut Vec<$record> {
+                &mut scope.$records
+            }
+        }
+    };
+}
+pub(crate) use nesting;
 
 impl WireContexts {
     /// Checks `whole`, a request of `schemas`, level by level, noting its
@@ -318,28 +368,34 @@ impl WireContexts {
             .collect()
     }
 
-    /// Walks `records` (each with its scope's index, in request order) as
-    /// they came, under their resources and scopes: `step` is told of each
-    /// change of resource, then of scope, before the record.
-    pub(crate) fn regroup<R>(
+    /// The resource messages of a request holding `records` (each with its
+    /// scope's index, in request order) under their resources and scopes of
+    /// `body` as they came: for OTLP/JSON and for tests.
+    pub(crate) fn rebuild<N: Nesting>(
         &self,
-        records: impl Iterator<Item = (u32, R)>,
-        mut step: impl FnMut(Group<R>),
-    ) {
+        body: &[u8],
+        records: impl Iterator<Item = (u32, N::Record)>,
+    ) -> Vec<N::Resource> {
+        let mut resources: Vec<N::Resource> = Vec::new();
         let mut last_scope = None;
         for (scope, record) in records {
             if last_scope != Some(scope) {
                 let resource = self.resource_of(scope as usize);
-                let same_resource =
-                    last_scope.is_some_and(|s| self.resource_of(s as usize) == resource);
-                if !same_resource {
-                    step(Group::Resource(resource));
+                if last_scope.is_none_or(|s| self.resource_of(s as usize) != resource) {
+                    let (message, schema_url) = self.resource(body, resource);
+                    resources.push(N::resource(message, schema_url.to_owned()));
                 }
-                step(Group::Scope(scope as usize));
+                let (message, schema_url) = self.scope(body, scope as usize);
+                if let Some(last) = resources.last_mut() {
+                    N::scopes(last).push(N::scope(message, schema_url.to_owned()));
+                }
                 last_scope = Some(scope);
             }
-            step(Group::Record(record));
+            if let Some(last) = resources.last_mut().and_then(|r| N::scopes(r).last_mut()) {
+                N::records(last).push(record);
+            }
         }
+        resources
     }
 }
 

@@ -18,10 +18,10 @@ use prost::Message;
 use crate::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use crate::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use crate::otlp::resource::v1::Resource;
-use crate::protowire::{self, CheckedFields, Fields, WireError, occurrences, otlp as schema};
+use crate::protowire::{self, CheckedFields, WireError, occurrences, otlp as schema};
 use crate::traces::wire::Text;
 use crate::validate::{self, Rejected};
-use crate::wire::{At, Group, Indexed, MAX_BODY, RequestSchemas, WireContexts};
+use crate::wire::{At, Indexed, MAX_BODY, RequestSchemas, WireContexts, decode_checked, nesting};
 
 /// The messages of a log request.
 static SCHEMAS: RequestSchemas = RequestSchemas {
@@ -182,41 +182,24 @@ impl WireLogs {
     /// The kept log records as a message, grouped under their resources and
     /// scopes as they came (for OTLP/JSON and for tests).
     pub fn to_request(&self) -> ExportLogsServiceRequest {
-        let mut request = ExportLogsServiceRequest::default();
-        let records = self.records.iter().map(|at| (at.scope, at.record));
-        self.contexts.regroup(records, |step| match step {
-            Group::Resource(index) => {
-                let (resource, schema_url) = self.contexts.resource(&self.body, index);
-                request.resource_logs.push(ResourceLogs {
-                    resource,
-                    scope_logs: Vec::new(),
-                    schema_url: schema_url.to_owned(),
-                });
-            }
-            Group::Scope(index) => {
-                let (scope, schema_url) = self.contexts.scope(&self.body, index);
-                if let Some(last) = request.resource_logs.last_mut() {
-                    last.scope_logs.push(ScopeLogs {
-                        scope,
-                        log_records: Vec::new(),
-                        schema_url: schema_url.to_owned(),
-                    });
-                }
-            }
-            Group::Record(at) => {
-                let record = LogRecord::decode(at.slice(&self.body)).unwrap_or_default();
-                if let Some(last) = request
-                    .resource_logs
-                    .last_mut()
-                    .and_then(|r| r.scope_logs.last_mut())
-                {
-                    last.log_records.push(record);
-                }
-            }
+        let records = self.records.iter().map(|at| {
+            let record: LogRecord = decode_checked(at.record.slice(&self.body));
+            (at.scope, record)
         });
-        request
+        ExportLogsServiceRequest {
+            resource_logs: self.contexts.rebuild::<Logs>(&self.body, records),
+        }
     }
 }
+
+nesting!(
+    Logs,
+    ResourceLogs,
+    scope_logs,
+    ScopeLogs,
+    log_records,
+    LogRecord
+);
 
 impl Indexed for WireLogs {
     fn body(&self) -> &Bytes {
@@ -292,24 +275,6 @@ impl LogLayout {
 }
 
 impl<'a> LogView<'a> {
-    /// Reads a log record of a checked body.
-    pub fn parse(bytes: &'a [u8]) -> Self {
-        let mut record = Self {
-            bytes,
-            ..Self::default()
-        };
-        let mut fields = Fields::new(bytes);
-        loop {
-            let start = bytes.len() - fields.remaining();
-            let Some((tag, value)) = fields.next() else {
-                break;
-            };
-            let end = bytes.len() - fields.remaining();
-            record.note(tag, value, start, end);
-        }
-        record
-    }
-
     /// Checks `bytes` as a log record nested `depth` messages deep, as
     /// [`protowire::check`] does, and reads it in the same pass.
     pub fn checked(bytes: &'a [u8], depth: u32) -> Result<Self, WireError> {

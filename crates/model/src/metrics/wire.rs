@@ -23,7 +23,7 @@ use crate::otlp::resource::v1::Resource;
 use crate::protowire::{CheckedFields, WireError, occurrences, otlp as schema};
 use crate::traces::wire::Text;
 use crate::validate::{self, Rejected};
-use crate::wire::{At, Group, Indexed, MAX_BODY, RequestSchemas, WireContexts, decode_checked};
+use crate::wire::{At, Indexed, MAX_BODY, RequestSchemas, WireContexts, decode_checked, nesting};
 
 /// The messages of a metric request.
 static SCHEMAS: RequestSchemas = RequestSchemas {
@@ -233,41 +233,21 @@ impl WireMetrics {
     /// The kept metrics and points as a message, grouped under their
     /// resources and scopes as they came (for OTLP/JSON and for tests).
     pub fn to_request(&self) -> ExportMetricsServiceRequest {
-        let mut request = ExportMetricsServiceRequest::default();
-        let metrics = self.metrics.iter().map(|at| (at.scope, at));
-        self.contexts.regroup(metrics, |step| match step {
-            Group::Resource(index) => {
-                let (resource, schema_url) = self.contexts.resource(&self.body, index);
-                request.resource_metrics.push(ResourceMetrics {
-                    resource,
-                    scope_metrics: Vec::new(),
-                    schema_url: schema_url.to_owned(),
-                });
-            }
-            Group::Scope(index) => {
-                let (scope, schema_url) = self.contexts.scope(&self.body, index);
-                if let Some(last) = request.resource_metrics.last_mut() {
-                    last.scope_metrics.push(ScopeMetrics {
-                        scope,
-                        metrics: Vec::new(),
-                        schema_url: schema_url.to_owned(),
-                    });
-                }
-            }
-            Group::Record(at) => {
-                let metric = self.decode(at);
-                if let Some(last) = request
-                    .resource_metrics
-                    .last_mut()
-                    .and_then(|r| r.scope_metrics.last_mut())
-                {
-                    last.metrics.push(metric);
-                }
-            }
-        });
-        request
+        let metrics = self.metrics.iter().map(|at| (at.scope, self.decode(at)));
+        ExportMetricsServiceRequest {
+            resource_metrics: self.contexts.rebuild::<Metrics>(&self.body, metrics),
+        }
     }
 }
+
+nesting!(
+    Metrics,
+    ResourceMetrics,
+    scope_metrics,
+    ScopeMetrics,
+    metrics,
+    Metric
+);
 
 impl Indexed for WireMetrics {
     fn body(&self) -> &Bytes {

@@ -22,7 +22,7 @@ use crate::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use crate::protowire::{self, CheckedFields, Fields, WireError, occurrences, otlp as schema};
 use crate::validate::{self, Rejected};
-use crate::wire::{Group, Indexed, MAX_BODY, RequestSchemas, WireContexts};
+use crate::wire::{Indexed, MAX_BODY, RequestSchemas, WireContexts, decode_checked, nesting};
 
 pub(crate) use crate::wire::At;
 pub use crate::wire::{ContextCache, Contexts};
@@ -239,41 +239,17 @@ impl WireTraces {
     /// The kept spans as a message, grouped under their resources and scopes
     /// as they came (for OTLP/JSON and for tests).
     pub fn to_request(&self) -> ExportTraceServiceRequest {
-        let mut request = ExportTraceServiceRequest::default();
-        let spans = self.spans.iter().map(|at| (at.scope, at.span));
-        self.contexts.regroup(spans, |step| match step {
-            Group::Resource(index) => {
-                let (resource, schema_url) = self.contexts.resource(&self.body, index);
-                request.resource_spans.push(ResourceSpans {
-                    resource,
-                    scope_spans: Vec::new(),
-                    schema_url: schema_url.to_owned(),
-                });
-            }
-            Group::Scope(index) => {
-                let (scope, schema_url) = self.contexts.scope(&self.body, index);
-                if let Some(last) = request.resource_spans.last_mut() {
-                    last.scope_spans.push(ScopeSpans {
-                        scope,
-                        spans: Vec::new(),
-                        schema_url: schema_url.to_owned(),
-                    });
-                }
-            }
-            Group::Record(at) => {
-                let span = Span::decode(at.slice(&self.body)).unwrap_or_default();
-                if let Some(last) = request
-                    .resource_spans
-                    .last_mut()
-                    .and_then(|r| r.scope_spans.last_mut())
-                {
-                    last.spans.push(span);
-                }
-            }
+        let spans = self.spans.iter().map(|at| {
+            let span: Span = decode_checked(at.span.slice(&self.body));
+            (at.scope, span)
         });
-        request
+        ExportTraceServiceRequest {
+            resource_spans: self.contexts.rebuild::<Traces>(&self.body, spans),
+        }
     }
 }
+
+nesting!(Traces, ResourceSpans, scope_spans, ScopeSpans, spans, Span);
 
 impl Indexed for WireTraces {
     fn body(&self) -> &Bytes {
