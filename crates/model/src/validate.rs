@@ -28,6 +28,14 @@ pub struct Rejected {
 const MAX_REASONS: usize = 3;
 
 impl Rejected {
+    /// Nothing removed, `records` kept: what a share of a request reports.
+    pub(crate) fn accepting(records: usize) -> Self {
+        Self {
+            accepted: records as i64,
+            ..Self::default()
+        }
+    }
+
     pub(crate) fn reject(&mut self, records: i64, reason: impl FnOnce() -> String) {
         self.count += records;
         self.note(reason);

@@ -166,13 +166,11 @@ impl WireLogs {
         shares
             .into_iter()
             .map(|(part, records)| {
-                let mut rejected = Rejected::default();
-                rejected.accepted = records.len() as i64;
                 let share = Self {
                     body: self.body.clone(),
                     contexts: self.contexts.clone(),
+                    rejected: Rejected::accepting(records.len()),
                     records,
-                    rejected,
                 };
                 (part, share)
             })

@@ -216,14 +216,13 @@ impl WireMetrics {
         shares
             .into_iter()
             .map(|(part, metrics)| {
-                let mut rejected = Rejected::default();
-                rejected.accepted = metrics.iter().map(|at| i64::from(at.points)).sum();
+                let points = metrics.iter().map(|at| at.points as usize).sum();
                 let share = Self {
                     body: self.body.clone(),
                     contexts: self.contexts.clone(),
                     metrics,
                     invalid: self.invalid.clone(),
-                    rejected,
+                    rejected: Rejected::accepting(points),
                 };
                 (part, share)
             })

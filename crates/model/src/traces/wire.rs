@@ -223,13 +223,11 @@ impl WireTraces {
             .enumerate()
             .filter(|(_, spans)| !spans.is_empty())
             .map(|(part, spans)| {
-                let mut rejected = Rejected::default();
-                rejected.accepted = spans.len() as i64;
                 let share = Self {
                     body: self.body.clone(),
                     contexts: self.contexts.clone(),
+                    rejected: Rejected::accepting(spans.len()),
                     spans,
-                    rejected,
                 };
                 (part, share)
             })

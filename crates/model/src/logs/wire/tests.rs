@@ -8,10 +8,12 @@ use proptest::prelude::*;
 use super::*;
 use crate::attributes::value_to_string;
 use crate::context::{ResourceContext, ScopeContext};
-use crate::otlp::common::v1::{AnyValue, InstrumentationScope, any_value};
+use crate::otlp::common::v1::{AnyValue, any_value};
 use crate::otlp::resource::v1::Resource;
 use crate::protowire::check;
-use crate::traces::wire::tests::{any_value, id, key_value, message_pairs, time, wire_pairs};
+use crate::traces::wire::tests::{
+    any_value, edits, id, key_value, message_pairs, mutated, requests, time, wire_pairs,
+};
 
 fn log_record() -> impl Strategy<Value = LogRecord> {
     let ids = (
@@ -61,35 +63,8 @@ fn log_record() -> impl Strategy<Value = LogRecord> {
 }
 
 fn request() -> impl Strategy<Value = ExportLogsServiceRequest> {
-    let scope = (
-        proptest::option::of(("[a-z]{0,4}", "[0-9.]{0,4}", vec(key_value(), 0..3))),
-        vec(log_record(), 0..4),
-        "[a-z:/]{0,4}",
-    )
-        .prop_map(|(scope, log_records, schema_url)| ScopeLogs {
-            scope: scope.map(|(name, version, attributes)| InstrumentationScope {
-                name,
-                version,
-                attributes,
-                dropped_attributes_count: 0,
-            }),
-            log_records,
-            schema_url,
-        });
-    let resource = (
-        proptest::option::of(vec(key_value(), 0..4)),
-        vec(scope, 0..3),
-        "[a-z:/]{0,4}",
-    )
-        .prop_map(|(attributes, scope_logs, schema_url)| ResourceLogs {
-            resource: attributes.map(|attributes| Resource {
-                attributes,
-                ..Resource::default()
-            }),
-            scope_logs,
-            schema_url,
-        });
-    vec(resource, 0..3).prop_map(|resource_logs| ExportLogsServiceRequest { resource_logs })
+    requests::<Logs, _>(log_record())
+        .prop_map(|resource_logs| ExportLogsServiceRequest { resource_logs })
 }
 
 /// The rules of `validate::check_log`, restated on the message.
@@ -266,22 +241,9 @@ proptest! {
     #[test]
     fn indexing_refuses_exactly_what_prost_refuses(
         request in request(),
-        edits in vec((any::<prop::sample::Index>(), 0..4u8, any::<u8>()), 1..4),
+        edits in edits(),
     ) {
-        let mut body = request.encode_to_vec();
-        for (at, edit, byte) in edits {
-            if body.is_empty() {
-                body.push(byte);
-                continue;
-            }
-            let i = at.index(body.len());
-            match edit {
-                0 => body[i] ^= byte | 1,
-                1 => body.truncate(i),
-                2 => body.insert(i, byte),
-                _ => body[i] = byte,
-            }
-        }
+        let body = mutated(request.encode_to_vec(), &edits);
         let indexed = WireLogs::index(Bytes::from(body.clone()));
         let decoded = ExportLogsServiceRequest::decode(&body[..]);
         prop_assert_eq!(indexed.is_ok(), decoded.is_ok(), "{:?}", indexed.as_ref().err());

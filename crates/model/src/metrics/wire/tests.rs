@@ -9,7 +9,6 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use super::*;
-use crate::otlp::common::v1::InstrumentationScope;
 use crate::otlp::metrics::v1::exponential_histogram_data_point::Buckets;
 use crate::otlp::metrics::v1::summary_data_point::ValueAtQuantile;
 use crate::otlp::metrics::v1::{
@@ -18,7 +17,7 @@ use crate::otlp::metrics::v1::{
     number_data_point,
 };
 use crate::protowire::check;
-use crate::traces::wire::tests::{id, key_value, time};
+use crate::traces::wire::tests::{edits, id, key_value, mutated, requests, time};
 
 fn time_fits(nanos: u64) -> bool {
     i64::try_from(nanos).is_ok()
@@ -326,35 +325,7 @@ fn metric() -> impl Strategy<Value = Metric> {
 }
 
 fn request() -> impl Strategy<Value = ExportMetricsServiceRequest> {
-    let scope = (
-        proptest::option::of(("[a-z]{0,4}", "[0-9.]{0,4}", vec(key_value(), 0..3))),
-        vec(metric(), 0..4),
-        "[a-z:/]{0,4}",
-    )
-        .prop_map(|(scope, metrics, schema_url)| ScopeMetrics {
-            scope: scope.map(|(name, version, attributes)| InstrumentationScope {
-                name,
-                version,
-                attributes,
-                dropped_attributes_count: 0,
-            }),
-            metrics,
-            schema_url,
-        });
-    let resource = (
-        proptest::option::of(vec(key_value(), 0..4)),
-        vec(scope, 0..3),
-        "[a-z:/]{0,4}",
-    )
-        .prop_map(|(attributes, scope_metrics, schema_url)| ResourceMetrics {
-            resource: attributes.map(|attributes| Resource {
-                attributes,
-                ..Resource::default()
-            }),
-            scope_metrics,
-            schema_url,
-        });
-    vec(resource, 0..3)
+    requests::<Metrics, _>(metric())
         .prop_map(|resource_metrics| ExportMetricsServiceRequest { resource_metrics })
 }
 
@@ -486,22 +457,9 @@ proptest! {
     #[test]
     fn indexing_refuses_exactly_what_prost_refuses(
         request in request(),
-        edits in vec((any::<prop::sample::Index>(), 0..4u8, any::<u8>()), 1..4),
+        edits in edits(),
     ) {
-        let mut body = request.encode_to_vec();
-        for (at, edit, byte) in edits {
-            if body.is_empty() {
-                body.push(byte);
-                continue;
-            }
-            let i = at.index(body.len());
-            match edit {
-                0 => body[i] ^= byte | 1,
-                1 => body.truncate(i),
-                2 => body.insert(i, byte),
-                _ => body[i] = byte,
-            }
-        }
+        let body = mutated(request.encode_to_vec(), &edits);
         let indexed = WireMetrics::index(Bytes::from(body.clone()));
         let decoded = ExportMetricsServiceRequest::decode(&body[..]);
         prop_assert_eq!(indexed.is_ok(), decoded.is_ok(), "{:?}", indexed.as_ref().err());

@@ -21,6 +21,7 @@ use crate::otlp::resource::v1::Resource;
 use crate::otlp::trace::v1::span::{Event, Link};
 use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Status};
 use crate::protowire::{RECURSION_LIMIT, check};
+use crate::wire::Nesting;
 
 pub(crate) fn any_value() -> impl Strategy<Value = AnyValue> {
     use any_value::Value as V;
@@ -156,35 +157,75 @@ fn span() -> impl Strategy<Value = Span> {
 }
 
 fn request() -> impl Strategy<Value = ExportTraceServiceRequest> {
+    requests::<Traces, _>(span())
+        .prop_map(|resource_spans| ExportTraceServiceRequest { resource_spans })
+}
+
+/// Requests of up to 3 resources of up to 3 scopes of up to 4 `record`s
+/// each, every signal's drawn alike: the resource and scope messages made
+/// as [`Nesting`] makes them, with or without their context messages.
+pub(crate) fn requests<N, R>(record: R) -> impl Strategy<Value = Vec<N::Resource>>
+where
+    N: Nesting,
+    N::Resource: std::fmt::Debug,
+    N::Scope: std::fmt::Debug,
+    R: Strategy<Value = N::Record>,
+{
     let scope = (
         proptest::option::of(("[a-z]{0,4}", "[0-9.]{0,4}", vec(key_value(), 0..3))),
-        vec(span(), 0..4),
+        vec(record, 0..4),
         "[a-z:/]{0,4}",
     )
-        .prop_map(|(scope, spans, schema_url)| ScopeSpans {
-            scope: scope.map(|(name, version, attributes)| InstrumentationScope {
+        .prop_map(|(scope, records, schema_url)| {
+            let scope = scope.map(|(name, version, attributes)| InstrumentationScope {
                 name,
                 version,
                 attributes,
                 dropped_attributes_count: 0,
-            }),
-            spans,
-            schema_url,
+            });
+            let mut message = N::scope(scope, schema_url);
+            *N::records(&mut message) = records;
+            message
         });
     let resource = (
         proptest::option::of(vec(key_value(), 0..4)),
         vec(scope, 0..3),
         "[a-z:/]{0,4}",
     )
-        .prop_map(|(attributes, scope_spans, schema_url)| ResourceSpans {
-            resource: attributes.map(|attributes| Resource {
+        .prop_map(|(attributes, scopes, schema_url)| {
+            let resource = attributes.map(|attributes| Resource {
                 attributes,
                 ..Resource::default()
-            }),
-            scope_spans,
-            schema_url,
+            });
+            let mut message = N::resource(resource, schema_url);
+            *N::scopes(&mut message) = scopes;
+            message
         });
-    vec(resource, 0..3).prop_map(|resource_spans| ExportTraceServiceRequest { resource_spans })
+    vec(resource, 0..3)
+}
+
+/// Up to three edits of a body: a byte flipped, the body cut, a byte
+/// inserted or overwritten, at a place drawn anew for each.
+pub(crate) fn edits() -> impl Strategy<Value = Vec<(prop::sample::Index, u8, u8)>> {
+    vec((any::<prop::sample::Index>(), 0..4u8, any::<u8>()), 1..4)
+}
+
+/// `body` with `edits` made to it, one after the other.
+pub(crate) fn mutated(mut body: Vec<u8>, edits: &[(prop::sample::Index, u8, u8)]) -> Vec<u8> {
+    for &(at, edit, byte) in edits {
+        if body.is_empty() {
+            body.push(byte);
+            continue;
+        }
+        let i = at.index(body.len());
+        match edit {
+            0 => body[i] ^= byte | 1,
+            1 => body.truncate(i),
+            2 => body.insert(i, byte),
+            _ => body[i] = byte,
+        }
+    }
+    body
 }
 
 /// The rules of `validate::check_span`, restated on the message.
@@ -679,22 +720,9 @@ proptest! {
     #[test]
     fn check_refuses_exactly_what_prost_refuses(
         request in request(),
-        edits in vec((any::<prop::sample::Index>(), 0..4u8, any::<u8>()), 1..4),
+        edits in edits(),
     ) {
-        let mut body = request.encode_to_vec();
-        for (at, edit, byte) in edits {
-            if body.is_empty() {
-                body.push(byte);
-                continue;
-            }
-            let i = at.index(body.len());
-            match edit {
-                0 => body[i] ^= byte | 1,
-                1 => body.truncate(i),
-                2 => body.insert(i, byte),
-                _ => body[i] = byte,
-            }
-        }
+        let body = mutated(request.encode_to_vec(), &edits);
         agree(&body).map_err(TestCaseError::fail)?;
         // The index checks as it reads, and reports the fault `check` does.
         let indexed = WireTraces::index(Bytes::from(body.clone()));
