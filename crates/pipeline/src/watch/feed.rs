@@ -148,13 +148,19 @@ impl StepFeed {
             return;
         }
         let host = resource.attributes.get("host.name");
-        // The series of a point: found by key, built only when new.
-        let series = |feed: &mut Self, attributes: &[KeyValue]| -> SeriesRef {
+        // The series of a point: found by key, built only when new and
+        // there is room for it. A series the summaries hold is known (see
+        // `series`), so one not known while they are full would be left
+        // out by `add_metric`: it is left out before it is built.
+        let series = |feed: &mut Self, attributes: &[KeyValue]| -> Option<SeriesRef> {
             let key = feed
                 .keys
                 .key(&resource.service_name, host, &metric.name, attributes);
             if let Some(known) = feed.series.get(key) {
-                return known.clone();
+                return Some(known.clone());
+            }
+            if feed.entries >= feed.max_entries {
+                return None;
             }
             let built = SeriesRef::new(build_series(
                 &resource.service_name,
@@ -162,12 +168,8 @@ impl StepFeed {
                 &metric.name,
                 attributes,
             ));
-            // Bounded like the summaries: forgetting costs only rebuilding.
-            if feed.series.len() >= feed.max_entries.saturating_mul(2) {
-                feed.series.clear();
-            }
             feed.series.insert(key.to_vec(), built.clone());
-            built
+            Some(built)
         };
         let number = |p: &NumberDataPoint| match p.value {
             Some(Value::AsDouble(v)) => Some(v),
@@ -178,10 +180,11 @@ impl StepFeed {
             Some(Data::Gauge(g)) => {
                 for p in &g.data_points {
                     let time = to_arrow_nanos(p.time_unix_nano);
-                    if let Some(value) = number(p) {
-                        let series = series(self, &p.attributes);
-                        self.add_metric(tenant, time, &series, MetricStep::Gauge { time, value });
-                    }
+                    let Some(value) = number(p) else { continue };
+                    let Some(series) = series(self, &p.attributes) else {
+                        continue;
+                    };
+                    self.add_metric(tenant, time, &series, MetricStep::Gauge { time, value });
                 }
             }
             Some(Data::Sum(s)) => {
@@ -189,6 +192,9 @@ impl StepFeed {
                 for p in &s.data_points {
                     let time = to_arrow_nanos(p.time_unix_nano);
                     let Some(value) = number(p) else { continue };
+                    let Some(series) = series(self, &p.attributes) else {
+                        continue;
+                    };
                     let step = match (s.is_monotonic, delta) {
                         (false, _) => MetricStep::Gauge { time, value },
                         (true, true) => MetricStep::DeltaSum { value },
@@ -198,7 +204,6 @@ impl StepFeed {
                             value,
                         },
                     };
-                    let series = series(self, &p.attributes);
                     self.add_metric(tenant, time, &series, step);
                 }
             }
@@ -209,6 +214,9 @@ impl StepFeed {
                     if p.bucket_counts.len() != p.explicit_bounds.len() + 1 {
                         continue;
                     }
+                    let Some(series) = series(self, &p.attributes) else {
+                        continue;
+                    };
                     let time = to_arrow_nanos(p.time_unix_nano);
                     let step = MetricStep::Histogram {
                         time,
@@ -217,7 +225,6 @@ impl StepFeed {
                         bounds: p.explicit_bounds.clone(),
                         counts: p.bucket_counts.clone(),
                     };
-                    let series = series(self, &p.attributes);
                     self.add_metric(tenant, time, &series, step);
                 }
             }
@@ -268,6 +275,13 @@ impl StepFeed {
             newest,
         };
         self.entries = 0;
+        // The known series are forgotten only here, with the summaries
+        // that hold some of them (`record_metric` relies on it); at most
+        // `max_entries` are added between two sends. Forgetting costs only
+        // building them again.
+        if self.series.len() >= self.max_entries.saturating_mul(2) {
+            self.series.clear();
+        }
         match self.sender.try_send(batch) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => {}
             Err(TrySendError::Full(_)) => {
@@ -429,6 +443,82 @@ mod tests {
                 prop_assert_eq!(key_a, key_b);
             }
         }
+    }
+
+    /// A gauge `load` of one point per value of attribute `a`, at `time`.
+    fn gauge(time: u64, values: &[(i64, f64)]) -> Metric {
+        use opentelemetry_proto::tonic::metrics::v1::Gauge;
+        let data_points = values
+            .iter()
+            .map(|&(a, value)| NumberDataPoint {
+                attributes: vec![KeyValue {
+                    key: "a".into(),
+                    value: Some(AnyValue {
+                        value: Some(AttributeValue::IntValue(a)),
+                    }),
+                    ..Default::default()
+                }],
+                time_unix_nano: time,
+                value: Some(Value::AsDouble(value)),
+                ..Default::default()
+            })
+            .collect();
+        Metric {
+            name: "load".into(),
+            data: Some(Data::Gauge(Gauge { data_points })),
+            ..Default::default()
+        }
+    }
+
+    /// A full summary leaves new series out without building or keeping
+    /// them, and still takes the points of the series it holds; the known
+    /// series are forgotten at a send once twice the cap.
+    #[test]
+    fn a_full_summary_takes_its_own_series_and_keeps_no_others() {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        let config = crate::watch::WatchConfig {
+            max_series: 2,
+            ..Default::default()
+        };
+        let mut feed = StepFeed::new(0, sender, &config);
+        let tenant = Tenant::default_tenant();
+        let resource = ResourceContext::new(None, "");
+        let second = 1_000_000_000;
+        let record = |feed: &mut StepFeed, seconds: u64, values: &[(i64, f64)]| {
+            feed.record_metric(&tenant, &resource, &gauge(seconds * second, values));
+        };
+        record(&mut feed, 1, &[(1, 1.0), (2, 2.0), (3, 3.0)]);
+        assert_eq!(feed.series.len(), 2, "the third series is not kept");
+        record(&mut feed, 2, &[(4, 4.0), (1, 10.0)]);
+        assert_eq!(feed.series.len(), 2);
+        feed.send();
+        let batch = receiver.try_recv().expect("a batch");
+        let [(_, _, summary)] = &batch.steps[..] else {
+            panic!("one step: {:?}", batch.steps);
+        };
+        let mut held: Vec<(String, MetricStep)> = summary
+            .metrics
+            .iter()
+            .map(|(series, step)| (series.labels["a"].clone(), step.clone()))
+            .collect();
+        held.sort_by(|a, b| a.0.cmp(&b.0));
+        let gauge_at = |seconds: i64, value| MetricStep::Gauge {
+            time: seconds * 1_000_000_000,
+            value,
+        };
+        assert_eq!(
+            held,
+            [
+                ("1".into(), gauge_at(2, 10.0)),
+                ("2".into(), gauge_at(1, 2.0))
+            ]
+        );
+        // Room again after the send: two more series, then four known, which
+        // the next send forgets.
+        record(&mut feed, 3, &[(3, 3.0), (4, 4.0)]);
+        assert_eq!(feed.series.len(), 4);
+        feed.send();
+        assert!(feed.series.is_empty());
     }
 
     /// The last of each key in `attributes`, in their first order.
