@@ -27,19 +27,27 @@ use super::{TraceBatchBuilder, TraceCapacity};
 use crate::context::{ResourceContext, ScopeContext};
 use crate::time::to_arrow_nanos;
 
-/// One held span: where it lies, under which contexts, its sort key's time
-/// (the `Timestamp` column's value) and where its fields lie
-/// (`HeldSpans::layouts`, apart so that sorting moves less).
+/// One held span: where it lies, under which contexts, and its sort key.
 #[derive(Debug, Clone, Copy)]
 struct Held {
-    timestamp: i64,
+    /// From the high bits: its service's rank among the batch's (32 bits,
+    /// set by [`HeldSpans::finish`] before sorting), its start time (the
+    /// `Timestamp` column's value, as an unsigned number of the same order)
+    /// and its place in arrival order, which is where its fields lie in
+    /// `HeldSpans::layouts` (apart so that sorting moves less). One
+    /// comparison of two words, where the three fields apart took three
+    /// (`measured_loadgen_requests` 312.5M -> 308.0M instructions).
+    key: u128,
     body: u32,
     context: u32,
     at: At,
-    layout: u32,
-    /// Its service's rank among the batch's ([`HeldSpans::finish`] sets it
-    /// before sorting, so that comparisons read no other memory).
-    rank: u32,
+}
+
+impl Held {
+    /// Where the span's fields lie in `HeldSpans::layouts`.
+    fn layout(&self) -> usize {
+        self.key as u32 as usize
+    }
 }
 
 /// The spans of one open batch; see the module documentation.
@@ -93,16 +101,16 @@ impl HeldSpans {
             self.contexts
                 .push((Arc::clone(resource), Arc::clone(scope)));
         }
+        let time = to_arrow_nanos(span.start_time_unix_nano).cast_unsigned() ^ (1 << 63);
+        let place = self.layouts.len() as u32;
         self.spans.push(Held {
-            timestamp: to_arrow_nanos(span.start_time_unix_nano),
+            key: u128::from(time) << 32 | u128::from(place),
             // Fewer than 2^32 bodies, contexts and spans: each body and context
             // holds at least one span, and a batch is written long before it
             // holds that many.
             body: (self.bodies.len() - 1) as u32,
             context: (self.contexts.len() - 1) as u32,
             at: At::of(body, span.bytes),
-            layout: self.layouts.len() as u32,
-            rank: 0,
         });
         self.layouts.push(span.layout);
     }
@@ -112,12 +120,11 @@ impl HeldSpans {
     pub fn finish(&mut self) -> RecordBatch {
         let rank = self.service_ranks();
         for held in &mut self.spans {
-            held.rank = rank[held.context as usize];
+            held.key |= u128::from(rank[held.context as usize]) << 96;
         }
-        // A span's layout is its place in arrival order, so no two keys are
+        // A span's place in arrival order ends its key, so no two keys are
         // equal and the quicker unstable sort keeps ties as they came.
-        self.spans
-            .sort_unstable_by_key(|held| (held.rank, held.timestamp, held.layout));
+        self.spans.sort_unstable_by_key(|held| held.key);
         let mut builder = TraceBatchBuilder::with_capacity(&self.capacity());
         for (i, held) in self.spans.iter().enumerate() {
             // The spans lie in bodies that came in up to a flush interval
@@ -130,13 +137,13 @@ impl HeldSpans {
                 let bytes = ahead.at.slice(&self.bodies[ahead.body as usize]);
                 super::prefetch_lines(bytes.as_ptr(), bytes.len());
                 super::prefetch_lines(
-                    (&raw const self.layouts[ahead.layout as usize]).cast(),
+                    (&raw const self.layouts[ahead.layout()]).cast(),
                     std::mem::size_of::<SpanLayout>(),
                 );
             }
             let (resource, scope) = &self.contexts[held.context as usize];
             let body = &self.bodies[held.body as usize];
-            let layout = &self.layouts[held.layout as usize];
+            let layout = &self.layouts[held.layout()];
             builder.append(resource, scope, &layout.view(held.at.slice(body)));
         }
         self.spans.clear();
