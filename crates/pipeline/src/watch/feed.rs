@@ -149,8 +149,9 @@ impl StepFeed {
         }
         let host = resource.attributes.get("host.name");
         // The series of a point: found by key, built only when new and
-        // there is room for it. A series the summaries hold is known (see
-        // `series`), so one not known while they are full would be left
+        // there is room for it. Every series the summaries hold is known
+        // (the known ones are forgotten only in `send`, with the
+        // summaries), so one not known while they are full would be left
         // out by `add_metric`: it is left out before it is built.
         let series = |feed: &mut Self, attributes: &[KeyValue]| -> Option<SeriesRef> {
             let key = feed
