@@ -23,6 +23,7 @@ use crate::context::{ResourceContext, ScopeContext};
 use crate::otlp::common::v1::InstrumentationScope;
 use crate::otlp::resource::v1::Resource;
 use crate::protowire::{CheckedFields, Schema, WireError, merged};
+use crate::validate::Rejected;
 
 mod contexts;
 
@@ -397,6 +398,57 @@ impl WireContexts {
         }
         resources
     }
+}
+
+/// The body bytes a record (a span, a log record) is taken to need when an
+/// index reserves room for a request's records: a span with its ids, name,
+/// times and a few attributes takes more, so such records fit the room
+/// reserved, and the room is about half the body's size at most, given back
+/// as the request is split. (The traces index's lists grew 35 times a
+/// request of the load generator's, 1.5% of the instructions of receiving
+/// and holding its spans; 10 times with the room reserved, for its resources
+/// and scopes.)
+const RECORD_BYTES_GUESS: usize = 256;
+
+/// What [`index_each`] makes of a request: its resources and scopes, the
+/// records kept, and what was left out.
+pub(crate) struct EachIndexed<R> {
+    pub(crate) contexts: WireContexts,
+    pub(crate) records: Vec<R>,
+    pub(crate) rejected: Rejected,
+}
+
+/// Checks `body`, a request of `schemas`, keeping or leaving out its records
+/// one by one, as the trace and log indices do: `read` checks a record (given
+/// its scope's index and its depth) and either pushes what to keep of it to
+/// the list it is given or returns the reason it is left out, which is
+/// counted in the `Rejected`. (Pushed by `read` rather than returned: a
+/// span's layout moved through a returned value cost 0.6% more instructions
+/// of the receivers' decode, `measured_decode`.) Fails with `too_large` for
+/// a body over [`MAX_BODY`], and as [`WireContexts::index`] fails otherwise.
+pub(crate) fn index_each<R>(
+    body: &Bytes,
+    schemas: &RequestSchemas,
+    too_large: &'static str,
+    mut read: impl FnMut(u32, &[u8], u32, &mut Vec<R>) -> Result<Result<(), String>, WireError>,
+) -> Result<EachIndexed<R>, WireError> {
+    if body.len() > MAX_BODY {
+        return Err(WireError::new(too_large));
+    }
+    let mut records = Vec::with_capacity(body.len() / RECORD_BYTES_GUESS);
+    let mut rejected = Rejected::default();
+    let contexts = WireContexts::index(body, schemas, |scope, record, depth| {
+        if let Err(reason) = read(scope, record, depth, &mut records)? {
+            rejected.reject(1, || reason);
+        }
+        Ok(())
+    })?;
+    rejected.accepted = records.len() as i64;
+    Ok(EachIndexed {
+        contexts,
+        records,
+        rejected,
+    })
 }
 
 /// A request indexed in place: its body, and its resources and scopes in it.

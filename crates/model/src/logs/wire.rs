@@ -21,7 +21,7 @@ use crate::otlp::resource::v1::Resource;
 use crate::protowire::{self, CheckedFields, WireError, occurrences, otlp as schema};
 use crate::traces::wire::Text;
 use crate::validate::{self, Rejected};
-use crate::wire::{At, Indexed, MAX_BODY, RequestSchemas, WireContexts, decode_checked, nesting};
+use crate::wire::{At, Indexed, RequestSchemas, WireContexts, decode_checked, index_each, nesting};
 
 /// The messages of a log request.
 static SCHEMAS: RequestSchemas = RequestSchemas {
@@ -29,12 +29,6 @@ static SCHEMAS: RequestSchemas = RequestSchemas {
     resource: &schema::RESOURCE_LOGS,
     scope: &schema::SCOPE_LOGS,
 };
-
-/// The body bytes a log record is taken to need when the index reserves
-/// room for a request's records (a record with a short body, its times and
-/// a few attributes takes more), as [`WireTraces`](crate::traces::wire::WireTraces)
-/// reserves for spans.
-const RECORD_BYTES_GUESS: usize = 256;
 
 /// The `body` field of a log record.
 const BODY_FIELD: u32 = 5;
@@ -81,29 +75,22 @@ impl WireLogs {
     /// left out and counted in [`rejected`](Self::rejected). Fails, like
     /// `prost`, when the body is not a valid `ExportLogsServiceRequest`.
     pub fn index(body: Bytes) -> Result<Self, WireError> {
-        if body.len() > MAX_BODY {
-            return Err(WireError::new("a log request must be under 4 GiB"));
-        }
-        let mut records = Vec::with_capacity(body.len() / RECORD_BYTES_GUESS);
-        let mut rejected = Rejected::default();
-        let contexts = WireContexts::index(&body, &SCHEMAS, |scope, record, depth| {
+        const TOO_LARGE: &str = "a log request must be under 4 GiB";
+        let indexed = index_each(&body, &SCHEMAS, TOO_LARGE, |scope, record, depth, kept| {
             let view = LogView::checked(record, depth)?;
-            match validate::check_log(&view) {
-                Ok(()) => records.push(RecordAt {
+            Ok(validate::check_log(&view).map(|()| {
+                kept.push(RecordAt {
                     scope,
                     record: At::of(&body, record),
                     layout: view.layout(),
-                }),
-                Err(reason) => rejected.reject(1, || reason),
-            }
-            Ok(())
+                })
+            }))
         })?;
-        rejected.accepted = records.len() as i64;
         Ok(Self {
             body,
-            contexts,
-            records,
-            rejected,
+            contexts: indexed.contexts,
+            records: indexed.records,
+            rejected: indexed.rejected,
         })
     }
 

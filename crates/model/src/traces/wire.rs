@@ -22,7 +22,7 @@ use crate::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use crate::protowire::{self, CheckedFields, Fields, WireError, occurrences, otlp as schema};
 use crate::validate::{self, Rejected};
-use crate::wire::{Indexed, MAX_BODY, RequestSchemas, WireContexts, decode_checked, nesting};
+use crate::wire::{Indexed, RequestSchemas, WireContexts, decode_checked, index_each, nesting};
 
 pub(crate) use crate::wire::At;
 pub use crate::wire::{ContextCache, Contexts};
@@ -92,44 +92,28 @@ pub struct SpanFacts<'a> {
 /// name of.
 const FACTS_AHEAD: usize = 4;
 
-/// The body bytes a span is taken to need when the index reserves room for
-/// a request's spans: a span with its ids, name, times and a few attributes
-/// takes more, so such spans fit the room reserved, and the room is about
-/// half the body's size at most, given back as the request is split. (The
-/// index's lists grew 35 times a request of the load generator's, 1.5% of
-/// the instructions of receiving and holding its spans; 10 times with the
-/// room reserved, for its resources and scopes.)
-const SPAN_BYTES_GUESS: usize = 256;
-
 impl WireTraces {
     /// Checks `body` and indexes its valid spans; the invalid ones are left
     /// out and counted in [`rejected`](Self::rejected). Fails, like `prost`,
     /// when the body is not a valid `ExportTraceServiceRequest`.
     pub fn index(body: Bytes) -> Result<Self, WireError> {
-        if body.len() > MAX_BODY {
-            return Err(WireError::new("a trace request must be under 4 GiB"));
-        }
-        let mut spans = Vec::with_capacity(body.len() / SPAN_BYTES_GUESS);
-        let mut rejected = Rejected::default();
+        const TOO_LARGE: &str = "a trace request must be under 4 GiB";
         // Each span is read as it is checked ([`SpanView::checked`]).
-        let contexts = WireContexts::index(&body, &SCHEMAS, |scope, span, depth| {
+        let indexed = index_each(&body, &SCHEMAS, TOO_LARGE, |scope, span, depth, kept| {
             let view = SpanView::checked(span, depth)?;
-            match validate::check_span(&view) {
-                Ok(()) => spans.push(SpanAt {
+            Ok(validate::check_span(&view).map(|()| {
+                kept.push(SpanAt {
                     scope,
                     span: At::of(&body, span),
                     layout: view.layout(),
-                }),
-                Err(reason) => rejected.reject(1, || reason),
-            }
-            Ok(())
+                })
+            }))
         })?;
-        rejected.accepted = spans.len() as i64;
         Ok(Self {
             body,
-            contexts,
-            spans,
-            rejected,
+            contexts: indexed.contexts,
+            spans: indexed.records,
+            rejected: indexed.rejected,
         })
     }
 
