@@ -38,8 +38,9 @@
 //!   512 records (seed 1), checked and indexed as the receivers do and their
 //!   records appended to one batch as a shard does, then finished;
 //! - `measured_loadgen_metrics`: 64 of its metric requests of 512 data
-//!   points (seed 1), checked and indexed, and each metric decoded as a
-//!   shard decodes it before appending its points.
+//!   points (seed 1), checked and indexed as the receivers do, and their
+//!   points appended to the batches of their tables as a shard does (the
+//!   watch's summaries left out), then finished.
 //!
 //! Run without valgrind it prints the sizes and exits.
 //!
@@ -65,6 +66,7 @@ use prost::Message;
 use sluice_benches::loadgen::{bodies, trace_bodies};
 use sluice_benches::payload::{TracePayload, span_count, trace_request};
 use sluice_model::Signal;
+use sluice_model::batch::BatchBuilder;
 use sluice_model::logs::LogBatchBuilder;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sluice_model::traces::wire::{ContextCache, Contexts};
@@ -148,23 +150,34 @@ fn logs_to_arrow(bodies: &[Bytes], contexts: &mut ContextCache) -> RecordBatch {
     rows.finish()
 }
 
-/// Decodes and validates each metric request, then decodes each of its
-/// metrics as a shard worker does before appending their points; returns
-/// the data points.
-fn metrics_decoded(bodies: &[Bytes]) -> usize {
-    let mut points = 0;
+/// Decodes and validates each metric request and appends its points to the
+/// builders of their tables, as the receivers and a shard worker do (the
+/// watch's summaries left out); returns the rows of the finished batches.
+fn metrics_to_arrow(bodies: &[Bytes], contexts: &mut ContextCache) -> usize {
+    let mut builders: Vec<BatchBuilder> = Vec::new();
     for body in bodies {
         let decoded = decode_export(Signal::Metrics, body, BodyEncoding::Protobuf);
         let ExportRequest::WireMetrics(metrics) = decoded.expect("the payload is valid OTLP")
         else {
             unreachable!("protobuf metrics are indexed in place");
         };
-        points += metrics
-            .metrics()
-            .map(|m| sluice_model::validate::point_count(&m.metric))
-            .sum::<usize>();
+        let mut contexts = Contexts::cached(contexts);
+        for metric in metrics.metrics() {
+            let (resource, scope) = contexts.get(&metrics, metric.resource, metric.scope);
+            let table = metric.metric.table().expect("kept metrics have data");
+            let rows = match builders.iter().position(|b| b.table() == table) {
+                Some(at) => &mut builders[at],
+                None => {
+                    builders.push(BatchBuilder::new(table).expect("a metric table"));
+                    builders.last_mut().expect("just pushed")
+                }
+            };
+            for point in metric.points() {
+                rows.append_point(resource, scope, &metric, &point);
+            }
+        }
     }
-    points
+    builders.iter_mut().map(|b| b.finish().num_rows()).sum()
 }
 
 #[inline(never)]
@@ -173,8 +186,8 @@ fn measured_loadgen_logs(bodies: &[Bytes], contexts: &mut ContextCache) -> Recor
 }
 
 #[inline(never)]
-fn measured_loadgen_metrics(bodies: &[Bytes]) -> usize {
-    metrics_decoded(bodies)
+fn measured_loadgen_metrics(bodies: &[Bytes], contexts: &mut ContextCache) -> usize {
+    metrics_to_arrow(bodies, contexts)
 }
 
 fn main() {
@@ -232,8 +245,11 @@ fn main() {
         "every log record becomes a row"
     );
     let (metrics, points) = bodies("metrics", Some(1)).expect("the driver's arguments are valid");
-    black_box(metrics_decoded(&metrics));
-    assert_eq!(black_box(measured_loadgen_metrics(&metrics)), points);
+    black_box(metrics_to_arrow(&metrics, &mut contexts));
+    assert_eq!(
+        black_box(measured_loadgen_metrics(&metrics, &mut contexts)),
+        points
+    );
     println!(
         "{spans} spans: protobuf body {} bytes, parquet file {} bytes",
         body.len(),

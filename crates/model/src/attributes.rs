@@ -388,10 +388,9 @@ impl TextOut for StringBuilder {
     }
 }
 
-#[cfg(test)]
 impl TextOut for String {
     fn write_checked(&mut self, text: &[u8]) {
-        self.push_str(&String::from_utf8_lossy(text));
+        self.push_str(protowire::as_str(text).unwrap_or_default());
     }
 }
 
@@ -656,16 +655,16 @@ fn write_wire_json(any_value: &[u8], out: &mut String) -> bool {
     true
 }
 
-/// The key of a `KeyValue` message read in place: its last `key` field.
-#[cfg(test)]
-pub(crate) fn wire_key(key_value: &[u8]) -> &str {
+/// The key of a `KeyValue` message of a checked body, read in place: its
+/// last `key` field.
+pub fn wire_key(key_value: &[u8]) -> &str {
     std::str::from_utf8(WireKeyValue::parse(key_value).key).unwrap_or_default()
 }
 
-/// Writes the string form of the value of a `KeyValue` message read in place
-/// to `out`, as [`write_value`] writes the decoded value.
-#[cfg(test)]
-pub(crate) fn write_wire_value(key_value: &[u8], out: &mut String) {
+/// Writes the string form of the value of a `KeyValue` message of a checked
+/// body, read in place, to `out`, as [`write_value`] writes the decoded
+/// value.
+pub fn write_wire_value(key_value: &[u8], out: &mut String) {
     WireKeyValue::parse(key_value).write_value(out);
 }
 

@@ -1,9 +1,14 @@
 //! One builder type for every table, so a shard can keep a map of open batches.
 
+use std::sync::Arc;
+
 use arrow::array::RecordBatch;
 
 use crate::Table;
+use crate::context::{ResourceContext, ScopeContext};
 use crate::logs::LogBatchBuilder;
+use crate::metrics::points::PointView;
+use crate::metrics::wire::WireMetric;
 use crate::metrics::{
     ExponentialHistogramBatchBuilder, GaugeBatchBuilder, HistogramBatchBuilder, SumBatchBuilder,
     SummaryBatchBuilder,
@@ -83,5 +88,33 @@ impl BatchBuilder {
             Self::ExponentialHistogram(b) => b.finish(),
             Self::Summary(b) => b.finish(),
         }
+    }
+
+    /// Appends `point`, a point of `metric`, sent under `resource` and
+    /// `scope`, to this builder, the builder of the metric's table
+    /// ([`MetricView::table`](crate::metrics::wire::MetricView::table)).
+    /// Returns false, appending nothing, when it is another table's.
+    pub fn append_point(
+        &mut self,
+        resource: &Arc<ResourceContext>,
+        scope: &Arc<ScopeContext>,
+        metric: &WireMetric,
+        point: &PointView,
+    ) -> bool {
+        let (view, data) = (&metric.metric, metric.data);
+        let temporality = data.aggregation_temporality;
+        match (self, point) {
+            (Self::Gauge(b), PointView::Number(p)) => b.append(resource, scope, view, p),
+            (Self::Sum(b), PointView::Number(p)) => b.append(resource, scope, view, data, p),
+            (Self::Histogram(b), PointView::Histogram(p)) => {
+                b.append(resource, scope, view, temporality, p)
+            }
+            (Self::ExponentialHistogram(b), PointView::ExponentialHistogram(p)) => {
+                b.append(resource, scope, view, temporality, p)
+            }
+            (Self::Summary(b), PointView::Summary(p)) => b.append(resource, scope, view, p),
+            _ => return false,
+        }
+        true
     }
 }

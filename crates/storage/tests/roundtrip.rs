@@ -23,6 +23,8 @@ use sluice_model::hex;
 use sluice_model::logs::LogBatchBuilder;
 use sluice_model::logs::wire::LogView;
 use sluice_model::metrics::HistogramBatchBuilder;
+use sluice_model::metrics::points::HistogramPoint;
+use sluice_model::metrics::wire::MetricView;
 use sluice_model::otlp::resource::v1::Resource;
 use sluice_model::schema::plain_batch;
 use sluice_model::traces::wire::SpanView;
@@ -262,6 +264,8 @@ proptest! {
         let resource = Arc::new(resource("metrics"));
         let scope = Arc::new(ScopeContext::default());
         let metric = Metric { name: "latency".into(), unit: "ms".into(), ..Default::default() };
+        let metric_bytes = metric.encode_to_vec();
+        let metric = MetricView::read(&metric_bytes);
         let mut builder = HistogramBatchBuilder::new();
         let sent: Vec<HistogramDataPoint> = points
             .into_iter()
@@ -276,8 +280,9 @@ proptest! {
                 ..Default::default()
             })
             .collect();
-        for point in &sent {
-            builder.append(&resource, &scope, &metric, 2, point);
+        let encoded: Vec<Vec<u8>> = sent.iter().map(Message::encode_to_vec).collect();
+        for point in &encoded {
+            builder.append(&resource, &scope, &metric, 2, &HistogramPoint::read(point));
         }
         let batch = through_parquet(Table::MetricsHistogram, &builder.finish());
         let mut read: Vec<HistogramRow> = (0..batch.num_rows())

@@ -7,12 +7,12 @@ use arrow::array::{
     ArrayRef, Float64Builder, Int32Builder, ListBuilder, RecordBatch, UInt32Builder, UInt64Builder,
 };
 
-use super::{CommonColumns, ExemplarsColumn, PointCommon};
+use super::points::{DecodedPoint, HistogramPoint};
+use super::wire::MetricView;
+use super::{CommonColumns, ExemplarsColumn};
 use crate::Table;
 use crate::context::{ResourceContext, ScopeContext};
-use crate::otlp::metrics::v1::{
-    ExponentialHistogramDataPoint, HistogramDataPoint, Metric, exponential_histogram_data_point,
-};
+use crate::otlp::metrics::v1::{ExponentialHistogramDataPoint, exponential_histogram_data_point};
 use crate::schema::built_schema;
 
 fn append_u64s(builder: &mut ListBuilder<UInt64Builder>, values: &[u64]) {
@@ -71,24 +71,20 @@ impl HistogramBatchBuilder {
         &mut self,
         resource: &Arc<ResourceContext>,
         scope: &Arc<ScopeContext>,
-        metric: &Metric,
+        metric: &MetricView,
         temporality: i32,
-        point: &HistogramDataPoint,
+        point: &HistogramPoint,
     ) {
-        let common = PointCommon {
-            attributes: &point.attributes,
-            start_time_unix_nano: point.start_time_unix_nano,
-            time_unix_nano: point.time_unix_nano,
-        };
-        self.common.append(resource, scope, metric, common);
+        self.common.append(resource, scope, metric, &point.common);
         self.count.append_value(point.count);
         self.sum.append_option(point.sum);
-        append_u64s(&mut self.bucket_counts, &point.bucket_counts);
-        self.explicit_bounds
-            .values()
-            .append_slice(&point.explicit_bounds);
+        let counts = self.bucket_counts.values();
+        point.bucket_counts().for_each(|c| counts.append_value(c));
+        self.bucket_counts.append(true);
+        let bounds = self.explicit_bounds.values();
+        point.explicit_bounds().for_each(|b| bounds.append_value(b));
         self.explicit_bounds.append(true);
-        self.exemplars.append(&point.exemplars);
+        self.exemplars.append(point.common.exemplars());
         self.flags.append_value(point.flags);
         self.min.append_option(point.min);
         self.max.append_option(point.max);
@@ -177,16 +173,12 @@ impl ExponentialHistogramBatchBuilder {
         &mut self,
         resource: &Arc<ResourceContext>,
         scope: &Arc<ScopeContext>,
-        metric: &Metric,
+        metric: &MetricView,
         temporality: i32,
-        point: &ExponentialHistogramDataPoint,
+        decoded: &DecodedPoint<ExponentialHistogramDataPoint>,
     ) {
-        let common = PointCommon {
-            attributes: &point.attributes,
-            start_time_unix_nano: point.start_time_unix_nano,
-            time_unix_nano: point.time_unix_nano,
-        };
-        self.common.append(resource, scope, metric, common);
+        let point = &decoded.point;
+        self.common.append(resource, scope, metric, &decoded.common);
         self.count.append_value(point.count);
         self.sum.append_option(point.sum);
         self.scale.append_value(point.scale);
@@ -198,7 +190,7 @@ impl ExponentialHistogramBatchBuilder {
         append_u64s(&mut self.positive_bucket_counts, &positive.bucket_counts);
         self.negative_offset.append_value(negative.offset);
         append_u64s(&mut self.negative_bucket_counts, &negative.bucket_counts);
-        self.exemplars.append(&point.exemplars);
+        self.exemplars.append(decoded.common.exemplars());
         self.flags.append_value(point.flags);
         self.min.append_option(point.min);
         self.max.append_option(point.max);

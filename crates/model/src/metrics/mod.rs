@@ -1,9 +1,10 @@
 //! Metric data points to rows of the five `otel_metrics_*` tables, one table per
 //! OTLP metric type, one row per data point.
 //!
-//! A shard worker decodes each metric of its share of a request
-//! ([`wire::WireMetrics`], checked and indexed by the receivers) and appends
-//! its valid points to the builder of their table and hour.
+//! A shard worker reads each metric of its share of a request
+//! ([`wire::WireMetrics`], checked and indexed by the receivers) and its
+//! valid points in place ([`points::PointView`]), and appends each point to
+//! the builder of its table and hour.
 //!
 //! Every table starts with the same columns (resource, scope, metric name,
 //! description, unit, point attributes, start and point time), built by
@@ -13,6 +14,7 @@
 
 mod histogram;
 mod number;
+pub mod points;
 mod summary;
 pub mod wire;
 
@@ -32,19 +34,13 @@ use crate::attributes::{
     AttributesBuilder, ContextRows, InternedMapBuilder, append_attributes, attributes_builder,
 };
 use crate::context::{ResourceContext, ScopeContext};
-use crate::otlp::common::v1::KeyValue;
-use crate::otlp::metrics::v1::{Exemplar, Metric, exemplar};
+use crate::otlp::metrics::v1::{Exemplar, exemplar};
 use crate::schema::exemplar_fields;
 use crate::time::to_arrow_nanos;
 use crate::traces::{append_hex, utc_timestamps};
-
-/// The data point fields every metric table shares.
-#[derive(Debug, Clone, Copy)]
-pub struct PointCommon<'a> {
-    pub attributes: &'a [KeyValue],
-    pub start_time_unix_nano: u64,
-    pub time_unix_nano: u64,
-}
+use crate::wire::decode_checked;
+use points::PointCommon;
+use wire::MetricView;
 
 /// The columns every metric table starts with.
 #[derive(Debug)]
@@ -94,8 +90,8 @@ impl CommonColumns {
         &mut self,
         resource: &Arc<ResourceContext>,
         scope: &Arc<ScopeContext>,
-        metric: &Metric,
-        point: PointCommon<'_>,
+        metric: &MetricView,
+        point: &PointCommon,
     ) {
         self.resource_rows
             .append(&mut self.resource_attributes, resource, |r| &r.attributes);
@@ -108,10 +104,11 @@ impl CommonColumns {
             .append_value(scope.dropped_attributes_count);
         self.scope_schema_url.append_value(&scope.schema_url);
         self.service_name.append_value(&resource.service_name);
-        self.metric_name.append_value(&metric.name);
-        self.metric_description.append_value(&metric.description);
-        self.metric_unit.append_value(&metric.unit);
-        self.attributes.append_key_values(point.attributes);
+        self.metric_name.append_value(metric.name.as_str());
+        self.metric_description
+            .append_value(metric.description.as_str());
+        self.metric_unit.append_value(metric.unit.as_str());
+        self.attributes.append_wire(point.attributes());
         self.start_time
             .append_value(to_arrow_nanos(point.start_time_unix_nano));
         self.time.append_value(to_arrow_nanos(point.time_unix_nano));
@@ -169,13 +166,15 @@ impl ExemplarsColumn {
         }
     }
 
-    fn append(&mut self, exemplars: &[Exemplar]) {
-        for e in exemplars {
+    /// Appends the list of `exemplars`, `Exemplar` messages (rare: decoded).
+    fn append<'a>(&mut self, exemplars: impl Iterator<Item = &'a [u8]>) {
+        for bytes in exemplars {
+            let e: Exemplar = decode_checked(bytes);
             append_attributes(self.filtered_attributes.values(), &e.filtered_attributes);
             self.time
                 .values()
                 .append_value(to_arrow_nanos(e.time_unix_nano));
-            self.value.values().append_value(exemplar_value(e));
+            self.value.values().append_value(exemplar_value(&e));
             append_hex(self.span_id.values(), &e.span_id);
             append_hex(self.trace_id.values(), &e.trace_id);
         }

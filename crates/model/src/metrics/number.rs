@@ -6,28 +6,17 @@ use arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int32Builder, RecordBatch, UInt32Builder,
 };
 
-use super::{CommonColumns, ExemplarsColumn, PointCommon};
+use super::points::NumberPoint;
+use super::wire::{DataFields, MetricView};
+use super::{CommonColumns, ExemplarsColumn};
 use crate::Table;
 use crate::context::{ResourceContext, ScopeContext};
-use crate::otlp::metrics::v1::{Metric, NumberDataPoint, Sum, number_data_point};
 use crate::schema::built_schema;
 
 /// The value of a number data point as a double (integers converted, as the
-/// ClickHouse exporter's `Value Float64` column holds them).
-pub fn number_value(point: &NumberDataPoint) -> f64 {
-    match point.value {
-        Some(number_data_point::Value::AsDouble(d)) => d,
-        Some(number_data_point::Value::AsInt(i)) => i as f64,
-        None => 0.0,
-    }
-}
-
-fn common(point: &NumberDataPoint) -> PointCommon<'_> {
-    PointCommon {
-        attributes: &point.attributes,
-        start_time_unix_nano: point.start_time_unix_nano,
-        time_unix_nano: point.time_unix_nano,
-    }
+/// ClickHouse exporter's `Value Float64` column holds them; 0 for none).
+fn number_value(point: &NumberPoint) -> f64 {
+    point.value.unwrap_or(0.0)
 }
 
 /// Accumulates gauge data points as `otel_metrics_gauge` rows.
@@ -69,13 +58,13 @@ impl GaugeBatchBuilder {
         &mut self,
         resource: &Arc<ResourceContext>,
         scope: &Arc<ScopeContext>,
-        metric: &Metric,
-        point: &NumberDataPoint,
+        metric: &MetricView,
+        point: &NumberPoint,
     ) {
-        self.common.append(resource, scope, metric, common(point));
+        self.common.append(resource, scope, metric, &point.common);
         self.value.append_value(number_value(point));
         self.flags.append_value(point.flags);
-        self.exemplars.append(&point.exemplars);
+        self.exemplars.append(point.common.exemplars());
         self.rows += 1;
     }
 
@@ -133,14 +122,14 @@ impl SumBatchBuilder {
         &mut self,
         resource: &Arc<ResourceContext>,
         scope: &Arc<ScopeContext>,
-        metric: &Metric,
-        sum: &Sum,
-        point: &NumberDataPoint,
+        metric: &MetricView,
+        sum: DataFields,
+        point: &NumberPoint,
     ) {
-        self.common.append(resource, scope, metric, common(point));
+        self.common.append(resource, scope, metric, &point.common);
         self.value.append_value(number_value(point));
         self.flags.append_value(point.flags);
-        self.exemplars.append(&point.exemplars);
+        self.exemplars.append(point.common.exemplars());
         self.temporality.append_value(sum.aggregation_temporality);
         self.monotonic.append_value(sum.is_monotonic);
         self.rows += 1;

@@ -7,10 +7,12 @@ use arrow::array::{
 };
 use arrow::datatypes::Fields;
 
-use super::{CommonColumns, PointCommon};
+use super::CommonColumns;
+use super::points::DecodedPoint;
+use super::wire::MetricView;
 use crate::Table;
 use crate::context::{ResourceContext, ScopeContext};
-use crate::otlp::metrics::v1::{Metric, SummaryDataPoint};
+use crate::otlp::metrics::v1::SummaryDataPoint;
 use crate::schema::{built_schema, quantile_fields};
 
 /// Accumulates summary data points as `otel_metrics_summary` rows.
@@ -56,15 +58,11 @@ impl SummaryBatchBuilder {
         &mut self,
         resource: &Arc<ResourceContext>,
         scope: &Arc<ScopeContext>,
-        metric: &Metric,
-        point: &SummaryDataPoint,
+        metric: &MetricView,
+        decoded: &DecodedPoint<SummaryDataPoint>,
     ) {
-        let common = PointCommon {
-            attributes: &point.attributes,
-            start_time_unix_nano: point.start_time_unix_nano,
-            time_unix_nano: point.time_unix_nano,
-        };
-        self.common.append(resource, scope, metric, common);
+        let point = &decoded.point;
+        self.common.append(resource, scope, metric, &decoded.common);
         self.count.append_value(point.count);
         self.sum.append_value(point.sum);
         for q in &point.quantile_values {

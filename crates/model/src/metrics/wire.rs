@@ -6,10 +6,11 @@
 //! metric as it checks it ([`MetricView`]), validates each data point where
 //! it lies ([`validate::check_point`]) and notes where each metric lies and
 //! which of its points are invalid. The routing stage splits that index
-//! over the shards by resource, all sharing the one body; each shard
-//! decodes its metrics one at a time ([`WireMetrics::metrics`]) into its
-//! rows, on its own core, so that the receivers' cores only check and the
-//! messages are made and freed where they are used.
+//! over the shards by resource, all sharing the one body; each shard reads
+//! its metrics and their valid points in place ([`WireMetrics::metrics`],
+//! [`PointView`]) into its rows and the watch's summaries, on its own core.
+//! No point becomes a message of owned strings on the way: decoding each
+//! metric with `prost` was most of building its rows.
 
 use std::sync::Arc;
 
@@ -24,6 +25,9 @@ use crate::protowire::{CheckedFields, WireError, occurrences, otlp as schema};
 use crate::traces::wire::Text;
 use crate::validate::{self, Rejected};
 use crate::wire::{At, Indexed, MAX_BODY, RequestSchemas, WireContexts, decode_checked, nesting};
+use crate::{Table, protowire};
+
+use super::points::PointView;
 
 /// The messages of a metric request.
 static SCHEMAS: RequestSchemas = RequestSchemas {
@@ -75,13 +79,33 @@ impl PartialEq for WireMetrics {
     }
 }
 
-/// One metric of a [`WireMetrics`], decoded with its valid points only, with
-/// the indices of its resource and scope.
-#[derive(Debug, Clone)]
-pub struct WireMetric {
+/// One metric of a [`WireMetrics`], read in place, with the indices of its
+/// resource and scope.
+#[derive(Debug, Clone, Copy)]
+pub struct WireMetric<'a> {
     pub resource: usize,
     pub scope: usize,
-    pub metric: Metric,
+    pub metric: MetricView<'a>,
+    pub data: DataFields,
+    /// The positions of its invalid points.
+    invalid: &'a [u32],
+}
+
+impl<'a> WireMetric<'a> {
+    /// The metric's valid points, in the order `prost` decodes them.
+    pub fn points(&self) -> impl Iterator<Item = PointView<'a>> + use<'a> {
+        let kind = self.metric.kind().unwrap_or_default();
+        let mut invalid = self.invalid.iter().copied().peekable();
+        self.metric
+            .points()
+            .enumerate()
+            .filter_map(
+                move |(position, bytes)| match invalid.next_if_eq(&(position as u32)) {
+                    Some(_) => None,
+                    None => PointView::read(kind, bytes),
+                },
+            )
+    }
 }
 
 impl WireMetrics {
@@ -169,13 +193,18 @@ impl WireMetrics {
         &self.contexts
     }
 
-    /// The kept metrics, in request order, each decoded with its valid
-    /// points only.
-    pub fn metrics(&self) -> impl Iterator<Item = WireMetric> + '_ {
-        self.metrics.iter().map(|at| WireMetric {
-            resource: self.contexts.resource_of(at.scope as usize),
-            scope: at.scope as usize,
-            metric: self.decode(at),
+    /// The kept metrics, in request order, read in place.
+    pub fn metrics(&self) -> impl Iterator<Item = WireMetric<'_>> {
+        self.metrics.iter().map(|at| {
+            let (from, to) = at.invalid;
+            let metric = MetricView::read(at.metric.slice(&self.body));
+            WireMetric {
+                resource: self.contexts.resource_of(at.scope as usize),
+                scope: at.scope as usize,
+                data: metric.data_fields(),
+                metric,
+                invalid: &self.invalid[from as usize..to as usize],
+            }
         })
     }
 
@@ -269,16 +298,26 @@ fn drop_positions<P>(points: &mut Vec<P>, positions: &[u32]) {
     });
 }
 
-/// A metric read in place from its protobuf bytes: its name, and where its
-/// data lies.
+/// A metric read in place from its protobuf bytes: its name, description
+/// and unit, and where its data lies.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MetricView<'a> {
     pub name: Text<'a>,
+    pub description: Text<'a>,
+    pub unit: Text<'a>,
     /// The `data` field that holds the metric's data, and where in `bytes`
     /// its run of occurrences begins: `prost` merges the occurrences of one
     /// field of the oneof and starts afresh at another field's.
     data: Option<(u32, usize)>,
     bytes: &'a [u8],
+}
+
+/// The fields of a metric's data message besides its points, as `prost`
+/// merges the data's occurrences: 0 and false where the type has none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DataFields {
+    pub aggregation_temporality: i32,
+    pub is_monotonic: bool,
 }
 
 impl<'a> MetricView<'a> {
@@ -292,19 +331,43 @@ impl<'a> MetricView<'a> {
         };
         let mut fields = CheckedFields::new(bytes, &schema::METRIC, depth);
         while let Some(field) = fields.next()? {
-            match field.tag {
-                1 => metric.name = Text(field.value.bytes()),
-                // A run of one data field begins at its first occurrence.
-                GAUGE | SUM | HISTOGRAM | EXPONENTIAL_HISTOGRAM | SUMMARY
-                    if metric.data.is_none_or(|(tag, _)| tag != field.tag) =>
-                {
-                    metric.data = Some((field.tag, field.start));
-                }
-                _ => {}
-            }
+            metric.note(field.tag, field.value, field.start);
             field.check_nested()?;
         }
         Ok(metric)
+    }
+
+    /// Reads `bytes`, a metric of a checked body (or one `prost` encoded).
+    pub fn read(bytes: &'a [u8]) -> Self {
+        let mut metric = Self {
+            bytes,
+            ..Self::default()
+        };
+        let mut fields = protowire::Fields::new(bytes);
+        let mut start = 0;
+        while let Some((tag, value)) = fields.next() {
+            metric.note(tag, value, start);
+            start = bytes.len() - fields.remaining();
+        }
+        metric
+    }
+
+    /// Takes field `tag`, which begins at `start` of the metric's bytes, as
+    /// `prost` would.
+    #[inline(always)]
+    fn note(&mut self, tag: u32, value: protowire::Value<'a>, start: usize) {
+        match tag {
+            1 => self.name = Text(value.bytes()),
+            2 => self.description = Text(value.bytes()),
+            3 => self.unit = Text(value.bytes()),
+            // A run of one data field begins at its first occurrence.
+            GAUGE | SUM | HISTOGRAM | EXPONENTIAL_HISTOGRAM | SUMMARY
+                if self.data.is_none_or(|(data, _)| data != tag) =>
+            {
+                self.data = Some((tag, start));
+            }
+            _ => {}
+        }
     }
 
     /// The field of the `data` oneof that holds the metric's data (one of
@@ -314,11 +377,54 @@ impl<'a> MetricView<'a> {
         self.data.map(|(tag, _)| tag)
     }
 
+    /// The metric's protobuf bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The table the metric's points go to.
+    pub fn table(&self) -> Option<Table> {
+        Some(match self.kind()? {
+            GAUGE => Table::MetricsGauge,
+            SUM => Table::MetricsSum,
+            HISTOGRAM => Table::MetricsHistogram,
+            EXPONENTIAL_HISTOGRAM => Table::MetricsExponentialHistogram,
+            SUMMARY => Table::MetricsSummary,
+            _ => return None,
+        })
+    }
+
     /// The data points (messages of the type [`kind`](Self::kind) names),
     /// in the order `prost` decodes them.
     pub fn points(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        self.data_messages()
+            .flat_map(|data| occurrences(data, DATA_POINTS))
+    }
+
+    /// The data's own fields (a sum's temporality and monotonicity, a
+    /// histogram's temporality), the last occurrence of each winning.
+    pub fn data_fields(&self) -> DataFields {
+        let mut fields = DataFields::default();
+        let kind = self.kind();
+        if !matches!(kind, Some(SUM | HISTOGRAM | EXPONENTIAL_HISTOGRAM)) {
+            return fields;
+        }
+        for data in self.data_messages() {
+            for (tag, value) in protowire::Fields::new(data) {
+                match tag {
+                    2 => fields.aggregation_temporality = value.int() as i32,
+                    3 if kind == Some(SUM) => fields.is_monotonic = value.int() != 0,
+                    _ => {}
+                }
+            }
+        }
+        fields
+    }
+
+    /// The run of occurrences of the data field, in order.
+    fn data_messages(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
         let (tag, from) = self.data.unwrap_or((0, self.bytes.len()));
-        occurrences(&self.bytes[from..], tag).flat_map(|data| occurrences(data, DATA_POINTS))
+        occurrences(&self.bytes[from..], tag)
     }
 }
 

@@ -4,8 +4,7 @@
 
 use sluice_model::batch::BatchBuilder;
 use sluice_model::logs::wire::WireLogs;
-use sluice_model::metrics::wire::{WireMetric, WireMetrics};
-use sluice_model::otlp::metrics::v1::metric::Data;
+use sluice_model::metrics::wire::WireMetrics;
 use sluice_model::otlp::trace::v1::status::StatusCode;
 use sluice_model::time::to_arrow_nanos;
 use sluice_model::traces::wire::{Contexts, SpanFacts, WireTraces};
@@ -120,70 +119,28 @@ impl ShardWorker {
         // Taken out while the points are appended to `self`'s batches.
         let mut cache = self.contexts.take().unwrap_or_default();
         let mut contexts = Contexts::cached(&mut cache);
+        let mut feed = self.feed.take();
         let mut key = BatchKey::new(tenant);
-        for WireMetric {
-            resource,
-            scope,
-            metric,
-        } in metrics.metrics()
-        {
-            let (resource, scope) = contexts.get(metrics, resource, scope);
-            let metric = &metric;
-            if let Some(feed) = &mut self.feed {
-                feed.record_metric(tenant, resource, metric);
-            }
-            match &metric.data {
-                Some(Data::Gauge(g)) => {
-                    for p in &g.data_points {
-                        if let Some(BatchBuilder::Gauge(b)) =
-                            self.rows(key.at(Table::MetricsGauge, p.time_unix_nano), seq, replay)
-                        {
-                            b.append(resource, scope, metric, p);
-                        }
-                    }
+        for metric in metrics.metrics() {
+            let (resource, scope) = contexts.get(metrics, metric.resource, metric.scope);
+            let Some(table) = metric.metric.table() else {
+                continue;
+            };
+            let watched = feed
+                .as_ref()
+                .and_then(|f| f.watch_metric(resource, &metric));
+            for point in metric.points() {
+                if let (Some(feed), Some(watched)) = (&mut feed, &watched) {
+                    feed.record_point(tenant, watched, &point);
                 }
-                Some(Data::Sum(s)) => {
-                    for p in &s.data_points {
-                        if let Some(BatchBuilder::Sum(b)) =
-                            self.rows(key.at(Table::MetricsSum, p.time_unix_nano), seq, replay)
-                        {
-                            b.append(resource, scope, metric, s, p);
-                        }
-                    }
+                let time = point.common().time_unix_nano;
+                if let Some(rows) = self.rows(key.at(table, time), seq, replay) {
+                    let appended = rows.append_point(resource, scope, &metric, &point);
+                    debug_assert!(appended, "a point goes to its metric's table");
                 }
-                Some(Data::Histogram(h)) => {
-                    for p in &h.data_points {
-                        if let Some(BatchBuilder::Histogram(b)) = self.rows(
-                            key.at(Table::MetricsHistogram, p.time_unix_nano),
-                            seq,
-                            replay,
-                        ) {
-                            b.append(resource, scope, metric, h.aggregation_temporality, p);
-                        }
-                    }
-                }
-                Some(Data::ExponentialHistogram(h)) => {
-                    for p in &h.data_points {
-                        let k = key.at(Table::MetricsExponentialHistogram, p.time_unix_nano);
-                        if let Some(BatchBuilder::ExponentialHistogram(b)) =
-                            self.rows(k, seq, replay)
-                        {
-                            b.append(resource, scope, metric, h.aggregation_temporality, p);
-                        }
-                    }
-                }
-                Some(Data::Summary(s)) => {
-                    for p in &s.data_points {
-                        if let Some(BatchBuilder::Summary(b)) =
-                            self.rows(key.at(Table::MetricsSummary, p.time_unix_nano), seq, replay)
-                        {
-                            b.append(resource, scope, metric, p);
-                        }
-                    }
-                }
-                None => {}
             }
         }
+        self.feed = feed;
         self.contexts = Some(cache);
     }
 }

@@ -13,12 +13,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::metrics::v1::metric::Data;
-use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
-use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, Metric, NumberDataPoint};
-use sluice_model::attributes::{value_to_string, write_value};
+use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
+use sluice_model::attributes::{wire_key, write_wire_value};
 use sluice_model::context::ResourceContext;
+use sluice_model::metrics::points::{PointCommon, PointView};
+use sluice_model::metrics::wire::{DataFields, GAUGE, HISTOGRAM, SUM, WireMetric};
 use sluice_model::time::to_arrow_nanos;
 use sluice_model::{HashMap, Tenant};
 
@@ -30,6 +29,17 @@ const SEND_INTERVAL: Duration = Duration::from_millis(500);
 
 /// `SeverityNumber` of ERROR.
 const SEVERITY_ERROR: i32 = 17;
+
+/// What the watch reads of a metric once for all its points
+/// ([`StepFeed::watch_metric`]).
+#[derive(Debug, Clone, Copy)]
+pub struct WatchedMetric<'a> {
+    service: &'a str,
+    host: Option<&'a str>,
+    name: &'a str,
+    kind: u32,
+    data: DataFields,
+}
 
 /// Summaries of one shard, waiting to be sent.
 #[derive(Debug)]
@@ -141,96 +151,92 @@ impl StepFeed {
         }
     }
 
-    /// Summarizes the points of `metric`: gauge values and non-monotonic
-    /// sums as gauges, monotonic sums for their rate, histograms for p99.
-    pub fn record_metric(&mut self, tenant: &Tenant, resource: &ResourceContext, metric: &Metric) {
-        if !self.metrics {
-            return;
-        }
-        let host = resource.attributes.get("host.name");
-        // The series of a point: found by key, built only when new and
-        // there is room for it. Every series the summaries hold is known
-        // (the known ones are forgotten only in `send`, with the
-        // summaries), so one not known while they are full would be left
-        // out by `add_metric`: it is left out before it is built.
-        let series = |feed: &mut Self, attributes: &[KeyValue]| -> Option<SeriesRef> {
-            let key = feed
-                .keys
-                .key(&resource.service_name, host, &metric.name, attributes);
-            if let Some(known) = feed.series.get(key) {
-                return Some(known.clone());
-            }
-            if feed.entries >= feed.max_entries {
-                return None;
-            }
-            let built = SeriesRef::new(build_series(
-                &resource.service_name,
-                host,
-                &metric.name,
-                attributes,
-            ));
-            feed.series.insert(key.to_vec(), built.clone());
-            Some(built)
-        };
-        let number = |p: &NumberDataPoint| match p.value {
-            Some(Value::AsDouble(v)) => Some(v),
-            Some(Value::AsInt(v)) => Some(v as f64),
-            None => None,
-        };
-        match &metric.data {
-            Some(Data::Gauge(g)) => {
-                for p in &g.data_points {
-                    let time = to_arrow_nanos(p.time_unix_nano);
-                    let Some(value) = number(p) else { continue };
-                    let Some(series) = series(self, &p.attributes) else {
-                        continue;
-                    };
-                    self.add_metric(tenant, time, &series, MetricStep::Gauge { time, value });
-                }
-            }
-            Some(Data::Sum(s)) => {
-                let delta = s.aggregation_temporality == AggregationTemporality::Delta as i32;
-                for p in &s.data_points {
-                    let time = to_arrow_nanos(p.time_unix_nano);
-                    let Some(value) = number(p) else { continue };
-                    let Some(series) = series(self, &p.attributes) else {
-                        continue;
-                    };
-                    let step = match (s.is_monotonic, delta) {
-                        (false, _) => MetricStep::Gauge { time, value },
-                        (true, true) => MetricStep::DeltaSum { value },
-                        (true, false) => MetricStep::CumulativeSum {
-                            time,
-                            start: to_arrow_nanos(p.start_time_unix_nano),
-                            value,
-                        },
-                    };
-                    self.add_metric(tenant, time, &series, step);
-                }
-            }
-            Some(Data::Histogram(h)) => {
-                let cumulative =
-                    h.aggregation_temporality == AggregationTemporality::Cumulative as i32;
-                for p in &h.data_points {
-                    if p.bucket_counts.len() != p.explicit_bounds.len() + 1 {
-                        continue;
-                    }
-                    let Some(series) = series(self, &p.attributes) else {
-                        continue;
-                    };
-                    let time = to_arrow_nanos(p.time_unix_nano);
-                    let step = MetricStep::Histogram {
+    /// What the watch reads of `metric`, sent under `resource`, once for
+    /// all its points; `None` when metrics are not watched or the metric's
+    /// type is not (exponential histograms, summaries).
+    pub fn watch_metric<'a>(
+        &self,
+        resource: &'a ResourceContext,
+        metric: &WireMetric<'a>,
+    ) -> Option<WatchedMetric<'a>> {
+        let kind = metric.metric.kind()?;
+        (self.metrics && matches!(kind, GAUGE | SUM | HISTOGRAM)).then(|| WatchedMetric {
+            service: &resource.service_name,
+            host: resource.attributes.get("host.name"),
+            name: metric.metric.name.as_str(),
+            kind,
+            data: metric.data,
+        })
+    }
+
+    /// Summarizes `point`, a point of `metric`: gauge values and
+    /// non-monotonic sums as gauges, monotonic sums for their rate,
+    /// histograms for p99.
+    pub fn record_point(&mut self, tenant: &Tenant, metric: &WatchedMetric, point: &PointView) {
+        let cumulative =
+            metric.data.aggregation_temporality == AggregationTemporality::Cumulative as i32;
+        match point {
+            PointView::Number(p) => {
+                let Some(value) = p.value else { return };
+                let Some(series) = self.series(metric, &p.common) else {
+                    return;
+                };
+                let time = to_arrow_nanos(p.common.time_unix_nano);
+                let delta =
+                    metric.data.aggregation_temporality == AggregationTemporality::Delta as i32;
+                let step = match (metric.kind == SUM && metric.data.is_monotonic, delta) {
+                    (false, _) => MetricStep::Gauge { time, value },
+                    (true, true) => MetricStep::DeltaSum { value },
+                    (true, false) => MetricStep::CumulativeSum {
                         time,
-                        start: to_arrow_nanos(p.start_time_unix_nano),
-                        cumulative,
-                        bounds: p.explicit_bounds.clone(),
-                        counts: p.bucket_counts.clone(),
-                    };
-                    self.add_metric(tenant, time, &series, step);
-                }
+                        start: to_arrow_nanos(p.common.start_time_unix_nano),
+                        value,
+                    },
+                };
+                self.add_metric(tenant, time, &series, step);
             }
-            _ => {}
+            PointView::Histogram(p) => {
+                let counts: Vec<u64> = p.bucket_counts().collect();
+                let bounds: Vec<f64> = p.explicit_bounds().collect();
+                if counts.len() != bounds.len() + 1 {
+                    return;
+                }
+                let Some(series) = self.series(metric, &p.common) else {
+                    return;
+                };
+                let time = to_arrow_nanos(p.common.time_unix_nano);
+                let step = MetricStep::Histogram {
+                    time,
+                    start: to_arrow_nanos(p.common.start_time_unix_nano),
+                    cumulative,
+                    bounds,
+                    counts,
+                };
+                self.add_metric(tenant, time, &series, step);
+            }
+            PointView::ExponentialHistogram(_) | PointView::Summary(_) => {}
         }
+    }
+
+    /// The series of a point of `metric`: found by its key, built only
+    /// when new and there is room for it. Every series the summaries hold
+    /// is known (the known ones are forgotten only in `send`, with the
+    /// summaries), so one not known while they are full would be left out
+    /// by `add_metric`: it is left out before it is built. A point's key is
+    /// its attributes as sent (see [`SeriesKeys`]), so while the summaries
+    /// are full, a point of a held series whose attributes come written in
+    /// a way not seen since the last send is left out too.
+    fn series(&mut self, metric: &WatchedMetric, point: &PointCommon) -> Option<SeriesRef> {
+        let key = self.keys.key(metric, point.attributes());
+        if let Some(known) = self.series.get(key) {
+            return Some(known.clone());
+        }
+        if self.entries >= self.max_entries {
+            return None;
+        }
+        let built = SeriesRef::new(build_series(metric, point.attributes()));
+        self.series.insert(key.to_vec(), built.clone());
+        Some(built)
     }
 
     fn add_metric(&mut self, tenant: &Tenant, time: i64, series: &SeriesRef, step: MetricStep) {
@@ -292,98 +298,62 @@ impl StepFeed {
     }
 }
 
-/// The series of a metric point: its attributes, the resource's host, and the
-/// metric's name as labels.
-fn build_series(
-    service: &str,
-    host: Option<&str>,
-    metric: &str,
-    attributes: &[KeyValue],
+/// The series of a point of `metric` with `attributes` (`KeyValue`
+/// messages): its attributes (the last of equal keys kept), the resource's
+/// host and the metric's name as labels.
+fn build_series<'a>(
+    metric: &WatchedMetric,
+    attributes: impl Iterator<Item = &'a [u8]>,
 ) -> MetricSeries {
-    let mut labels: BTreeMap<String, String> = attributes
-        .iter()
-        .map(|kv| (kv.key.clone(), value_to_string(kv.value.as_ref())))
-        .collect();
-    if let Some(host) = host {
+    let mut labels = BTreeMap::new();
+    for kv in attributes {
+        let mut value = String::new();
+        write_wire_value(kv, &mut value);
+        labels.insert(wire_key(kv).to_owned(), value);
+    }
+    if let Some(host) = metric.host {
         labels.insert("host.name".into(), host.to_owned());
     }
-    labels.insert("metric".into(), metric.to_owned());
+    labels.insert("metric".into(), metric.name.to_owned());
     MetricSeries {
-        service: service.to_owned(),
+        service: metric.service.to_owned(),
         labels,
     }
 }
 
 /// Builds the key of a metric point's series without allocating (once its
-/// buffers have grown): everything a [`MetricSeries`] is made of, each part
-/// length-prefixed and tagged (2: an attribute, 1: the host, 0: no host) so
-/// that different parts never give the same bytes.
-/// Attributes go in key order, the last of equal keys kept (as the series'
-/// label map keeps them), leaving out the keys the resource's host and the
-/// metric name replace. Equal keys mean equal series.
+/// buffer has grown): the metric's service, host and name and the point's
+/// attributes as they were sent, each part length-prefixed and the host
+/// tagged (1: a host, 0: none) so that different parts never give the same
+/// bytes. Equal keys mean equal series. The same series written another way
+/// (its attributes in another order, a key repeated) has another key, and
+/// so a second entry among the known series; equal series are one entry in
+/// a summary all the same ([`SeriesRef`] compares them by content).
 #[derive(Debug, Default)]
 struct SeriesKeys {
     key: Vec<u8>,
-    order: Vec<usize>,
-    value: String,
 }
 
 impl SeriesKeys {
-    fn key(
+    fn key<'a>(
         &mut self,
-        service: &str,
-        host: Option<&str>,
-        metric: &str,
-        attributes: &[KeyValue],
+        metric: &WatchedMetric,
+        attributes: impl Iterator<Item = &'a [u8]>,
     ) -> &[u8] {
         self.key.clear();
-        push_part(&mut self.key, service.as_bytes());
-        let replaced = |key: &str| key == "metric" || (host.is_some() && key == "host.name");
-        // SDKs mostly send a point's attributes in key order, each key once:
-        // then they go as they are, without sorting them.
-        if attributes.windows(2).all(|pair| pair[0].key < pair[1].key) {
-            for kv in attributes {
-                if !replaced(&kv.key) {
-                    self.push_attribute(kv);
-                }
-            }
-        } else {
-            self.order.clear();
-            self.order.extend(0..attributes.len());
-            // Stable: among equal keys the last one is the one kept.
-            self.order
-                .sort_by(|&a, &b| attributes[a].key.cmp(&attributes[b].key));
-            for n in 0..self.order.len() {
-                let kv = &attributes[self.order[n]];
-                let shadowed = self
-                    .order
-                    .get(n + 1)
-                    .is_some_and(|&next| attributes[next].key == kv.key);
-                if !(replaced(&kv.key) || shadowed) {
-                    self.push_attribute(kv);
-                }
-            }
-        }
-        match host {
+        push_part(&mut self.key, metric.service.as_bytes());
+        match metric.host {
             Some(host) => {
                 self.key.push(1);
                 push_part(&mut self.key, host.as_bytes());
             }
             None => self.key.push(0),
         }
-        push_part(&mut self.key, metric.as_bytes());
+        push_part(&mut self.key, metric.name.as_bytes());
+        for kv in attributes {
+            push_part(&mut self.key, kv);
+        }
         &self.key
-    }
-}
-
-impl SeriesKeys {
-    /// Appends an attribute, tagged 2, to the key.
-    fn push_attribute(&mut self, kv: &KeyValue) {
-        self.value.clear();
-        write_value(kv.value.as_ref(), &mut self.value);
-        self.key.push(2);
-        push_part(&mut self.key, kv.key.as_bytes());
-        push_part(&mut self.key, self.value.as_bytes());
     }
 }
 
@@ -395,9 +365,17 @@ fn push_part(key: &mut Vec<u8>, part: &[u8]) {
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry_proto::tonic::common::v1::AnyValue;
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
     use opentelemetry_proto::tonic::common::v1::any_value::Value as AttributeValue;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
+    };
     use proptest::prelude::*;
+    use prost::Message;
+    use sluice_model::metrics::wire::WireMetrics;
 
     use super::*;
 
@@ -427,99 +405,46 @@ mod tests {
         )
     }
 
+    fn watched<'a>(service: &'a str, host: Option<&'a str>, name: &'a str) -> WatchedMetric<'a> {
+        WatchedMetric {
+            service,
+            host,
+            name,
+            kind: GAUGE,
+            data: DataFields::default(),
+        }
+    }
+
+    /// `attributes` as the `KeyValue` messages of a body.
+    fn encoded(attributes: &[KeyValue]) -> Vec<Vec<u8>> {
+        attributes.iter().map(Message::encode_to_vec).collect()
+    }
+
+    /// The key and the series of a point of `(service, host, metric,
+    /// attributes)`.
+    fn key_and_series(
+        point: &(String, Option<String>, String, Vec<KeyValue>),
+    ) -> (Vec<u8>, MetricSeries) {
+        let metric = watched(&point.0, point.1.as_deref(), &point.2);
+        let attributes = encoded(&point.3);
+        let mut keys = SeriesKeys::default();
+        let key = keys.key(&metric, attributes.iter().map(|kv| &kv[..]));
+        (
+            key.to_vec(),
+            build_series(&metric, attributes.iter().map(|kv| &kv[..])),
+        )
+    }
+
     proptest! {
-        /// Equal keys mean equal series; with the host given or not given
-        /// for both, equal series mean equal keys.
+        /// Equal keys mean equal series.
         #[test]
         fn keys_tell_series_apart(a in point(), b in point()) {
-            let mut keys = SeriesKeys::default();
-            let key_a = keys.key(&a.0, a.1.as_deref(), &a.2, &a.3).to_vec();
-            let key_b = keys.key(&b.0, b.1.as_deref(), &b.2, &b.3).to_vec();
-            let series_a = build_series(&a.0, a.1.as_deref(), &a.2, &a.3);
-            let series_b = build_series(&b.0, b.1.as_deref(), &b.2, &b.3);
+            let (key_a, series_a) = key_and_series(&a);
+            let (key_b, series_b) = key_and_series(&b);
             if key_a == key_b {
-                prop_assert_eq!(&series_a, &series_b);
-            }
-            if series_a == series_b && a.1.is_some() == b.1.is_some() {
-                prop_assert_eq!(key_a, key_b);
+                prop_assert_eq!(series_a, series_b);
             }
         }
-    }
-
-    /// A gauge `load` of one point per value of attribute `a`, at `time`.
-    fn gauge(time: u64, values: &[(i64, f64)]) -> Metric {
-        use opentelemetry_proto::tonic::metrics::v1::Gauge;
-        let data_points = values
-            .iter()
-            .map(|&(a, value)| NumberDataPoint {
-                attributes: vec![KeyValue {
-                    key: "a".into(),
-                    value: Some(AnyValue {
-                        value: Some(AttributeValue::IntValue(a)),
-                    }),
-                    ..Default::default()
-                }],
-                time_unix_nano: time,
-                value: Some(Value::AsDouble(value)),
-                ..Default::default()
-            })
-            .collect();
-        Metric {
-            name: "load".into(),
-            data: Some(Data::Gauge(Gauge { data_points })),
-            ..Default::default()
-        }
-    }
-
-    /// A full summary leaves new series out without building or keeping
-    /// them, and still takes the points of the series it holds; the known
-    /// series are forgotten at a send once twice the cap.
-    #[test]
-    fn a_full_summary_takes_its_own_series_and_keeps_no_others() {
-        let (sender, receiver) = crossbeam_channel::unbounded();
-        let config = crate::watch::WatchConfig {
-            max_series: 2,
-            ..Default::default()
-        };
-        let mut feed = StepFeed::new(0, sender, &config);
-        let tenant = Tenant::default_tenant();
-        let resource = ResourceContext::new(None, "");
-        let second = 1_000_000_000;
-        let record = |feed: &mut StepFeed, seconds: u64, values: &[(i64, f64)]| {
-            feed.record_metric(&tenant, &resource, &gauge(seconds * second, values));
-        };
-        record(&mut feed, 1, &[(1, 1.0), (2, 2.0), (3, 3.0)]);
-        assert_eq!(feed.series.len(), 2, "the third series is not kept");
-        record(&mut feed, 2, &[(4, 4.0), (1, 10.0)]);
-        assert_eq!(feed.series.len(), 2);
-        feed.send();
-        let batch = receiver.try_recv().expect("a batch");
-        let [(_, _, summary)] = &batch.steps[..] else {
-            panic!("one step: {:?}", batch.steps);
-        };
-        let mut held: Vec<(String, MetricStep)> = summary
-            .metrics
-            .iter()
-            .map(|(series, step)| (series.labels["a"].clone(), step.clone()))
-            .collect();
-        held.sort_by(|a, b| a.0.cmp(&b.0));
-        let gauge_at = |seconds: i64, value| MetricStep::Gauge {
-            time: seconds * 1_000_000_000,
-            value,
-        };
-        assert_eq!(
-            held,
-            [
-                ("1".into(), gauge_at(2, 10.0)),
-                ("2".into(), gauge_at(1, 2.0))
-            ]
-        );
-        // Room again after the send: two more series, then four known, which
-        // the next send forgets.
-        record(&mut feed, 3, &[(3, 3.0), (4, 4.0)]);
-        assert_eq!(feed.series.len(), 4);
-        feed.send();
-        assert!(feed.series.is_empty());
     }
 
     /// The last of each key in `attributes`, in their first order.
@@ -536,9 +461,10 @@ mod tests {
 
     proptest! {
         /// The same series sent with its attributes in another order, after
-        /// earlier values of the same keys, has the same key.
+        /// earlier values of the same keys, is the same series: one entry
+        /// of a summary.
         #[test]
-        fn the_same_series_written_differently_has_one_key(
+        fn the_same_series_written_differently_is_one_series(
             (a, shuffled) in point().prop_flat_map(|a| {
                 let unique = last_of_each(&a.3);
                 (Just(a), Just(unique).prop_shuffle())
@@ -555,14 +481,155 @@ mod tests {
                 })
                 .collect();
             attributes.extend(shuffled.iter().cloned());
-            let mut keys = SeriesKeys::default();
-            let original = keys.key(&a.0, a.1.as_deref(), &a.2, &a.3).to_vec();
-            let rewritten = keys.key(&a.0, a.1.as_deref(), &a.2, &attributes).to_vec();
-            prop_assert_eq!(
-                build_series(&a.0, a.1.as_deref(), &a.2, &a.3),
-                build_series(&a.0, a.1.as_deref(), &a.2, &attributes)
-            );
-            prop_assert_eq!(original, rewritten);
+            let rewritten = (a.0.clone(), a.1.clone(), a.2.clone(), attributes);
+            let (_, original) = key_and_series(&a);
+            let (_, again) = key_and_series(&rewritten);
+            prop_assert_eq!(&original, &again);
+            prop_assert_eq!(SeriesRef::new(original), SeriesRef::new(again));
         }
+    }
+
+    /// `a = <value>` as an attribute.
+    fn attribute(key: &str, value: i64) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue {
+                value: Some(AttributeValue::IntValue(value)),
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// A gauge `load` of one point per attribute list and value, at `time`.
+    fn gauge(time: u64, points: &[(Vec<KeyValue>, f64)]) -> Metric {
+        let data_points = points
+            .iter()
+            .map(|(attributes, value)| NumberDataPoint {
+                attributes: attributes.clone(),
+                time_unix_nano: time,
+                value: Some(Value::AsDouble(*value)),
+                ..Default::default()
+            })
+            .collect();
+        Metric {
+            name: "load".into(),
+            data: Some(Data::Gauge(Gauge { data_points })),
+            ..Default::default()
+        }
+    }
+
+    /// Records the points of `metric` as a shard does.
+    fn record(feed: &mut StepFeed, resource: &ResourceContext, metric: Metric) {
+        let request = ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![metric],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let metrics = WireMetrics::from_request(&request);
+        for metric in metrics.metrics() {
+            let watched = feed
+                .watch_metric(resource, &metric)
+                .expect("a watched gauge");
+            for point in metric.points() {
+                feed.record_point(&Tenant::default_tenant(), &watched, &point);
+            }
+        }
+    }
+
+    /// What the one step of `batch` holds of each series: the value of its
+    /// attribute `a`, and its step.
+    fn held(batch: &StepBatch) -> Vec<(String, MetricStep)> {
+        let [(_, _, summary)] = &batch.steps[..] else {
+            panic!("one step: {:?}", batch.steps);
+        };
+        let mut held: Vec<(String, MetricStep)> = summary
+            .metrics
+            .iter()
+            .map(|(series, step)| (series.labels["a"].clone(), step.clone()))
+            .collect();
+        held.sort_by(|a, b| a.0.cmp(&b.0));
+        held
+    }
+
+    fn gauge_at(seconds: i64, value: f64) -> MetricStep {
+        MetricStep::Gauge {
+            time: seconds * 1_000_000_000,
+            value,
+        }
+    }
+
+    /// A full summary leaves new series out without building or keeping
+    /// them, and still takes the points of the series it holds; the known
+    /// series are forgotten at a send once twice the cap.
+    #[test]
+    fn a_full_summary_takes_its_own_series_and_keeps_no_others() {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        let config = crate::watch::WatchConfig {
+            max_series: 2,
+            ..Default::default()
+        };
+        let mut feed = StepFeed::new(0, sender, &config);
+        let resource = ResourceContext::new(None, "");
+        let second = 1_000_000_000;
+        let points = |values: &[(i64, f64)]| -> Vec<(Vec<KeyValue>, f64)> {
+            values
+                .iter()
+                .map(|&(a, value)| (vec![attribute("a", a)], value))
+                .collect()
+        };
+        record(
+            &mut feed,
+            &resource,
+            gauge(second, &points(&[(1, 1.0), (2, 2.0), (3, 3.0)])),
+        );
+        assert_eq!(feed.series.len(), 2, "the third series is not kept");
+        record(
+            &mut feed,
+            &resource,
+            gauge(2 * second, &points(&[(4, 4.0), (1, 10.0)])),
+        );
+        assert_eq!(feed.series.len(), 2);
+        feed.send();
+        let batch = receiver.try_recv().expect("a batch");
+        assert_eq!(
+            held(&batch),
+            [
+                ("1".into(), gauge_at(2, 10.0)),
+                ("2".into(), gauge_at(1, 2.0))
+            ]
+        );
+        // Room again after the send: two more series, then four known, which
+        // the next send forgets.
+        record(
+            &mut feed,
+            &resource,
+            gauge(3 * second, &points(&[(3, 3.0), (4, 4.0)])),
+        );
+        assert_eq!(feed.series.len(), 4);
+        feed.send();
+        assert!(feed.series.is_empty());
+    }
+
+    /// A series whose attributes come in two orders is known twice and held
+    /// once.
+    #[test]
+    fn a_series_written_two_ways_is_held_once() {
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        let mut feed = StepFeed::new(0, sender, &crate::watch::WatchConfig::default());
+        let resource = ResourceContext::new(None, "");
+        let ab = vec![attribute("a", 1), attribute("b", 2)];
+        let ba = vec![attribute("b", 2), attribute("a", 1)];
+        let second = 1_000_000_000;
+        record(&mut feed, &resource, gauge(second, &[(ab, 1.0)]));
+        record(&mut feed, &resource, gauge(2 * second, &[(ba, 2.0)]));
+        assert_eq!(feed.series.len(), 2);
+        assert_eq!(feed.entries, 1);
+        feed.send();
+        let batch = receiver.try_recv().expect("a batch");
+        assert_eq!(held(&batch), [("1".into(), gauge_at(2, 2.0))]);
     }
 }

@@ -9,6 +9,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 use super::*;
+use crate::metrics::points::{PointCommon, PointView};
+use crate::otlp::common::v1::KeyValue;
 use crate::otlp::metrics::v1::exponential_histogram_data_point::Buckets;
 use crate::otlp::metrics::v1::summary_data_point::ValueAtQuantile;
 use crate::otlp::metrics::v1::{
@@ -344,8 +346,134 @@ fn assert_kept_as_the_rules_keep(body: &[u8]) -> Result<(), TestCaseError> {
         .resource_metrics
         .retain(|r| !r.scope_metrics.is_empty());
     prop_assert_eq!(metrics.rejected(), &rejected);
-    prop_assert_eq!(metrics.to_request(), expected);
+    prop_assert_eq!(&metrics.to_request(), &expected);
     prop_assert_eq!(metrics.points() as i64, rejected.accepted);
+    assert_views_read_what_prost_decodes(&metrics, &expected)
+}
+
+/// Asserts that the shards' views of the kept metrics and points read what
+/// `prost` decodes of them (`expected`, the rules applied).
+fn assert_views_read_what_prost_decodes(
+    metrics: &WireMetrics,
+    expected: &ExportMetricsServiceRequest,
+) -> Result<(), TestCaseError> {
+    let expected: Vec<&Metric> = expected
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .collect();
+    let views: Vec<WireMetric> = metrics.metrics().collect();
+    prop_assert_eq!(views.len(), expected.len());
+    for (view, metric) in views.iter().zip(expected) {
+        let read = &view.metric;
+        prop_assert_eq!(read.name.as_str(), &metric.name);
+        prop_assert_eq!(read.description.as_str(), &metric.description);
+        prop_assert_eq!(read.unit.as_str(), &metric.unit);
+        let points: Vec<PointView> = view.points().collect();
+        let data = DataFields {
+            aggregation_temporality: match &metric.data {
+                Some(Data::Sum(s)) => s.aggregation_temporality,
+                Some(Data::Histogram(h)) => h.aggregation_temporality,
+                Some(Data::ExponentialHistogram(h)) => h.aggregation_temporality,
+                _ => 0,
+            },
+            is_monotonic: matches!(&metric.data, Some(Data::Sum(s)) if s.is_monotonic),
+        };
+        prop_assert_eq!(view.data, data);
+        match &metric.data {
+            Some(Data::Gauge(Gauge { data_points }) | Data::Sum(Sum { data_points, .. })) => {
+                prop_assert_eq!(points.len(), data_points.len());
+                for (point, p) in points.iter().zip(data_points) {
+                    let PointView::Number(read) = point else {
+                        return Err(TestCaseError::fail("a number point"));
+                    };
+                    assert_common(&read.common, &p.attributes, &p.exemplars, p)?;
+                    let value = p.value.map(|v| match v {
+                        number_data_point::Value::AsDouble(d) => d,
+                        number_data_point::Value::AsInt(i) => i as f64,
+                    });
+                    prop_assert_eq!(read.value.map(f64::to_bits), value.map(f64::to_bits));
+                    prop_assert_eq!(read.flags, p.flags);
+                }
+            }
+            Some(Data::Histogram(h)) => {
+                prop_assert_eq!(points.len(), h.data_points.len());
+                for (point, p) in points.iter().zip(&h.data_points) {
+                    let PointView::Histogram(read) = point else {
+                        return Err(TestCaseError::fail("a histogram point"));
+                    };
+                    assert_common(&read.common, &p.attributes, &p.exemplars, p)?;
+                    prop_assert_eq!(read.count, p.count);
+                    let bits = |v: Option<f64>| v.map(f64::to_bits);
+                    prop_assert_eq!(bits(read.sum), bits(p.sum));
+                    prop_assert_eq!(bits(read.min), bits(p.min));
+                    prop_assert_eq!(bits(read.max), bits(p.max));
+                    prop_assert_eq!(read.flags, p.flags);
+                    prop_assert_eq!(
+                        read.bucket_counts().collect::<Vec<_>>(),
+                        p.bucket_counts.clone()
+                    );
+                    let bounds: Vec<u64> = read.explicit_bounds().map(f64::to_bits).collect();
+                    let expected: Vec<u64> =
+                        p.explicit_bounds.iter().map(|b| b.to_bits()).collect();
+                    prop_assert_eq!(bounds, expected);
+                }
+            }
+            Some(Data::ExponentialHistogram(h)) => {
+                prop_assert_eq!(points.len(), h.data_points.len());
+                for (point, p) in points.iter().zip(&h.data_points) {
+                    let PointView::ExponentialHistogram(read) = point else {
+                        return Err(TestCaseError::fail("an exponential histogram point"));
+                    };
+                    assert_common(&read.common, &p.attributes, &p.exemplars, p)?;
+                    prop_assert_eq!(read.point.encode_to_vec(), p.encode_to_vec());
+                }
+            }
+            Some(Data::Summary(s)) => {
+                prop_assert_eq!(points.len(), s.data_points.len());
+                for (point, p) in points.iter().zip(&s.data_points) {
+                    let PointView::Summary(read) = point else {
+                        return Err(TestCaseError::fail("a summary point"));
+                    };
+                    assert_common(&read.common, &p.attributes, &[], p)?;
+                    prop_assert_eq!(read.point.encode_to_vec(), p.encode_to_vec());
+                }
+            }
+            None => prop_assert!(false, "a kept metric has data"),
+        }
+    }
+    Ok(())
+}
+
+/// Asserts that a point's common fields read what `prost` decodes of
+/// `point`, whose attributes and exemplars are given.
+fn assert_common<P: prost::Message>(
+    read: &PointCommon,
+    attributes: &[KeyValue],
+    exemplars: &[Exemplar],
+    point: &P,
+) -> Result<(), TestCaseError> {
+    // Every point type holds its times in fields 2 and 3.
+    let mut times = (0, 0);
+    for (tag, value) in crate::protowire::Fields::new(&point.encode_to_vec()) {
+        match tag {
+            2 => times.0 = value.int(),
+            3 => times.1 = value.int(),
+            _ => {}
+        }
+    }
+    prop_assert_eq!((read.start_time_unix_nano, read.time_unix_nano), times);
+    let read_attributes: Vec<KeyValue> = read
+        .attributes()
+        .map(|kv| KeyValue::decode(kv).expect("checked"))
+        .collect();
+    prop_assert_eq!(read_attributes, attributes.to_vec());
+    let read_exemplars: Vec<Exemplar> = read
+        .exemplars()
+        .map(|e| Exemplar::decode(e).expect("checked"))
+        .collect();
+    prop_assert_eq!(read_exemplars, exemplars.to_vec());
     Ok(())
 }
 
@@ -373,6 +501,9 @@ fn repeated_scalars_are_read_packed_or_not() {
     assert_eq!(crate::protowire::fixed64_count(&point, 6), 3);
     assert_eq!(crate::protowire::fixed64_count(&point, 7), 2);
     assert_eq!(validate::check_point(HISTOGRAM, &point), Ok(()));
+    let read = crate::metrics::points::HistogramPoint::read(&point);
+    assert_eq!(read.bucket_counts().collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(read.explicit_bounds().collect::<Vec<_>>(), [1.0, 2.0]);
     // A packed run of 7 bytes, and a varint run cut short.
     let mut bad = Vec::new();
     encode_key(6, WireType::LengthDelimited, &mut bad);
@@ -432,7 +563,7 @@ proptest! {
     fn shares_hold_every_metric_once_by_resource(request in request(), parts in 1..5usize) {
         let metrics = WireMetrics::from_request(&request);
         let points = metrics.points();
-        let mut all: Vec<Vec<u8>> = metrics.metrics().map(|m| m.metric.encode_to_vec()).collect();
+        let mut all: Vec<Vec<u8>> = metrics.metrics().map(|m| m.metric.bytes().to_vec()).collect();
         let part_of =
             |resource: Option<&Resource>| resource.map_or(0, |r| r.attributes.len()) % parts;
         let shares = metrics.partition(parts, part_of);
@@ -445,7 +576,7 @@ proptest! {
             for m in share.metrics() {
                 let (resource, _) = share.contexts().resource(share.body(), m.resource);
                 prop_assert_eq!(part_of(resource.as_ref()), *part);
-                seen.push(m.metric.encode_to_vec());
+                seen.push(m.metric.bytes().to_vec());
             }
         }
         prop_assert_eq!(seen_points, points);
