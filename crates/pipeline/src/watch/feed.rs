@@ -7,7 +7,8 @@
 //! Sending never waits: when the detector thread's queue is full, the shard
 //! drops its summaries and counts them (`sluice_anomaly_dropped_total`).
 //! Ingestion never slows down for the detectors. A summary holds at most
-//! `anomaly.max_series` entries; records of further series are left out.
+//! `anomaly.max_series` entries, and at most that many metric series are
+//! built between two sends; records of further series are left out.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -57,6 +58,9 @@ pub struct StepFeed {
     /// Metric series by their key (see [`SeriesKeys`]): a point of a series
     /// seen before allocates nothing.
     series: HashMap<Vec<u8>, SeriesRef>,
+    /// Series built since the last send: at most `max_entries`, so that a
+    /// series written in ever new ways does not grow the known ones.
+    built: usize,
     keys: SeriesKeys,
 }
 
@@ -77,6 +81,7 @@ impl StepFeed {
             entries: 0,
             last_send: Instant::now(),
             series: HashMap::default(),
+            built: 0,
             keys: SeriesKeys::default(),
         }
     }
@@ -223,17 +228,19 @@ impl StepFeed {
     /// is known (the known ones are forgotten only in `send`, with the
     /// summaries), so one not known while they are full would be left out
     /// by `add_metric`: it is left out before it is built. A point's key is
-    /// its attributes as sent (see [`SeriesKeys`]), so while the summaries
-    /// are full, a point of a held series whose attributes come written in
-    /// a way not seen since the last send is left out too.
+    /// its attributes as sent (see [`SeriesKeys`]), so a held series
+    /// written in a way not seen before is built again; at most
+    /// `max_entries` series are built between two sends, and past that,
+    /// or while the summaries are full, such a point is left out too.
     fn series(&mut self, metric: &WatchedMetric, point: &PointCommon) -> Option<SeriesRef> {
         let key = self.keys.key(metric, point.attributes());
         if let Some(known) = self.series.get(key) {
             return Some(known.clone());
         }
-        if self.entries >= self.max_entries {
+        if self.entries >= self.max_entries || self.built >= self.max_entries {
             return None;
         }
+        self.built += 1;
         let built = SeriesRef::new(build_series(metric, point.attributes()));
         self.series.insert(key.to_vec(), built.clone());
         Some(built)
@@ -282,10 +289,11 @@ impl StepFeed {
             newest,
         };
         self.entries = 0;
+        self.built = 0;
         // The known series are forgotten only here, with the summaries
-        // that hold some of them (`record_metric` relies on it); at most
-        // `max_entries` are added between two sends. Forgetting costs only
-        // building them again.
+        // that hold some of them (`series` relies on it); at most
+        // `max_entries` are built between two sends, so they stay under
+        // three times that. Forgetting costs only building them again.
         if self.series.len() >= self.max_entries.saturating_mul(2) {
             self.series.clear();
         }
@@ -612,6 +620,39 @@ mod tests {
         assert_eq!(feed.series.len(), 4);
         feed.send();
         assert!(feed.series.is_empty());
+    }
+
+    /// A series written in ever new ways is built at most `max_series`
+    /// times between two sends.
+    #[test]
+    fn a_series_written_many_ways_is_built_at_most_the_cap() {
+        let (sender, _receiver) = crossbeam_channel::unbounded();
+        let config = crate::watch::WatchConfig {
+            max_series: 2,
+            ..Default::default()
+        };
+        let mut feed = StepFeed::new(0, sender, &config);
+        let resource = ResourceContext::new(None, "");
+        let orders = [
+            vec![attribute("a", 1), attribute("b", 2), attribute("c", 3)],
+            vec![attribute("b", 2), attribute("a", 1), attribute("c", 3)],
+            vec![attribute("c", 3), attribute("b", 2), attribute("a", 1)],
+        ];
+        for order in &orders {
+            record(
+                &mut feed,
+                &resource,
+                gauge(1_000_000_000, &[(order.clone(), 1.0)]),
+            );
+        }
+        assert_eq!((feed.series.len(), feed.entries), (2, 1));
+        feed.send();
+        record(
+            &mut feed,
+            &resource,
+            gauge(2_000_000_000, &[(orders[2].clone(), 1.0)]),
+        );
+        assert_eq!((feed.series.len(), feed.entries), (3, 1));
     }
 
     /// A series whose attributes come in two orders is known twice and held
