@@ -33,8 +33,7 @@ use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields as ArrowFields, UInt32Type};
 use hashbrown::hash_table::{Entry, HashTable};
 
-use super::{StringPairs, TextOut, WireKeyValue, string_pair, write_value};
-use crate::otlp::common::v1::{KeyValue, any_value::Value};
+use super::{StringPairs, TextOut, WireKeyValue, string_pair};
 
 /// The Arrow type of a dictionary's entries: `UInt32` indices into strings.
 fn interned_string() -> DataType {
@@ -417,31 +416,6 @@ impl InternedMapBuilder {
                 }
             };
             if self.append_entry(row, place, key, text) {
-                place += 1;
-            }
-        }
-        self.printed = printed;
-        self.end_row();
-    }
-
-    /// Appends one map holding `attributes`, decoded messages, as
-    /// [`append_attributes`](super::append_attributes) appends them: values
-    /// printed by [`write_value`](super::write_value), the first of each key
-    /// kept.
-    pub fn append_key_values(&mut self, attributes: &[KeyValue]) {
-        let row = self.ends.len() as u32;
-        let mut place = 0;
-        let mut printed = std::mem::take(&mut self.printed);
-        for kv in attributes {
-            let text = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                Some(Value::StringValue(text)) => text.as_bytes(),
-                _ => {
-                    printed.0.clear();
-                    write_value(kv.value.as_ref(), &mut printed);
-                    &printed.0
-                }
-            };
-            if self.append_entry(row, place, kv.key.as_bytes(), text) {
                 place += 1;
             }
         }

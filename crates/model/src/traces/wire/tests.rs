@@ -584,23 +584,6 @@ proptest! {
         }
     }
 
-    /// Interned from decoded messages (logs' and data points' attributes),
-    /// the same maps read as those of `append_attributes`.
-    #[test]
-    fn interned_decoded_attribute_maps_read_as_decoded_attribute_maps(
-        lists in vec(vec(key_value(), 0..40), 1..6),
-    ) {
-        let mut interned = InternedMapBuilder::default();
-        let mut from_messages = attributes_builder();
-        for list in &lists {
-            interned.append_key_values(list);
-            append_attributes(&mut from_messages, list);
-        }
-        let plain = arrow::compute::cast(&interned.finish(), &map_type()).expect("casts");
-        let expected = finish_attributes(&mut from_messages);
-        prop_assert_eq!(plain.as_ref(), expected.as_ref());
-    }
-
     #[test]
     fn the_facts_noted_by_the_index_are_what_the_spans_say(request in request(), parts in 1..3usize) {
         let traces = WireTraces::from_request(&request);
