@@ -200,3 +200,6 @@ impl ExemplarsColumn {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests;
