@@ -23,7 +23,6 @@ use sluice_model::metrics::wire::WireMetrics;
 use sluice_model::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use sluice_model::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
-use sluice_model::otlp::metrics::v1::metric::Data;
 use sluice_model::time::{PartitionHour, to_arrow_nanos};
 use sluice_model::traces::wire::{Contexts, WireTraces};
 use sluice_model::units::ByteSize;
@@ -87,53 +86,15 @@ impl Batches {
 
     fn append_metrics(&mut self, metrics: &WireMetrics) {
         let mut contexts = Contexts::default();
-        for m in metrics.metrics() {
-            let (resource, scope) = contexts.get(metrics, m.resource, m.scope);
-            let metric = &m.metric;
-            match &metric.data {
-                Some(Data::Gauge(g)) => {
-                    for p in &g.data_points {
-                        let t = Table::MetricsGauge;
-                        if let BatchBuilder::Gauge(b) = self.builder(t, p.time_unix_nano) {
-                            b.append(resource, scope, metric, p);
-                        }
-                    }
-                }
-                Some(Data::Sum(s)) => {
-                    for p in &s.data_points {
-                        let t = Table::MetricsSum;
-                        if let BatchBuilder::Sum(b) = self.builder(t, p.time_unix_nano) {
-                            b.append(resource, scope, metric, s, p);
-                        }
-                    }
-                }
-                Some(Data::Histogram(h)) => {
-                    for p in &h.data_points {
-                        let t = Table::MetricsHistogram;
-                        if let BatchBuilder::Histogram(b) = self.builder(t, p.time_unix_nano) {
-                            b.append(resource, scope, metric, h.aggregation_temporality, p);
-                        }
-                    }
-                }
-                Some(Data::ExponentialHistogram(h)) => {
-                    for p in &h.data_points {
-                        let t = Table::MetricsExponentialHistogram;
-                        if let BatchBuilder::ExponentialHistogram(b) =
-                            self.builder(t, p.time_unix_nano)
-                        {
-                            b.append(resource, scope, metric, h.aggregation_temporality, p);
-                        }
-                    }
-                }
-                Some(Data::Summary(s)) => {
-                    for p in &s.data_points {
-                        let t = Table::MetricsSummary;
-                        if let BatchBuilder::Summary(b) = self.builder(t, p.time_unix_nano) {
-                            b.append(resource, scope, metric, p);
-                        }
-                    }
-                }
-                None => {}
+        for metric in metrics.metrics() {
+            let (resource, scope) = contexts.get(metrics, metric.resource, metric.scope);
+            let table = metric.metric.table().expect("a kept metric has data");
+            for point in metric.points() {
+                let builder = self.builder(table, point.common().time_unix_nano);
+                assert!(
+                    builder.append_point(resource, scope, &metric, &point),
+                    "a point goes to its metric's table"
+                );
             }
         }
     }
