@@ -91,11 +91,6 @@ impl<'a> PointCommon<'a> {
         }
     }
 
-    /// The point's protobuf bytes.
-    pub fn bytes(&self) -> &'a [u8] {
-        self.bytes
-    }
-
     /// The attributes: `KeyValue` messages, in the order they came.
     pub fn attributes(&self) -> impl Iterator<Item = &'a [u8]> + Clone + use<'a> {
         occurrences(self.bytes, self.attributes_field)

@@ -116,7 +116,8 @@ impl ShardWorker {
         tenant: &Tenant,
         metrics: &WireMetrics,
     ) {
-        // Taken out while the points are appended to `self`'s batches.
+        // Taken out while the points are appended to `self`'s batches: the
+        // contexts, and the watch's feed, which summarizes the same points.
         let mut cache = self.contexts.take().unwrap_or_default();
         let mut contexts = Contexts::cached(&mut cache);
         let mut feed = self.feed.take();
