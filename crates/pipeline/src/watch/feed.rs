@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
+use hashbrown::hash_map::EntryRef;
 use opentelemetry_proto::tonic::metrics::v1::AggregationTemporality;
 use sluice_model::attributes::{wire_key, write_wire_value};
 use sluice_model::context::ResourceContext;
@@ -47,17 +48,28 @@ pub struct WatchedMetric<'a> {
 pub struct StepFeed {
     shard: usize,
     sender: Sender<StepBatch>,
-    step: i64,
-    max_entries: usize,
     metrics: bool,
     logs: bool,
+    summaries: Summaries,
+    known: KnownSeries,
+    last_send: Instant,
+}
+
+/// The summaries not sent yet.
+#[derive(Debug)]
+struct Summaries {
+    step: i64,
+    max_entries: usize,
     /// Per tenant: the newest event time seen, and the summaries by step.
     pending: HashMap<Tenant, (i64, HashMap<i64, StepSummary>)>,
     entries: usize,
-    last_send: Instant,
-    /// Metric series by their key (see [`SeriesKeys`]): a point of a series
-    /// seen before allocates nothing.
-    series: HashMap<Vec<u8>, SeriesRef>,
+}
+
+/// Metric series by their key (see [`SeriesKeys`]): a point of a series
+/// seen before allocates nothing.
+#[derive(Debug, Default)]
+struct KnownSeries {
+    series: hashbrown::HashMap<Vec<u8>, SeriesRef, ahash::RandomState>,
     /// Series built since the last send: at most `max_entries`, so that a
     /// series written in ever new ways does not grow the known ones.
     built: usize,
@@ -73,33 +85,17 @@ impl StepFeed {
         Self {
             shard,
             sender,
-            step: config.step_nanos(),
-            max_entries: config.max_series,
             metrics: config.metrics,
             logs: config.logs,
-            pending: HashMap::default(),
-            entries: 0,
+            summaries: Summaries {
+                step: config.step_nanos(),
+                max_entries: config.max_series,
+                pending: HashMap::default(),
+                entries: 0,
+            },
+            known: KnownSeries::default(),
             last_send: Instant::now(),
-            series: HashMap::default(),
-            built: 0,
-            keys: SeriesKeys::default(),
         }
-    }
-
-    /// The summary of `tenant`'s step holding `time`.
-    fn summary(&mut self, tenant: &Tenant, time: i64) -> &mut StepSummary {
-        let step = time.div_euclid(self.step) * self.step;
-        if !self.pending.contains_key(tenant) {
-            self.pending
-                .insert(tenant.clone(), (time, HashMap::default()));
-        }
-        let (newest, steps) = self.pending.get_mut(tenant).expect("inserted above");
-        *newest = (*newest).max(time);
-        steps.entry(step).or_default()
-    }
-
-    fn full(&self) -> bool {
-        self.entries >= self.max_entries
     }
 
     /// Counts a server span ending at `end` (ns).
@@ -112,8 +108,9 @@ impl StepFeed {
         duration_nanos: u64,
         is_error: bool,
     ) {
-        let full = self.full();
-        let summary = self.summary(tenant, to_arrow_nanos(end));
+        let summaries = &mut self.summaries;
+        let full = summaries.full();
+        let summary = summaries.summary(tenant, to_arrow_nanos(end));
         let operations = match summary.spans.get_mut(service) {
             Some(operations) => operations,
             None if full => return,
@@ -135,7 +132,7 @@ impl StepFeed {
         }
         // u64 -> f64: exact below 2^53 ns (104 days).
         step.latency.add(duration_nanos as f64);
-        self.entries += added;
+        summaries.entries += added;
     }
 
     /// Counts a log record of `severity_number` at `time` (ns).
@@ -143,15 +140,16 @@ impl StepFeed {
         if !self.logs || severity_number < SEVERITY_ERROR {
             return;
         }
-        let full = self.full();
-        let summary = self.summary(tenant, to_arrow_nanos(time));
+        let summaries = &mut self.summaries;
+        let full = summaries.full();
+        let summary = summaries.summary(tenant, to_arrow_nanos(time));
         match summary.error_logs.get_mut(service) {
             Some(count) => *count += 1,
             None if full => {}
             None => {
                 summary.entries += 1;
                 summary.error_logs.insert(service.to_owned(), 1);
-                self.entries += 1;
+                summaries.entries += 1;
             }
         }
     }
@@ -183,7 +181,7 @@ impl StepFeed {
         match point {
             PointView::Number(p) => {
                 let Some(value) = p.value else { return };
-                let Some(series) = self.series(metric, &p.common) else {
+                let Some(series) = self.known.find(metric, &p.common, &self.summaries) else {
                     return;
                 };
                 let time = to_arrow_nanos(p.common.time_unix_nano);
@@ -198,7 +196,7 @@ impl StepFeed {
                         value,
                     },
                 };
-                self.add_metric(tenant, time, &series, step);
+                self.summaries.add_metric(tenant, time, series, step);
             }
             PointView::Histogram(p) => {
                 let counts: Vec<u64> = p.bucket_counts().collect();
@@ -206,7 +204,7 @@ impl StepFeed {
                 if counts.len() != bounds.len() + 1 {
                     return;
                 }
-                let Some(series) = self.series(metric, &p.common) else {
+                let Some(series) = self.known.find(metric, &p.common, &self.summaries) else {
                     return;
                 };
                 let time = to_arrow_nanos(p.common.time_unix_nano);
@@ -217,33 +215,66 @@ impl StepFeed {
                     bounds,
                     counts,
                 };
-                self.add_metric(tenant, time, &series, step);
+                self.summaries.add_metric(tenant, time, series, step);
             }
             PointView::ExponentialHistogram(_) | PointView::Summary(_) => {}
         }
     }
 
-    /// The series of a point of `metric`: found by its key, built only
-    /// when new and there is room for it. Every series the summaries hold
-    /// is known (the known ones are forgotten only in `send`, with the
-    /// summaries), so one not known while they are full would be left out
-    /// by `add_metric`: it is left out before it is built. A point's key is
-    /// its attributes as sent (see [`SeriesKeys`]), so a held series
-    /// written in a way not seen before is built again; at most
-    /// `max_entries` series are built between two sends, and past that,
-    /// or while the summaries are full, such a point is left out too.
-    fn series(&mut self, metric: &WatchedMetric, point: &PointCommon) -> Option<SeriesRef> {
-        let key = self.keys.key(metric, point.attributes());
-        if let Some(known) = self.series.get(key) {
-            return Some(known.clone());
+    /// Sends the summaries if the last send is `SEND_INTERVAL` old.
+    pub fn send_due(&mut self, now: Instant) {
+        if now.duration_since(self.last_send) >= SEND_INTERVAL {
+            self.send();
+            self.last_send = now;
         }
-        if self.entries >= self.max_entries || self.built >= self.max_entries {
-            return None;
+    }
+
+    /// Sends what is pending, dropping it if the detector thread is behind.
+    pub fn send(&mut self) {
+        if self.summaries.pending.is_empty() {
+            return;
         }
-        self.built += 1;
-        let built = SeriesRef::new(build_series(metric, point.attributes()));
-        self.series.insert(key.to_vec(), built.clone());
-        Some(built)
+        let mut steps = Vec::new();
+        let mut newest = Vec::new();
+        for (tenant, (time, summaries)) in std::mem::take(&mut self.summaries.pending) {
+            newest.push((tenant.clone(), time));
+            steps.extend(
+                summaries
+                    .into_iter()
+                    .map(|(step, summary)| (tenant.clone(), step, summary)),
+            );
+        }
+        let batch = StepBatch {
+            shard: self.shard,
+            steps,
+            newest,
+        };
+        self.summaries.entries = 0;
+        self.known.sent(self.summaries.max_entries);
+        match self.sender.try_send(batch) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(_)) => {
+                ::metrics::counter!(ANOMALY_DROPPED, "reason" => "queue_full").increment(1);
+            }
+        }
+    }
+}
+
+impl Summaries {
+    /// The summary of `tenant`'s step holding `time`.
+    fn summary(&mut self, tenant: &Tenant, time: i64) -> &mut StepSummary {
+        let step = time.div_euclid(self.step) * self.step;
+        if !self.pending.contains_key(tenant) {
+            self.pending
+                .insert(tenant.clone(), (time, HashMap::default()));
+        }
+        let (newest, steps) = self.pending.get_mut(tenant).expect("inserted above");
+        *newest = (*newest).max(time);
+        steps.entry(step).or_default()
+    }
+
+    fn full(&self) -> bool {
+        self.entries >= self.max_entries
     }
 
     fn add_metric(&mut self, tenant: &Tenant, time: i64, series: &SeriesRef, step: MetricStep) {
@@ -259,49 +290,44 @@ impl StepFeed {
             }
         }
     }
+}
 
-    /// Sends the summaries if the last send is `SEND_INTERVAL` old.
-    pub fn send_due(&mut self, now: Instant) {
-        if now.duration_since(self.last_send) >= SEND_INTERVAL {
-            self.send();
-            self.last_send = now;
+impl KnownSeries {
+    /// The series of a point of `metric`: found by its key, built only
+    /// when new and there is room for it. Every series the summaries hold
+    /// is known (the known ones are forgotten only in [`sent`](Self::sent),
+    /// with the summaries), so one not known while they are full would be
+    /// left out by `add_metric`: it is left out before it is built. A
+    /// point's key is its attributes as sent (see [`SeriesKeys`]), so a
+    /// held series written in a way not seen before is built again; at
+    /// most `max_entries` series are built between two sends, and past
+    /// that, or while the summaries are full, such a point is left out too.
+    /// Lent, not cloned: a point of a known series touches no reference
+    /// count.
+    fn find(
+        &mut self,
+        metric: &WatchedMetric,
+        point: &PointCommon,
+        summaries: &Summaries,
+    ) -> Option<&SeriesRef> {
+        let key = self.keys.key(metric, point.attributes());
+        match self.series.entry_ref(key) {
+            EntryRef::Occupied(known) => Some(known.into_mut()),
+            EntryRef::Vacant(_) if summaries.full() || self.built >= summaries.max_entries => None,
+            EntryRef::Vacant(new) => {
+                self.built += 1;
+                Some(new.insert(SeriesRef::new(build_series(metric, point.attributes()))))
+            }
         }
     }
 
-    /// Sends what is pending, dropping it if the detector thread is behind.
-    pub fn send(&mut self) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let mut steps = Vec::new();
-        let mut newest = Vec::new();
-        for (tenant, (time, summaries)) in std::mem::take(&mut self.pending) {
-            newest.push((tenant.clone(), time));
-            steps.extend(
-                summaries
-                    .into_iter()
-                    .map(|(step, summary)| (tenant.clone(), step, summary)),
-            );
-        }
-        let batch = StepBatch {
-            shard: self.shard,
-            steps,
-            newest,
-        };
-        self.entries = 0;
+    /// Called at each send: the count of series built starts again, and
+    /// the known series are forgotten once twice the cap (so they stay
+    /// under three times it). Forgetting costs only building them again.
+    fn sent(&mut self, max_entries: usize) {
         self.built = 0;
-        // The known series are forgotten only here, with the summaries
-        // that hold some of them (`series` relies on it); at most
-        // `max_entries` are built between two sends, so they stay under
-        // three times that. Forgetting costs only building them again.
-        if self.series.len() >= self.max_entries.saturating_mul(2) {
+        if self.series.len() >= max_entries.saturating_mul(2) {
             self.series.clear();
-        }
-        match self.sender.try_send(batch) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => {
-                ::metrics::counter!(ANOMALY_DROPPED, "reason" => "queue_full").increment(1);
-            }
         }
     }
 }
@@ -594,13 +620,13 @@ mod tests {
             &resource,
             gauge(second, &points(&[(1, 1.0), (2, 2.0), (3, 3.0)])),
         );
-        assert_eq!(feed.series.len(), 2, "the third series is not kept");
+        assert_eq!(feed.known.series.len(), 2, "the third series is not kept");
         record(
             &mut feed,
             &resource,
             gauge(2 * second, &points(&[(4, 4.0), (1, 10.0)])),
         );
-        assert_eq!(feed.series.len(), 2);
+        assert_eq!(feed.known.series.len(), 2);
         feed.send();
         let batch = receiver.try_recv().expect("a batch");
         assert_eq!(
@@ -617,9 +643,9 @@ mod tests {
             &resource,
             gauge(3 * second, &points(&[(3, 3.0), (4, 4.0)])),
         );
-        assert_eq!(feed.series.len(), 4);
+        assert_eq!(feed.known.series.len(), 4);
         feed.send();
-        assert!(feed.series.is_empty());
+        assert!(feed.known.series.is_empty());
     }
 
     /// A series written in ever new ways is built at most `max_series`
@@ -645,14 +671,14 @@ mod tests {
                 gauge(1_000_000_000, &[(order.clone(), 1.0)]),
             );
         }
-        assert_eq!((feed.series.len(), feed.entries), (2, 1));
+        assert_eq!((feed.known.series.len(), feed.summaries.entries), (2, 1));
         feed.send();
         record(
             &mut feed,
             &resource,
             gauge(2_000_000_000, &[(orders[2].clone(), 1.0)]),
         );
-        assert_eq!((feed.series.len(), feed.entries), (3, 1));
+        assert_eq!((feed.known.series.len(), feed.summaries.entries), (3, 1));
     }
 
     /// A series whose attributes come in two orders is known twice and held
@@ -667,8 +693,8 @@ mod tests {
         let second = 1_000_000_000;
         record(&mut feed, &resource, gauge(second, &[(ab, 1.0)]));
         record(&mut feed, &resource, gauge(2 * second, &[(ba, 2.0)]));
-        assert_eq!(feed.series.len(), 2);
-        assert_eq!(feed.entries, 1);
+        assert_eq!(feed.known.series.len(), 2);
+        assert_eq!(feed.summaries.entries, 1);
         feed.send();
         let batch = receiver.try_recv().expect("a batch");
         assert_eq!(held(&batch), [("1".into(), gauge_at(2, 2.0))]);
