@@ -104,10 +104,9 @@ impl CommonColumns {
             .append_value(scope.dropped_attributes_count);
         self.scope_schema_url.append_value(&scope.schema_url);
         self.service_name.append_value(&resource.service_name);
-        self.metric_name.append_value(metric.name.as_str());
-        self.metric_description
-            .append_value(metric.description.as_str());
-        self.metric_unit.append_value(metric.unit.as_str());
+        self.metric_name.append_value(metric.name);
+        self.metric_description.append_value(metric.description);
+        self.metric_unit.append_value(metric.unit);
         self.attributes.append_wire(point.attributes());
         self.start_time
             .append_value(to_arrow_nanos(point.start_time_unix_nano));

@@ -22,7 +22,6 @@ use crate::otlp::metrics::v1::metric::Data;
 use crate::otlp::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
 use crate::otlp::resource::v1::Resource;
 use crate::protowire::{CheckedFields, WireError, occurrences, otlp as schema};
-use crate::traces::wire::Text;
 use crate::validate::{self, Rejected};
 use crate::wire::{At, Indexed, MAX_BODY, RequestSchemas, WireContexts, decode_checked, nesting};
 use crate::{Table, protowire};
@@ -122,7 +121,7 @@ impl WireMetrics {
         let mut rejected = Rejected::default();
         let contexts = WireContexts::index(&body, &SCHEMAS, |scope, metric, depth| {
             let view = MetricView::checked(metric, depth)?;
-            let name = view.name.as_str();
+            let name = view.name;
             if name.is_empty() {
                 let points = view.points().count() as i64;
                 rejected.reject(points, || "metric without a name".to_owned());
@@ -299,12 +298,13 @@ fn drop_positions<P>(points: &mut Vec<P>, positions: &[u32]) {
 }
 
 /// A metric read in place from its protobuf bytes: its name, description
-/// and unit, and where its data lies.
+/// and unit (read as text once, for all the metric's rows), and where its
+/// data lies.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct MetricView<'a> {
-    pub name: Text<'a>,
-    pub description: Text<'a>,
-    pub unit: Text<'a>,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub unit: &'a str,
     /// The `data` field that holds the metric's data, and where in `bytes`
     /// its run of occurrences begins: `prost` merges the occurrences of one
     /// field of the oneof and starts afresh at another field's.
@@ -357,9 +357,9 @@ impl<'a> MetricView<'a> {
     #[inline(always)]
     fn note(&mut self, tag: u32, value: protowire::Value<'a>, start: usize) {
         match tag {
-            1 => self.name = Text(value.bytes()),
-            2 => self.description = Text(value.bytes()),
-            3 => self.unit = Text(value.bytes()),
+            1 => self.name = value.str(),
+            2 => self.description = value.str(),
+            3 => self.unit = value.str(),
             // A run of one data field begins at its first occurrence.
             GAUGE | SUM | HISTOGRAM | EXPONENTIAL_HISTOGRAM | SUMMARY
                 if self.data.is_none_or(|(data, _)| data != tag) =>

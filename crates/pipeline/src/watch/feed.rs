@@ -166,7 +166,7 @@ impl StepFeed {
         (self.metrics && matches!(kind, GAUGE | SUM | HISTOGRAM)).then(|| WatchedMetric {
             service: &resource.service_name,
             host: resource.attributes.get("host.name"),
-            name: metric.metric.name.as_str(),
+            name: metric.metric.name,
             kind,
             data: metric.data,
         })

@@ -367,9 +367,9 @@ fn assert_views_read_what_prost_decodes(
     prop_assert_eq!(views.len(), expected.len());
     for (view, metric) in views.iter().zip(expected) {
         let read = &view.metric;
-        prop_assert_eq!(read.name.as_str(), &metric.name);
-        prop_assert_eq!(read.description.as_str(), &metric.description);
-        prop_assert_eq!(read.unit.as_str(), &metric.unit);
+        prop_assert_eq!(read.name, &metric.name);
+        prop_assert_eq!(read.description, &metric.description);
+        prop_assert_eq!(read.unit, &metric.unit);
         let points: Vec<PointView> = view.points().collect();
         let data = DataFields {
             aggregation_temporality: match &metric.data {
