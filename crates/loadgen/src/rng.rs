@@ -4,7 +4,8 @@
 //!
 //! Each worker owns one generator, seeded from the run's `--seed` and its
 //! index, so a run with a given seed and concurrency generates the same
-//! records (only the timestamps, which are "now", differ).
+//! records (only the timestamps, which are "now", differ). The pool of
+//! synthetic attribute values is the run's, drawn from the seed alone.
 
 /// The xorshift64 generator of Marsaglia (2003): tiny, fast and reproducible.
 #[derive(Debug, Clone)]

@@ -143,7 +143,7 @@ pub struct Generator {
 impl Generator {
     pub fn new(config: GeneratorConfig, now_nanos: u64) -> Self {
         let worker_mix = (config.worker as u64).wrapping_mul(0xA24B_AED4_963E_E407);
-        let mut rng = XorShift64::new(config.seed ^ worker_mix);
+        let rng = XorShift64::new(config.seed ^ worker_mix);
         let operations = (0..config.operations.max(1))
             .map(|k| {
                 let (method, route) = match OPERATIONS.get(k) {
@@ -160,8 +160,12 @@ impl Generator {
         let attribute_keys = (0..config.attributes)
             .map(|k| format!("attr.{k}"))
             .collect();
+        // The pool is the run's: drawn from the seed alone, so every worker
+        // draws from the same strings and each attribute has ATTRIBUTE_POOL
+        // values in all, whatever the concurrency.
+        let mut pool_rng = XorShift64::new(config.seed);
         let attribute_pool = (0..ATTRIBUTE_POOL)
-            .map(|_| rng.text(config.attribute_bytes))
+            .map(|_| pool_rng.text(config.attribute_bytes))
             .collect();
         let attribute_cdf = zipf_cdf(config.attribute_skew, ATTRIBUTE_POOL);
         let mut generator = Self {

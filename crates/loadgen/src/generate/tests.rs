@@ -20,6 +20,15 @@ fn generator(signal: Signal, attributes: usize) -> Generator {
 }
 
 fn skewed_generator(signal: Signal, attributes: usize, attribute_skew: f64) -> Generator {
+    worker_generator(signal, attributes, attribute_skew, 3)
+}
+
+fn worker_generator(
+    signal: Signal,
+    attributes: usize,
+    attribute_skew: f64,
+    worker: usize,
+) -> Generator {
     let config = GeneratorConfig {
         signal,
         services: vec!["checkout".into(), "cart".into(), "search".into()],
@@ -27,7 +36,7 @@ fn skewed_generator(signal: Signal, attributes: usize, attribute_skew: f64) -> G
         attributes,
         attribute_bytes: 12,
         attribute_skew,
-        worker: 3,
+        worker,
         run_id: 0xABCD,
         seed: 7,
     };
@@ -307,6 +316,31 @@ fn top_value_share(skew: f64, records: usize) -> f64 {
     }
     let top = counts.values().max().copied().unwrap_or(0);
     top as f64 / records as f64
+}
+
+/// The values of the synthetic attributes over all of a run's workers come
+/// from one pool of `ATTRIBUTE_POOL` strings, as the options say: a file or a
+/// query that mixes the workers' records sees that many values, not that many
+/// per worker.
+#[test]
+fn every_worker_draws_from_the_runs_one_pool() {
+    let mut values = std::collections::HashSet::new();
+    for worker in 0..8 {
+        let mut g = worker_generator(Signal::Traces, 10, 0.0, worker);
+        let request = traces(&g.generate(512, &settings(0.0), NOW));
+        for span in spans(&request) {
+            for kv in span
+                .attributes
+                .iter()
+                .filter(|kv| kv.key.starts_with("attr."))
+            {
+                values.insert(format!("{:?}", kv.value));
+            }
+        }
+    }
+    // 8 x 512 x 10 uniform draws leave none of the 256 out but by a
+    // vanishing chance; one pool per worker would give about 2048.
+    assert_eq!(values.len(), ATTRIBUTE_POOL);
 }
 
 #[test]
