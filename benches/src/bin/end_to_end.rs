@@ -35,7 +35,8 @@
 //!   the load generator with and without `--compression zstd`), for the
 //!   generator's uniformly drawn attribute values and again for skewed ones
 //!   (`--attribute-skew 1`, a Zipf distribution, as real attributes are),
-//!   stored under their own tenant.
+//!   stored under their own tenant; and the bytes per span of the largest
+//!   columns, from the files' footers ([`ParquetSizes`]).
 //!
 //! The load generator runs on the same machine and takes CPU too: the report
 //! says how many cores each used. Set `E2E_SECONDS` (default 15) for longer
@@ -52,6 +53,7 @@ use prost::Message;
 use sluice_benches::loadgen::{SHAPE, trace_bodies};
 use sluice_benches::sched::{self, ThreadTimes};
 use sluice_benches::scrape::{self, Histogram};
+use sluice_benches::sizes::ParquetSizes;
 use sluice_model::Signal;
 use sluice_model::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use sluice_otlp::{BodyEncoding, decode_export};
@@ -460,25 +462,6 @@ const SETTLE_MAX: Duration = Duration::from_secs(40);
 /// The tenant the skewed-attribute runs store under, apart from the rest.
 const SKEWED_TENANT: &str = "skewed";
 
-fn parquet_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                parquet_bytes(&path)
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                entry.metadata().map_or(0, |m| m.len())
-            } else {
-                0
-            }
-        })
-        .sum()
-}
-
 fn main() -> Result<(), Error> {
     let seconds: u64 = std::env::var("E2E_SECONDS")
         .ok()
@@ -595,12 +578,12 @@ fn main() -> Result<(), Error> {
     let root = sluice.root.clone();
     sluice.stop()?;
     spans_stored += half.records_acknowledged + zstd.records_acknowledged;
-    let disk = parquet_bytes(&root.join("default/otel_traces"));
-    let disk_per_span = disk as f64 / spans_stored.max(1) as f64;
+    let disk = ParquetSizes::under(&root.join("default/otel_traces"))?;
+    let disk_per_span = disk.file_bytes as f64 / spans_stored.max(1) as f64;
     let proto_per_span = half.bytes_sent as f64 / half.records_sent.max(1) as f64;
     let zstd_per_span = zstd.bytes_sent as f64 / zstd.records_sent.max(1) as f64;
-    let skewed_disk = parquet_bytes(&root.join(SKEWED_TENANT).join("otel_traces"));
-    let skewed_disk_per_span = skewed_disk as f64
+    let skewed_disk = ParquetSizes::under(&root.join(SKEWED_TENANT).join("otel_traces"))?;
+    let skewed_disk_per_span = skewed_disk.file_bytes as f64
         / (skewed.records_acknowledged + skewed_zstd.records_acknowledged).max(1) as f64;
     let skewed_proto_per_span = skewed.bytes_sent as f64 / skewed.records_sent.max(1) as f64;
     let skewed_zstd_per_span =
@@ -715,6 +698,10 @@ fn main() -> Result<(), Error> {
     row(
         "bytes per span: Parquet on disk",
         format!("{disk_per_span:.1}"),
+    );
+    row(
+        "bytes per span by column: Parquet's six largest, the others, the files' structure",
+        disk.per_record(spans_stored, 6),
     );
     row(
         "bytes per span: OTLP protobuf",
