@@ -51,6 +51,10 @@ use crate::rng::XorShift64;
 /// Distinct values of each synthetic attribute.
 const ATTRIBUTE_POOL: usize = 256;
 
+/// Sets the seed of the attribute pool's random stream apart from the
+/// workers' seeds.
+const POOL_MIX: u64 = 0x5851_F42D_4C95_7F2D;
+
 /// An HTTP operation of a service: `(method, route)`.
 const OPERATIONS: [(&str, &str); 8] = [
     ("GET", "/api/v1/items"),
@@ -162,8 +166,9 @@ impl Generator {
             .collect();
         // The pool is the run's: drawn from the seed alone, so every worker
         // draws from the same strings and each attribute has ATTRIBUTE_POOL
-        // values in all, whatever the concurrency.
-        let mut pool_rng = XorShift64::new(config.seed);
+        // values in all, whatever the concurrency. (Mixed, so that no
+        // worker's own stream is the pool's: worker 0's mix is 0.)
+        let mut pool_rng = XorShift64::new(config.seed ^ POOL_MIX);
         let attribute_pool = (0..ATTRIBUTE_POOL)
             .map(|_| pool_rng.text(config.attribute_bytes))
             .collect();
