@@ -34,7 +34,9 @@ impl ParquetSizes {
             return Ok(());
         };
         for entry in entries {
-            let path = entry?.path();
+            let path = entry
+                .map_err(|e| format!("reading {}: {e}", dir.display()))?
+                .path();
             if path.is_dir() {
                 self.add_dir(&path)?;
             } else if path.extension().is_some_and(|e| e == "parquet") {
@@ -45,10 +47,10 @@ impl ParquetSizes {
     }
 
     fn add_file(&mut self, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
-        let file = File::open(path)?;
-        self.file_bytes += file.metadata()?.len();
-        let reader =
-            SerializedFileReader::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
+        let in_file = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+        let file = File::open(path).map_err(|e| in_file(&e))?;
+        self.file_bytes += file.metadata().map_err(|e| in_file(&e))?.len();
+        let reader = SerializedFileReader::new(file).map_err(|e| in_file(&e))?;
         for row_group in reader.metadata().row_groups() {
             for column in row_group.columns() {
                 let bytes = u64::try_from(column.compressed_size()).unwrap_or(0);
@@ -159,6 +161,15 @@ mod tests {
                 per(structure)
             )
         );
+    }
+
+    #[test]
+    fn a_file_that_is_not_parquet_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("torn.parquet");
+        std::fs::write(&bad, b"PAR1 not a footer").unwrap();
+        let error = ParquetSizes::under(dir.path()).unwrap_err().to_string();
+        assert!(error.starts_with(&bad.display().to_string()), "{error}");
     }
 
     #[test]
